@@ -1,0 +1,166 @@
+#pragma once
+
+#include <zokio/detail/worker_core.hpp>
+#include <zokio/runtime/errors.hpp>
+
+#include <atomic>
+#include <coroutine>
+
+// Every await of a runtime operation goes through counted_awaiter: it counts the await, decides
+// between completing inline and suspending (always suspending under force_async), records what
+// the task waits on and where, and makes cancellation and wake-up one protocol for all
+// operations.
+//
+// The wake protocol: whoever completes the operation (a libuv callback, another task, another
+// thread, or a cancellation) first claims the awaiter; only the winner wakes the task. So a
+// suspension is resumed exactly once, and the awaiter (which lives in the suspended frame) stays
+// valid until then.
+
+namespace zokio::detail {
+
+struct awaiter_base {
+  task_record* m_task = nullptr;
+  std::atomic<bool> m_claimed{false};
+  bool m_cancelled = false;
+  /// Called on the owner thread when the task is cancelled while suspended here. Returns true
+  /// when the pending operation was withdrawn, so that nobody else will complete it.
+  bool (*m_withdraw)(awaiter_base*) noexcept = nullptr;
+
+  bool claim() noexcept { return !m_claimed.exchange(true, std::memory_order_acq_rel); }
+
+  /// Completes the await from any thread; the first caller wakes the task.
+  void fire() noexcept {
+    task_record* t = m_task;
+    if (claim()) {
+      wake(t);
+    }
+  }
+};
+
+inline void note_suspend(task_record* t, wait_kind kind, const site& where) noexcept {
+  worker_core* w = t->m_worker;
+  t->m_busy_ticks.fetch_add(ticks() - w->m_resume_start, std::memory_order_relaxed);
+  t->m_wait_kind.store(kind, std::memory_order_relaxed);
+  t->m_wait_file.store(where.file, std::memory_order_relaxed);
+  t->m_wait_line.store(where.line, std::memory_order_relaxed);
+  t->m_state.store(task_state::suspended, std::memory_order_relaxed);
+}
+
+inline void note_running(task_record* t) noexcept {
+  t->m_wait_kind.store(wait_kind::none, std::memory_order_relaxed);
+  t->m_state.store(task_state::running, std::memory_order_relaxed);
+}
+
+/// The current task, or no_runtime_error: an await outside a runtime never runs synchronously.
+inline task_record* current_task(const char* what) {
+  task_record* t = t_current;
+  if (t == nullptr) [[unlikely]] {
+    throw_no_runtime(what);
+  }
+  return t;
+}
+
+/// True when the running task has been asked to cancel.
+inline bool current_task_cancelled() noexcept {
+  task_record* t = t_current;
+  return t != nullptr && t->m_cancel_requested.load(std::memory_order_relaxed);
+}
+
+/// CRTP base of every runtime awaiter. `Derived` provides:
+/// - `static constexpr wait_kind kind`;
+/// - `bool ready()`: the result is already there;
+/// - `bool arm()`: register for completion; false if it completed meanwhile;
+/// - `bool withdraw()`: cancel the registration (owner thread); false if completion is under way;
+/// - `take()`: the result (it checks `m_cancelled`);
+/// - optionally `bool can_complete_inline()` (defaults to ready()).
+template <typename Derived>
+class counted_awaiter : public awaiter_base {
+public:
+  explicit counted_awaiter(const site& where) noexcept : m_site(where) {
+    m_withdraw = [](awaiter_base* a) noexcept { return static_cast<Derived*>(a)->withdraw(); };
+  }
+  counted_awaiter(const counted_awaiter& o) noexcept : awaiter_base(), m_site(o.m_site) {
+    m_withdraw = o.m_withdraw;
+  }
+
+  bool can_complete_inline() noexcept { return self().ready(); }
+
+  bool await_ready() {
+    task_record* t = current_task("co_await of a zokio operation");
+    m_task = t;
+    worker_core& w = *t->m_worker;
+    w.m_stats.awaits.add();
+    if (t->m_cancel_requested.load(std::memory_order_relaxed)) [[unlikely]] {
+      m_cancelled = true;
+      w.m_stats.awaits_cancelled.add();
+      return true;
+    }
+    if (w.m_force_async) [[unlikely]] {
+      if (w.m_inject_inline > 0 && self().can_complete_inline()) {
+        // The injected fault: complete inline although force_async forbids it.
+        --w.m_inject_inline;
+        w.m_stats.awaits_inline.add();
+        w.m_stats.sync_fallbacks.add();
+        m_inline = true;
+        return true;
+      }
+      return false;
+    }
+    if (self().ready()) {
+      w.m_stats.awaits_inline.add();
+      m_inline = true;
+      return true;
+    }
+    return false;
+  }
+
+  bool await_suspend(std::coroutine_handle<> h) {
+    task_record* t = m_task;
+    worker_core& w = *t->m_worker;
+    t->m_resume = h;
+    t->m_awaiter = this;
+    note_suspend(t, Derived::kind, m_site);
+    w.m_stats.awaits_suspended.add();
+    if (w.m_force_async) [[unlikely]] {
+      if (self().ready() || !self().arm()) {
+        m_claimed.store(true, std::memory_order_relaxed);
+        w.defer_wake(t);
+      }
+      return true;
+    }
+    if (self().arm()) {
+      return true;
+    }
+    // It completed while registering: carry on without suspending.
+    t->m_awaiter = nullptr;
+    note_running(t);
+    w.m_stats.awaits_suspended.sub();
+    w.m_stats.awaits_inline.add();
+    m_inline = true;
+    return false;
+  }
+
+  decltype(auto) await_resume() { return self().take(); }
+
+protected:
+  void throw_if_cancelled() const {
+    if (m_cancelled) [[unlikely]] {
+      throw operation_cancelled{};
+    }
+  }
+  /// For operations that lose nothing by failing after completing (sleep, yield): fail as soon
+  /// as cancellation was requested.
+  void throw_if_cancel_requested() const {
+    if (m_cancelled || m_task->m_cancel_requested.load(std::memory_order_relaxed)) [[unlikely]] {
+      throw operation_cancelled{};
+    }
+  }
+
+  site m_site;
+  bool m_inline = false;
+
+private:
+  Derived& self() noexcept { return *static_cast<Derived*>(this); }
+};
+
+} // namespace zokio::detail

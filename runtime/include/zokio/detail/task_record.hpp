@@ -1,0 +1,134 @@
+#pragma once
+
+#include <zokio/util/site.hpp>
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+// The record of one spawned task: what diagnostics read and what the scheduler queues.
+//
+// Ownership and threads:
+// - A record lives in the promise of the task's root frame. It is reference counted: one
+//   reference for the running task, one for its join_handle. The last release destroys the frame.
+// - Fields under "owner" are touched only by the thread that drives the task's worker.
+// - Fields under "any thread" are atomics. Diagnostics read them from other threads with relaxed
+//   loads; a dump may show a slightly stale state, never a torn or freed one.
+// - `m_outcome` and `m_error` are written by the owner before `m_joiner` is exchanged to
+//   `joiner_done` (release) and read by others only after observing `joiner_done` (acquire).
+
+namespace zokio::detail {
+
+struct worker_core;
+struct awaiter_base;
+struct task_record;
+
+enum class task_state : std::uint8_t { scheduled, running, suspended, done };
+
+/// What a suspended task waits on. External waits (timers, I/O, files, signals, blocking jobs)
+/// can make progress without any task running; internal ones only when another task acts.
+enum class wait_kind : std::uint8_t {
+  none,
+  yield,
+  timer,
+  join,
+  oneshot,
+  event,
+  blocking,
+  io,
+  file,
+  signal,
+  channel,
+  mutex,
+  semaphore,
+};
+
+constexpr bool is_external(wait_kind k) noexcept {
+  return k == wait_kind::timer || k == wait_kind::blocking || k == wait_kind::io ||
+         k == wait_kind::file || k == wait_kind::signal;
+}
+
+const char* to_string(wait_kind k) noexcept;
+const char* to_string(task_state s) noexcept;
+
+enum class task_outcome : std::uint8_t { pending, value, error, cancelled };
+
+/// Notified once when a task finishes. The join awaiter, join_set and timeout implement it.
+struct completion_waiter {
+  void (*m_notify)(completion_waiter* self, task_record* done) noexcept = nullptr;
+};
+
+inline constexpr std::uintptr_t joiner_none = 0;
+inline constexpr std::uintptr_t joiner_done = 1;
+
+struct task_record {
+  // --- owner ---
+  task_record* m_next = nullptr; // ready or deferred queue link
+  std::coroutine_handle<> m_resume;
+  awaiter_base* m_awaiter = nullptr; // the await the task is suspended in, for cancellation
+  worker_core* m_worker = nullptr;
+  bool m_started = false;
+
+  // --- under the worker's live-list lock ---
+  task_record* m_live_prev = nullptr;
+  task_record* m_live_next = nullptr;
+
+  // --- set before the task is scheduled, then immutable ---
+  std::uint64_t m_id = 0;
+  std::string m_name;
+  site m_spawn_site;
+  std::uint64_t m_spawned_at_ns = 0;
+  void (*m_destroy)(task_record*) noexcept = nullptr;
+
+  // --- any thread (relaxed) ---
+  std::atomic<task_state> m_state{task_state::scheduled};
+  std::atomic<wait_kind> m_wait_kind{wait_kind::none};
+  std::atomic<const char*> m_wait_file{""};
+  std::atomic<std::uint32_t> m_wait_line{0};
+  std::atomic<std::uint64_t> m_wait_target{0}; // id of the task joined (a wait-for edge)
+  std::atomic<std::uint64_t> m_resumes{0};
+  std::atomic<std::uint64_t> m_busy_ticks{0};
+  std::atomic<bool> m_cancel_requested{false};
+
+  // --- completion ---
+  std::atomic<std::uintptr_t> m_joiner{joiner_none}; // none, done, or a completion_waiter*
+  std::atomic<std::uint32_t> m_refs{2};
+  std::atomic<bool> m_detached{false};
+  std::atomic<bool> m_error_reported{false};
+  task_outcome m_outcome = task_outcome::pending;
+  std::exception_ptr m_error;
+
+  bool done() const noexcept { return m_joiner.load(std::memory_order_acquire) == joiner_done; }
+
+  /// Registers `w` to be notified at completion. False when the task is already done.
+  bool set_joiner(completion_waiter* w) noexcept {
+    std::uintptr_t expected = joiner_none;
+    return m_joiner.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(w),
+                                            std::memory_order_acq_rel, std::memory_order_acquire);
+  }
+
+  /// Withdraws `w`. False when completion already took it (then it is being notified).
+  bool clear_joiner(completion_waiter* w) noexcept {
+    auto expected = reinterpret_cast<std::uintptr_t>(w);
+    return m_joiner.compare_exchange_strong(expected, joiner_none, std::memory_order_acq_rel,
+                                            std::memory_order_acquire);
+  }
+
+  void add_ref() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      m_destroy(this);
+    }
+  }
+};
+
+// Defined in the runtime: mark done, notify the joiner, count, report detached failures.
+void finish_task(task_record* t) noexcept;
+// Called when a join_handle lets go of its task without having observed its outcome.
+void detach_task(task_record* t) noexcept;
+// Requests cancellation from any thread.
+void cancel_task(task_record* t) noexcept;
+
+} // namespace zokio::detail

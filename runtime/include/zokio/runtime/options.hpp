@@ -1,0 +1,55 @@
+#pragma once
+
+#include <zokio/util/site.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace zokio {
+
+/// What the runtime hands to `runtime_options::on_task_error` when a detached task fails: the
+/// task's id, name and spawn site, and its exception.
+struct task_failure {
+  std::uint64_t id = 0;
+  std::string_view name;
+  site spawn_site;
+  std::exception_ptr error;
+};
+
+/// Options of a runtime. The members' order is part of the API (designated initializers depend
+/// on it); new members go at the end.
+struct runtime_options {
+  /// Worker threads, each with its own libuv loop. 0 means one per core.
+  unsigned workers = 0;
+  /// Every await suspends and is resumed by the loop on a later turn, even when its result is
+  /// already there. `zokio-diag --check-async` runs with it to prove the asynchronous path.
+  bool force_async = false;
+  /// A resume or callback running longer than this is a stall.
+  std::chrono::milliseconds stall_threshold{100};
+  /// Called with every failure of a task nobody will join (detached, or its handle dropped
+  /// without awaiting). The default prints one line to standard error.
+  std::function<void(const task_failure&)> on_task_error{};
+  /// Shown in diagnostics and thread names.
+  std::string name = "zokio";
+  /// `block_on` raises `deadlock_error` once the runtime has been provably stuck this long.
+  /// Zero turns detection off (for programs that wake tasks from threads the runtime does not
+  /// know about).
+  std::chrono::milliseconds deadlock_grace{1000};
+
+  // Additions after the contract's members.
+
+  /// How long `shutdown()` waits for cancelled tasks to unwind before it reports them as left.
+  std::chrono::milliseconds shutdown_grace{5000};
+  /// Tasks resumed per loop turn before the loop polls for I/O again (Tokio's coop budget).
+  unsigned ready_budget = 128;
+  /// Testing only: under `force_async`, this many awaits complete inline anyway, as the original
+  /// Zokio's sync fallback did. `zokio-diag --inject sync-fallback` uses it to prove the check
+  /// fires.
+  unsigned inject_inline_awaits = 0;
+};
+
+} // namespace zokio

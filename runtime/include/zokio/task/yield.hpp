@@ -1,0 +1,36 @@
+#pragma once
+
+#include <zokio/detail/awaiter.hpp>
+#include <zokio/util/site.hpp>
+
+namespace zokio {
+
+namespace detail {
+
+class yield_awaiter final : public counted_awaiter<yield_awaiter> {
+public:
+  static constexpr wait_kind kind = wait_kind::yield;
+
+  explicit yield_awaiter(const site& where) noexcept : counted_awaiter<yield_awaiter>(where) {}
+
+  bool ready() const noexcept { return false; } // a yield always gives the worker up
+  bool can_complete_inline() const noexcept { return true; }
+  bool arm() noexcept {
+    m_claimed.store(true, std::memory_order_relaxed);
+    m_task->m_worker->local_wake(m_task);
+    return true;
+  }
+  bool withdraw() const noexcept { return false; } // already queued: it resumes soon
+  void take() const { throw_if_cancel_requested(); }
+};
+
+} // namespace detail
+
+/// Puts the task at the back of its worker's ready queue, so other tasks and I/O run first. An
+/// awaitable: no coroutine frame is allocated.
+/// Cancellation: throws `operation_cancelled` when the task was cancelled.
+inline detail::yield_awaiter yield_now(site where = site::current()) noexcept {
+  return detail::yield_awaiter(where);
+}
+
+} // namespace zokio

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace zokio {
+
+/// A value or a `std::error_code`: how expected failures (refused, reset, timed out, cancelled)
+/// are returned. `error()` compares with `std::errc`, e.g. `r.error() == std::errc::timed_out`.
+/// `value()` on an error throws `std::system_error`.
+template <typename T>
+class [[nodiscard]] result {
+public:
+  using value_type = T;
+
+  result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)
+      : m_state(std::in_place_index<0>, std::move(value)) {}
+  result(std::error_code ec) noexcept : m_state(std::in_place_index<1>, ec) {}
+  result(std::errc e) noexcept : result(std::make_error_code(e)) {}
+
+  bool ok() const noexcept { return m_state.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+
+  T& value() & {
+    check();
+    return std::get<0>(m_state);
+  }
+  const T& value() const& {
+    check();
+    return std::get<0>(m_state);
+  }
+  T&& value() && {
+    check();
+    return std::get<0>(std::move(m_state));
+  }
+
+  T& operator*() & { return value(); }
+  T* operator->() { return &value(); }
+
+  std::error_code error() const noexcept {
+    return ok() ? std::error_code{} : std::get<1>(m_state);
+  }
+
+private:
+  void check() const {
+    if (!ok()) {
+      throw std::system_error(std::get<1>(m_state));
+    }
+  }
+
+  std::variant<T, std::error_code> m_state;
+};
+
+template <>
+class [[nodiscard]] result<void> {
+public:
+  using value_type = void;
+
+  result() noexcept = default;
+  result(std::error_code ec) noexcept : m_error(ec) {}
+  result(std::errc e) noexcept : m_error(std::make_error_code(e)) {}
+
+  bool ok() const noexcept { return !m_error; }
+  explicit operator bool() const noexcept { return ok(); }
+  void value() const {
+    if (m_error) {
+      throw std::system_error(m_error);
+    }
+  }
+  std::error_code error() const noexcept { return m_error; }
+
+private:
+  std::error_code m_error;
+};
+
+} // namespace zokio

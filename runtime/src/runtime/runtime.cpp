@@ -1,0 +1,415 @@
+#include <zokio/runtime/runtime.hpp>
+
+#include "runtime/worker.hpp"
+
+#include <zokio/detail/awaiter.hpp>
+#include <zokio/diag/task_dump.hpp>
+
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+namespace zokio {
+
+namespace detail {
+
+const char* to_string(wait_kind k) noexcept {
+  switch (k) {
+  case wait_kind::none: return "none";
+  case wait_kind::yield: return "yield";
+  case wait_kind::timer: return "timer";
+  case wait_kind::join: return "join";
+  case wait_kind::oneshot: return "oneshot";
+  case wait_kind::event: return "event";
+  case wait_kind::blocking: return "blocking";
+  case wait_kind::io: return "io";
+  case wait_kind::file: return "file";
+  case wait_kind::signal: return "signal";
+  case wait_kind::channel: return "channel";
+  case wait_kind::mutex: return "mutex";
+  case wait_kind::semaphore: return "semaphore";
+  }
+  return "?";
+}
+
+const char* to_string(task_state s) noexcept {
+  switch (s) {
+  case task_state::scheduled: return "scheduled";
+  case task_state::running: return "running";
+  case task_state::suspended: return "suspended";
+  case task_state::done: return "done";
+  }
+  return "?";
+}
+
+std::vector<diag::task_info> collect_tasks(runtime_impl& rt);
+
+void throw_no_runtime(const char* what) {
+  throw no_runtime_error(std::string("zokio: ") + what +
+                         " outside a runtime: no runtime runs on this thread, and Zokio never "
+                         "falls back to running it synchronously");
+}
+
+runtime_impl::runtime_impl(runtime_options options) : m_options(std::move(options)) {
+  unsigned n = m_options.workers;
+  if (n == 0) {
+    n = std::thread::hardware_concurrency();
+    if (n == 0) {
+      n = 1;
+    }
+  }
+  m_ticks0 = ticks();
+  m_ns0 = now_ns();
+  m_report.loop_close_status.assign(n, 0);
+  m_workers.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    m_workers.push_back(std::make_unique<worker>(this, i, m_options));
+  }
+  for (unsigned i = 1; i < n; ++i) {
+    m_workers[i]->start_thread();
+  }
+}
+
+runtime_impl::~runtime_impl() {
+  shutdown();
+  // A worker whose loop did not close may still be referenced by libuv's thread pool (a
+  // blocking job that never ended): its memory is left to the process rather than freed under
+  // a running thread.
+  for (auto& w : m_workers) {
+    if (!w->m_closed) {
+      (void)w.release();
+    }
+  }
+}
+
+bool runtime_impl::owns(const worker_core* w) const noexcept {
+  return w != nullptr && w->m_rt == this;
+}
+
+worker_core* runtime_impl::pick_worker() {
+  if (m_shut.load(std::memory_order_acquire)) {
+    throw no_runtime_error("zokio: spawn on a runtime that has shut down");
+  }
+  if (owns(t_worker)) {
+    return t_worker;
+  }
+  const unsigned i = m_next_worker.fetch_add(1, std::memory_order_relaxed) % size();
+  return m_workers[i].get();
+}
+
+double runtime_impl::ns_per_tick() const noexcept {
+#if defined(__x86_64__)
+  const double dt = static_cast<double>(ticks() - m_ticks0);
+  const double dn = static_cast<double>(now_ns() - m_ns0);
+  return dt > 0 && dn > 1e6 ? dn / dt : 0.35; // early on, assume a ~3 GHz counter
+#else
+  return 1.0;
+#endif
+}
+
+void runtime_impl::report_failure(task_record* t) noexcept {
+  task_failure f{t->m_id, t->m_name, t->m_spawn_site, t->m_error};
+  try {
+    if (m_options.on_task_error) {
+      m_options.on_task_error(f);
+      return;
+    }
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(t->m_error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "zokio: detached task %llu '%s' (spawned at %s:%u) failed: %s\n",
+                 static_cast<unsigned long long>(t->m_id), t->m_name.c_str(),
+                 t->m_spawn_site.file, t->m_spawn_site.line, what.c_str());
+  } catch (...) {
+    std::fprintf(stderr, "zokio: on_task_error threw; a detached task failure was dropped\n");
+  }
+}
+
+void runtime_impl::drive_until(task_record* t) {
+  worker& w0 = at(0);
+  m_deadlock_found = false;
+  m_deadlock_armed = false;
+  try {
+    w0.run([t] { return t->done(); });
+  } catch (...) {
+    m_in_block_on.store(false, std::memory_order_release);
+    throw;
+  }
+  w0.stop_watch();
+  m_deadlock_armed = false;
+  m_in_block_on.store(false, std::memory_order_release);
+  if (m_deadlock_found && !t->done()) {
+    m_deadlock_found = false;
+    w0.m_stats.deadlocks_detected.add();
+    std::ostringstream os;
+    os << "zokio: deadlock: block_on's task can never finish: every live task waits on "
+          "another task and nothing external (timer, I/O, blocking job, wake from another "
+          "thread) has been pending for "
+       << m_options.deadlock_grace.count() << " ms\n";
+    const std::vector<diag::task_info> dump = collect_tasks(*this);
+    for (const auto& i : dump) {
+      if (i.waits_for_task != 0) {
+        os << "  wait-for: task " << i.id << " -> task " << i.waits_for_task << "\n";
+      }
+    }
+    os << diag::format_task_dump(dump);
+    throw deadlock_error(os.str());
+  }
+}
+
+shutdown_report runtime_impl::shutdown() {
+  if (m_shut.load(std::memory_order_acquire)) {
+    return m_report;
+  }
+  if (owns(t_worker)) {
+    throw std::logic_error("zokio: runtime::shutdown() called from inside the runtime");
+  }
+  m_shutting_down.store(true, std::memory_order_release);
+  for (auto& w : m_workers) {
+    w->post(nullptr, inbox_op::cancel_all);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + m_options.shutdown_grace;
+  auto all_done = [this, deadline] {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return true;
+    }
+    for (auto& w : m_workers) {
+      if (w->live_count() != 0) {
+        return false;
+      }
+    }
+    return true;
+  };
+  worker& w0 = at(0);
+  // Worker 0 has no thread of its own: drive it here, waking every 10 ms to look at the others.
+  struct tick {
+    static void again(worker* w) { w->arm_watch(10, &tick::again); }
+  };
+  w0.arm_watch(10, &tick::again);
+  w0.run(all_done);
+  w0.stop_watch();
+  for (unsigned i = 1; i < size(); ++i) {
+    m_workers[i]->post(nullptr, inbox_op::stop);
+  }
+  for (unsigned i = 1; i < size(); ++i) {
+    m_workers[i]->join_thread();
+  }
+  const auto teardown_deadline = std::chrono::steady_clock::now() + m_options.shutdown_grace;
+  for (auto& w : m_workers) {
+    w->teardown(m_report, teardown_deadline);
+  }
+  m_shut.store(true, std::memory_order_release);
+  return m_report;
+}
+
+runtime_stats runtime_impl::stats() const {
+  runtime_stats s;
+  for (const auto& w : m_workers) {
+    const worker_stats_core& c = w->m_stats;
+    worker_counters o;
+    o.tasks_spawned = c.tasks_spawned.get();
+    o.tasks_completed = c.tasks_completed.get();
+    o.tasks_failed = c.tasks_failed.get();
+    o.tasks_cancelled = c.tasks_cancelled.get();
+    o.tasks_live = c.tasks_live.get();
+    o.awaits = c.awaits.get();
+    o.awaits_inline = c.awaits_inline.get();
+    o.awaits_suspended = c.awaits_suspended.get();
+    o.awaits_cancelled = c.awaits_cancelled.get();
+    o.resumes_from_loop = c.resumes_from_loop.get();
+    o.resumes_from_task = c.resumes_from_task.get();
+    o.resumes_cross_thread = c.resumes_cross_thread.get();
+    o.sync_fallbacks = c.sync_fallbacks.get();
+    o.loop_iterations = c.loop_iterations.get();
+    o.stalls = c.stalls.get();
+    o.deadlocks_detected = c.deadlocks_detected.get();
+    o.lost_wakeups = c.lost_wakeups.get();
+    o.timers_pending = c.timers_pending.get();
+    o.blocking_in_flight = c.blocking_in_flight.get();
+    o.handles_active = w->m_handles_active.load(std::memory_order_relaxed);
+    s += o;
+    s.workers.push_back(o);
+  }
+  return s;
+}
+
+void schedule_new(worker_core* w, task_record* t, std::string_view name, const site& where) {
+  auto* wk = static_cast<worker*>(w);
+  t->m_worker = w;
+  t->m_id = wk->m_rt->m_next_id.fetch_add(1, std::memory_order_relaxed);
+  t->m_name.assign(name.data(), name.size());
+  t->m_spawn_site = where;
+  t->m_spawned_at_ns = now_ns();
+  if (t_worker == w) {
+    wk->accept_new(t);
+  } else {
+    wk->post(t, inbox_op::spawn);
+  }
+}
+
+worker_core* current_runtime_worker(unsigned index) {
+  worker_core* w = t_worker;
+  if (w == nullptr) {
+    throw_no_runtime("zokio::spawn_on");
+  }
+  if (index >= w->m_rt->size()) {
+    throw std::out_of_range("zokio::spawn_on: worker " + std::to_string(index) +
+                            " does not exist (the runtime has " +
+                            std::to_string(w->m_rt->size()) + ")");
+  }
+  return &w->m_rt->at(index);
+}
+
+void finish_task(task_record* t) noexcept {
+  auto* w = static_cast<worker*>(t->m_worker);
+  t->m_busy_ticks.fetch_add(ticks() - w->m_resume_start, std::memory_order_relaxed);
+  t->m_state.store(task_state::done, std::memory_order_relaxed);
+  switch (t->m_outcome) {
+  case task_outcome::value: w->m_stats.tasks_completed.add(); break;
+  case task_outcome::error: w->m_stats.tasks_failed.add(); break;
+  default: w->m_stats.tasks_cancelled.add(); break;
+  }
+  w->unlink_live(t);
+  const std::uintptr_t prev = t->m_joiner.exchange(joiner_done, std::memory_order_seq_cst);
+  if (prev != joiner_none && prev != joiner_done) {
+    auto* waiter = reinterpret_cast<completion_waiter*>(prev);
+    waiter->m_notify(waiter, t);
+  }
+  if (t->m_outcome == task_outcome::error && t->m_detached.load(std::memory_order_seq_cst) &&
+      !t->m_error_reported.exchange(true)) {
+    w->m_rt->report_failure(t);
+  }
+  t->release();
+}
+
+void detach_task(task_record* t) noexcept {
+  t->m_detached.store(true, std::memory_order_seq_cst);
+  if (t->done() && t->m_outcome == task_outcome::error && !t->m_error_reported.exchange(true)) {
+    static_cast<worker*>(t->m_worker)->m_rt->report_failure(t);
+  }
+  t->release();
+}
+
+void cancel_task(task_record* t) noexcept {
+  if (t->done()) {
+    return;
+  }
+  t->m_cancel_requested.store(true, std::memory_order_relaxed);
+  auto* w = static_cast<worker*>(t->m_worker);
+  if (t_worker == w) {
+    w->cancel_local(t);
+  } else {
+    t->add_ref(); // released when the worker has handled the request
+    w->post(t, inbox_op::cancel);
+  }
+}
+
+} // namespace detail
+
+worker_counters& worker_counters::operator+=(const worker_counters& o) noexcept {
+  tasks_spawned += o.tasks_spawned;
+  tasks_completed += o.tasks_completed;
+  tasks_failed += o.tasks_failed;
+  tasks_cancelled += o.tasks_cancelled;
+  tasks_live += o.tasks_live;
+  awaits += o.awaits;
+  awaits_inline += o.awaits_inline;
+  awaits_suspended += o.awaits_suspended;
+  awaits_cancelled += o.awaits_cancelled;
+  resumes_from_loop += o.resumes_from_loop;
+  resumes_from_task += o.resumes_from_task;
+  resumes_cross_thread += o.resumes_cross_thread;
+  sync_fallbacks += o.sync_fallbacks;
+  loop_iterations += o.loop_iterations;
+  stalls += o.stalls;
+  deadlocks_detected += o.deadlocks_detected;
+  lost_wakeups += o.lost_wakeups;
+  timers_pending += o.timers_pending;
+  blocking_in_flight += o.blocking_in_flight;
+  handles_active += o.handles_active;
+  return *this;
+}
+
+bool shutdown_report::clean() const noexcept {
+  if (tasks_left != 0 || !handles_left.empty()) {
+    return false;
+  }
+  for (int s : loop_close_status) {
+    if (s != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string shutdown_report::to_string() const {
+  if (clean()) {
+    return "clean";
+  }
+  std::ostringstream os;
+  const char* sep = "";
+  if (tasks_left != 0) {
+    os << tasks_left << " task(s) left";
+    sep = "; ";
+  }
+  if (!handles_left.empty()) {
+    os << sep << "handles left:";
+    for (const auto& [type, n] : handles_left) {
+      os << ' ' << type << '=' << n;
+    }
+    sep = "; ";
+  }
+  for (std::size_t i = 0; i < loop_close_status.size(); ++i) {
+    if (loop_close_status[i] != 0) {
+      os << sep << "loop " << i << " close: " << uv_err_name(loop_close_status[i]);
+      sep = "; ";
+    }
+  }
+  return os.str();
+}
+
+runtime::runtime(runtime_options options)
+    : m_impl(std::make_unique<detail::runtime_impl>(std::move(options))) {}
+
+runtime::~runtime() {
+  try {
+    m_impl->shutdown();
+  } catch (...) {
+    std::fprintf(stderr, "zokio: runtime destroyed from inside itself; shutdown skipped\n");
+    std::abort();
+  }
+}
+
+void runtime::begin_block_on() {
+  if (detail::t_worker != nullptr) {
+    throw nested_block_on_error(
+        "zokio: block_on called on a thread that drives a worker; blocking here would stop the "
+        "loop that must make progress: co_await the task instead");
+  }
+  if (m_impl->m_shut.load(std::memory_order_acquire)) {
+    throw no_runtime_error("zokio: block_on on a runtime that has shut down");
+  }
+  if (m_impl->m_in_block_on.exchange(true, std::memory_order_acq_rel)) {
+    throw nested_block_on_error("zokio: block_on is already running on another thread");
+  }
+}
+
+void runtime::drive_until(detail::task_record* t) { m_impl->drive_until(t); }
+
+detail::worker_core* runtime::worker0() noexcept { return &m_impl->at(0); }
+
+detail::worker_core* runtime::pick_worker() { return m_impl->pick_worker(); }
+
+runtime_stats runtime::stats() const { return m_impl->stats(); }
+
+shutdown_report runtime::shutdown() { return m_impl->shutdown(); }
+
+unsigned runtime::workers() const noexcept { return m_impl->size(); }
+
+const runtime_options& runtime::options() const noexcept { return m_impl->m_options; }
+
+} // namespace zokio

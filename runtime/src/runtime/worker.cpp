@@ -1,0 +1,320 @@
+#include "runtime/worker.hpp"
+
+#include <zokio/detail/awaiter.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace zokio::detail {
+
+namespace {
+
+void fatal(const char* what, int err) {
+  std::fprintf(stderr, "zokio: %s: %s\n", what, uv_strerror(err));
+  std::abort();
+}
+
+} // namespace
+
+worker::worker(runtime_impl* rt, unsigned index, const runtime_options& options)
+    : m_budget(options.ready_budget == 0 ? 1 : options.ready_budget) {
+  m_index = index;
+  m_rt = rt;
+  m_force_async = options.force_async;
+  m_inject_inline = options.inject_inline_awaits;
+  if (int r = uv_loop_init(&m_loop); r != 0) {
+    fatal("uv_loop_init", r);
+  }
+  m_loop.data = this;
+  m_async = new uv_async_t;
+  if (int r = uv_async_init(&m_loop, m_async,
+                            [](uv_async_t* a) {
+                              static_cast<worker*>(a->loop->data)->drain_inbox();
+                            });
+      r != 0) {
+    fatal("uv_async_init", r);
+  }
+  m_async_open = true;
+  m_watch = new uv_timer_t;
+  uv_timer_init(&m_loop, m_watch);
+  m_watch->data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(m_watch));
+  m_timers.init(&m_loop, this);
+}
+
+worker::~worker() {
+  if (m_thread.joinable()) {
+    m_thread.join();
+  }
+}
+
+void worker_core::remote_wake(task_record* t) noexcept {
+  static_cast<worker*>(this)->post(t, inbox_op::wake);
+}
+
+void worker::post(task_record* t, inbox_op op) noexcept {
+  {
+    std::lock_guard<std::mutex> lock(m_inbox_mutex);
+    if (!m_async_open) {
+      // The worker is gone: only a wake from a thread the runtime does not know about, after
+      // shutdown, can get here. Dropping it is the only safe thing; count it as lost.
+      m_stats.lost_wakeups.add();
+      return;
+    }
+    m_inbox.push_back({t, op});
+    m_inbox_pending.store(true, std::memory_order_release);
+    m_rt->m_epoch.fetch_add(1, std::memory_order_acq_rel);
+    uv_async_send(m_async);
+  }
+}
+
+bool worker::inbox_empty() noexcept {
+  std::lock_guard<std::mutex> lock(m_inbox_mutex);
+  return m_inbox.empty();
+}
+
+void worker::drain_inbox() noexcept {
+  {
+    std::lock_guard<std::mutex> lock(m_inbox_mutex);
+    m_inbox_work.swap(m_inbox);
+    m_inbox_pending.store(false, std::memory_order_relaxed);
+  }
+  for (const inbox_item& item : m_inbox_work) {
+    task_record* t = item.task;
+    switch (item.op) {
+    case inbox_op::wake:
+      m_stats.resumes_cross_thread.add();
+      t->m_state.store(task_state::scheduled, std::memory_order_relaxed);
+      m_ready.push(t);
+      break;
+    case inbox_op::spawn:
+      accept_new(t);
+      break;
+    case inbox_op::cancel:
+      if (!t->done()) {
+        cancel_local(t);
+      }
+      t->release();
+      break;
+    case inbox_op::cancel_all:
+      cancel_all_local();
+      break;
+    case inbox_op::stop:
+      m_stop.store(true, std::memory_order_release);
+      break;
+    }
+  }
+  m_inbox_work.clear();
+  m_progress.fetch_add(1, std::memory_order_relaxed);
+}
+
+void worker::accept_new(task_record* t) noexcept {
+  m_live_lock.lock();
+  t->m_live_prev = nullptr;
+  t->m_live_next = m_live_head;
+  if (m_live_head != nullptr) {
+    m_live_head->m_live_prev = t;
+  }
+  m_live_head = t;
+  ++m_live;
+  m_live_lock.unlock();
+  m_stats.tasks_spawned.add();
+  m_stats.tasks_live.add();
+  if (m_rt->m_shutting_down.load(std::memory_order_relaxed)) {
+    t->m_cancel_requested.store(true, std::memory_order_relaxed);
+  }
+  t->m_state.store(task_state::scheduled, std::memory_order_relaxed);
+  m_ready.push(t);
+}
+
+void worker::unlink_live(task_record* t) noexcept {
+  m_live_lock.lock();
+  if (t->m_live_prev != nullptr) {
+    t->m_live_prev->m_live_next = t->m_live_next;
+  } else {
+    m_live_head = t->m_live_next;
+  }
+  if (t->m_live_next != nullptr) {
+    t->m_live_next->m_live_prev = t->m_live_prev;
+  }
+  t->m_live_prev = t->m_live_next = nullptr;
+  --m_live;
+  m_live_lock.unlock();
+  m_stats.tasks_live.sub();
+}
+
+std::uint64_t worker::live_count() noexcept {
+  m_live_lock.lock();
+  const std::uint64_t n = m_live;
+  m_live_lock.unlock();
+  return n;
+}
+
+void worker::cancel_local(task_record* t) noexcept {
+  t->m_cancel_requested.store(true, std::memory_order_relaxed);
+  if (t->m_state.load(std::memory_order_relaxed) != task_state::suspended) {
+    return; // running or queued: its next await fails
+  }
+  awaiter_base* a = t->m_awaiter;
+  if (a != nullptr && a->m_withdraw(a) && a->claim()) {
+    a->m_cancelled = true;
+    local_wake(t);
+  }
+}
+
+void worker::cancel_all_local() noexcept {
+  // Collect first: cancelling wakes tasks, but nothing runs until this returns.
+  std::vector<task_record*> all;
+  for_each_live([&](task_record* t) { all.push_back(t); });
+  for (task_record* t : all) {
+    cancel_local(t);
+  }
+}
+
+void worker::resume(task_record* t) noexcept {
+  t_current = t;
+  m_in_task = true;
+  t->m_awaiter = nullptr;
+  t->m_started = true;
+  note_running(t);
+  t->m_resumes.fetch_add(1, std::memory_order_relaxed);
+  m_progress.fetch_add(1, std::memory_order_relaxed);
+  m_resume_start = ticks();
+  t->m_resume.resume(); // `t` may be freed once this returns
+  m_in_task = false;
+  t_current = nullptr;
+}
+
+void worker::run_ready() noexcept {
+  for (unsigned n = 0; n < m_budget; ++n) {
+    task_record* t = m_ready.pop();
+    if (t == nullptr) {
+      return;
+    }
+    resume(t);
+  }
+}
+
+unsigned worker::external_pending() const noexcept {
+  // The async handle is referenced (it lets the loop block waiting for other threads) and is
+  // the runtime's own; the watch timer is unreferenced and so never counted.
+  const unsigned own = m_async_open ? 1u : 0u;
+  const unsigned handles = m_loop.active_handles > own ? m_loop.active_handles - own : 0u;
+  return handles + m_loop.active_reqs.count;
+}
+
+void worker::run(const std::function<bool()>& done) {
+  worker_core* const prev = t_worker;
+  t_worker = this;
+  for (;;) {
+    if (m_inbox_pending.load(std::memory_order_acquire)) {
+      drain_inbox();
+    }
+    run_ready();
+    if (done()) {
+      break;
+    }
+    const bool idle = m_ready.empty() && m_deferred.empty() &&
+                      !m_inbox_pending.load(std::memory_order_acquire);
+    if (idle) {
+      m_quiet.store(external_pending() == 0, std::memory_order_release);
+      if (m_index == 0 && m_rt->m_options.deadlock_grace.count() > 0 &&
+          !m_rt->m_deadlock_armed && m_rt->m_in_block_on.load(std::memory_order_relaxed)) {
+        m_rt->m_deadlock_armed = true;
+        m_rt->m_deadlock_epoch = m_rt->m_epoch.load(std::memory_order_acquire);
+        arm_watch(static_cast<std::uint64_t>(m_rt->m_options.deadlock_grace.count()),
+                  [](worker* w) {
+                    runtime_impl* rt = w->m_rt;
+                    rt->m_deadlock_armed = false;
+                    const bool still =
+                        w->m_ready.empty() && w->m_deferred.empty() && w->external_pending() == 0;
+                    bool all = still && rt->m_epoch.load(std::memory_order_acquire) ==
+                                            rt->m_deadlock_epoch;
+                    for (unsigned i = 1; all && i < rt->size(); ++i) {
+                      all = rt->at(i).quiet() && rt->at(i).inbox_empty();
+                    }
+                    if (all && w->inbox_empty()) {
+                      rt->m_deadlock_found = true;
+                    }
+                  });
+      }
+    }
+    uv_run(&m_loop, idle ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+    m_quiet.store(false, std::memory_order_release);
+    m_stats.loop_iterations.add();
+    m_handles_active.store(external_pending(), std::memory_order_relaxed);
+    if (!m_deferred.empty()) {
+      m_ready.splice(m_deferred); // deferred wakes: delivered a loop turn later
+    }
+    if (m_index == 0 && m_rt->m_deadlock_found) {
+      break;
+    }
+  }
+  t_worker = prev;
+}
+
+void worker::arm_watch(std::uint64_t ms, void (*cb)(worker*)) {
+  m_watch_cb = cb;
+  uv_timer_start(m_watch,
+                 [](uv_timer_t* h) {
+                   auto* w = static_cast<worker*>(h->data);
+                   w->m_watch_cb(w);
+                 },
+                 ms, 0);
+}
+
+void worker::stop_watch() noexcept { uv_timer_stop(m_watch); }
+
+void worker::start_thread() {
+  m_thread = std::thread([this] { thread_main(); });
+}
+
+void worker::join_thread() {
+  if (m_thread.joinable()) {
+    m_thread.join();
+  }
+}
+
+void worker::thread_main() {
+  run([this] { return m_stop.load(std::memory_order_acquire); });
+}
+
+void worker::teardown(shutdown_report& report, std::chrono::steady_clock::time_point deadline) {
+  worker_core* const prev = t_worker;
+  t_worker = this;
+  // Tasks that did not unwind keep their frames: destroying a suspended frame could free memory
+  // a libuv request or another worker still points to. They are reported instead.
+  report.tasks_left += live_count();
+  {
+    std::lock_guard<std::mutex> lock(m_inbox_mutex);
+    m_async_open = false;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(m_async),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(m_watch),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  m_timers.close();
+  // Anything else still open is a leak: report it by type, then close it so the loop can close.
+  uv_walk(
+      &m_loop,
+      [](uv_handle_t* h, void* arg) {
+        if (uv_is_closing(h) == 0) {
+          auto& left = *static_cast<shutdown_report*>(arg);
+          ++left.handles_left[uv_handle_type_name(h->type)];
+          uv_close(h, nullptr);
+        }
+      },
+      &report);
+  // Requests in flight (a blocking job still running) keep the loop alive; wait for them only
+  // until the deadline.
+  while (uv_run(&m_loop, UV_RUN_NOWAIT) != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const int status = uv_loop_close(&m_loop);
+  report.loop_close_status[m_index] = status;
+  m_closed = status == 0;
+  t_worker = prev;
+}
+
+} // namespace zokio::detail

@@ -1,0 +1,172 @@
+#pragma once
+
+#include "time/timer_driver.hpp"
+
+#include <zokio/detail/worker_core.hpp>
+#include <zokio/runtime/runtime.hpp>
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+// A worker: one libuv loop, its ready queue, its timers, its live task records, and its inbox.
+//
+// Threads and ownership:
+// - The owner thread (the worker's own thread, or for worker 0 whoever is in block_on or
+//   shutdown) touches the loop, the queues, the timer heap and the counters.
+// - Any thread may post() to the inbox: it is guarded by m_inbox_mutex and followed by
+//   uv_async_send, the one thread-safe libuv call. The owner drains the whole inbox per callback.
+// - The live list is guarded by m_live_lock (a spinlock): the owner links and unlinks, task
+//   dumps from other threads read it.
+// - m_quiet is written by the owner and read by worker 0 for deadlock detection.
+// - Handle memory (async, timers) is freed only in close callbacks.
+
+namespace zokio::detail {
+
+class runtime_impl;
+
+enum class inbox_op : unsigned char { wake, spawn, cancel, cancel_all, stop };
+
+struct inbox_item {
+  task_record* task;
+  inbox_op op;
+};
+
+class spinlock {
+public:
+  void lock() noexcept {
+    while (m_flag.exchange(true, std::memory_order_acquire)) {
+      while (m_flag.load(std::memory_order_relaxed)) {
+        std::this_thread::yield();
+      }
+    }
+  }
+  void unlock() noexcept { m_flag.store(false, std::memory_order_release); }
+
+private:
+  std::atomic<bool> m_flag{false};
+};
+
+class worker final : public worker_core {
+public:
+  worker(runtime_impl* rt, unsigned index, const runtime_options& options);
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  /// Posts a message from any thread and wakes the loop.
+  void post(task_record* t, inbox_op op) noexcept;
+
+  /// Takes a new task on the owner thread.
+  void accept_new(task_record* t) noexcept;
+  /// Cancels `t` on the owner thread: withdraws its pending operation and wakes it.
+  void cancel_local(task_record* t) noexcept;
+  void cancel_all_local() noexcept;
+  void unlink_live(task_record* t) noexcept;
+
+  /// Drives the loop on the calling thread until `done()` holds. `idle_check` runs when the
+  /// loop is about to block with nothing runnable; it may return true to stop driving.
+  void run(const std::function<bool()>& done);
+
+  /// Starts the worker's own thread (workers 1..N-1).
+  void start_thread();
+  void join_thread();
+
+  /// Closes every handle, runs the loop empty and closes it. Owner thread, after all tasks.
+  void teardown(shutdown_report& report, std::chrono::steady_clock::time_point deadline);
+
+  /// Active handles and requests other than the runtime's own: external work pending.
+  unsigned external_pending() const noexcept;
+  bool quiet() const noexcept { return m_quiet.load(std::memory_order_acquire); }
+  bool inbox_empty() noexcept;
+  std::uint64_t live_count() noexcept;
+
+  template <typename F>
+  void for_each_live(F&& f) {
+    m_live_lock.lock();
+    for (task_record* t = m_live_head; t != nullptr; t = t->m_live_next) {
+      f(t);
+    }
+    m_live_lock.unlock();
+  }
+
+  uv_loop_t* loop() noexcept { return &m_loop; }
+  timer_driver& timers() noexcept { return m_timers; }
+
+  /// Arms the watch timer (unref'd: it never keeps the loop alive and is not external work).
+  void arm_watch(std::uint64_t ms, void (*cb)(worker*));
+  void stop_watch() noexcept;
+
+  std::atomic<std::uint64_t> m_handles_active{0};
+
+private:
+  void drain_inbox() noexcept;
+  void run_ready() noexcept;
+  void resume(task_record* t) noexcept;
+  void thread_main();
+
+  unsigned m_budget;
+  uv_loop_t m_loop;
+  uv_async_t* m_async = nullptr;
+  uv_timer_t* m_watch = nullptr;
+  void (*m_watch_cb)(worker*) = nullptr;
+  bool m_closed = false;
+  timer_driver m_timers;
+
+  std::mutex m_inbox_mutex;
+  std::vector<inbox_item> m_inbox;
+  std::vector<inbox_item> m_inbox_work;
+  std::atomic<bool> m_inbox_pending{false};
+  bool m_async_open = false;
+
+  spinlock m_live_lock;
+  task_record* m_live_head = nullptr;
+  std::uint64_t m_live = 0;
+
+  std::thread m_thread;
+  std::atomic<bool> m_stop{false};
+  std::atomic<bool> m_quiet{false};
+
+  friend class runtime_impl;
+};
+
+/// The runtime behind zokio::runtime.
+class runtime_impl {
+public:
+  explicit runtime_impl(runtime_options options);
+  ~runtime_impl();
+
+  worker& at(unsigned i) noexcept { return *m_workers[i]; }
+  unsigned size() const noexcept { return static_cast<unsigned>(m_workers.size()); }
+
+  void drive_until(task_record* t);
+  shutdown_report shutdown();
+  runtime_stats stats() const;
+  worker_core* pick_worker();
+  void report_failure(task_record* t) noexcept;
+  double ns_per_tick() const noexcept;
+  bool owns(const worker_core* w) const noexcept;
+
+  runtime_options m_options;
+  std::vector<std::unique_ptr<worker>> m_workers;
+  std::atomic<std::uint64_t> m_next_id{1};
+  std::atomic<std::uint64_t> m_epoch{0}; // bumped by every inbox post: cross-thread progress
+  std::atomic<bool> m_shutting_down{false};
+  std::atomic<bool> m_in_block_on{false};
+  std::atomic<unsigned> m_next_worker{0};
+  std::atomic<bool> m_shut{false};
+  shutdown_report m_report;
+  std::uint64_t m_ticks0 = 0;
+  std::int64_t m_ns0 = 0;
+
+  // Deadlock detection state (worker 0's thread).
+  std::uint64_t m_deadlock_epoch = 0;
+  bool m_deadlock_armed = false;
+  bool m_deadlock_found = false;
+};
+
+} // namespace zokio::detail

@@ -1,0 +1,131 @@
+#include "time/timer_driver.hpp"
+
+#include "runtime/worker.hpp"
+
+namespace zokio::detail {
+
+void timer_driver::init(uv_loop_t* loop, worker_core* owner) {
+  m_loop = loop;
+  m_owner = owner;
+  m_timer = new uv_timer_t;
+  uv_timer_init(loop, m_timer);
+  m_timer->data = this;
+}
+
+void timer_driver::add(timer_entry* e) {
+  e->m_seq = m_seq++;
+  m_heap.push_back(e);
+  place(m_heap.size() - 1, e);
+  sift_up(m_heap.size() - 1);
+  m_owner->m_stats.timers_pending.add();
+  if (m_heap.front() == e) {
+    rearm();
+  }
+}
+
+void timer_driver::remove(timer_entry* e) noexcept {
+  if (!e->armed()) {
+    return;
+  }
+  const std::size_t i = e->m_heap_index;
+  timer_entry* last = m_heap.back();
+  m_heap.pop_back();
+  e->m_heap_index = timer_entry::not_armed;
+  m_owner->m_stats.timers_pending.sub();
+  if (last != e) {
+    place(i, last);
+    sift_up(i);
+    sift_down(last->m_heap_index);
+  }
+  if (m_heap.empty()) {
+    uv_timer_stop(m_timer);
+    m_armed_for = INT64_MAX;
+  }
+  // A later first deadline is left armed: the callback finds nothing due and re-arms.
+}
+
+void timer_driver::close() noexcept {
+  for (timer_entry* e : m_heap) {
+    e->m_heap_index = timer_entry::not_armed;
+  }
+  m_heap.clear();
+  if (m_timer != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(m_timer),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    m_timer = nullptr;
+  }
+}
+
+void timer_driver::on_timer(uv_timer_t* t) noexcept {
+  auto* self = static_cast<timer_driver*>(t->data);
+  self->m_armed_for = INT64_MAX;
+  self->fire_expired();
+  self->rearm();
+}
+
+void timer_driver::fire_expired() noexcept {
+  const std::int64_t now = now_ns();
+  while (!m_heap.empty() && m_heap.front()->m_deadline_ns <= now) {
+    timer_entry* e = m_heap.front();
+    remove(e);
+    e->m_on_fire(e); // queues the task; never resumes it here
+  }
+}
+
+void timer_driver::rearm() noexcept {
+  if (m_heap.empty()) {
+    return;
+  }
+  const std::int64_t due = m_heap.front()->m_deadline_ns;
+  if (due >= m_armed_for) {
+    return;
+  }
+  // libuv counts in milliseconds from its cached loop time: refresh it and round up, so the
+  // timer never fires before the deadline.
+  uv_update_time(m_loop);
+  const std::int64_t left = due - now_ns();
+  const std::uint64_t ms = left <= 0 ? 0 : static_cast<std::uint64_t>((left + 999'999) / 1'000'000);
+  m_armed_for = due;
+  uv_timer_start(m_timer, &timer_driver::on_timer, ms, 0);
+}
+
+void timer_driver::sift_up(std::size_t i) noexcept {
+  timer_entry* e = m_heap[i];
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 2;
+    if (!less(e, m_heap[parent])) {
+      break;
+    }
+    place(i, m_heap[parent]);
+    i = parent;
+  }
+  place(i, e);
+}
+
+void timer_driver::sift_down(std::size_t i) noexcept {
+  const std::size_t n = m_heap.size();
+  timer_entry* e = m_heap[i];
+  for (;;) {
+    std::size_t child = 2 * i + 1;
+    if (child >= n) {
+      break;
+    }
+    if (child + 1 < n && less(m_heap[child + 1], m_heap[child])) {
+      ++child;
+    }
+    if (!less(m_heap[child], e)) {
+      break;
+    }
+    place(i, m_heap[child]);
+    i = child;
+  }
+  place(i, e);
+}
+
+void timer_add(worker_core* w, timer_entry* e) { static_cast<worker*>(w)->timers().add(e); }
+
+void timer_remove(worker_core* w, timer_entry* e) noexcept {
+  static_cast<worker*>(w)->timers().remove(e);
+}
+
+} // namespace zokio::detail

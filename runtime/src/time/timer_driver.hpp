@@ -1,0 +1,49 @@
+#pragma once
+
+#include <zokio/detail/timer_entry.hpp>
+
+#include <uv.h>
+
+#include <cstdint>
+#include <vector>
+
+// The timer driver of one worker: a binary min-heap of timer_entry (deadline, then arrival
+// order) behind a single uv_timer_t. Entries live in the awaiters that armed them; the heap
+// stores pointers and keeps each entry's index so that removal (cancellation) is O(log n).
+// Owner thread only. The uv_timer_t is heap-allocated and freed in its close callback.
+
+namespace zokio::detail {
+
+class timer_driver {
+public:
+  void init(uv_loop_t* loop, worker_core* owner);
+  void add(timer_entry* e);
+  void remove(timer_entry* e) noexcept;
+  std::size_t size() const noexcept { return m_heap.size(); }
+  /// Closes the uv timer; entries left belong to frames that never unwound and are dropped.
+  void close() noexcept;
+
+private:
+  static void on_timer(uv_timer_t* t) noexcept;
+  void fire_expired() noexcept;
+  void rearm() noexcept;
+  bool less(const timer_entry* a, const timer_entry* b) const noexcept {
+    return a->m_deadline_ns < b->m_deadline_ns ||
+           (a->m_deadline_ns == b->m_deadline_ns && a->m_seq < b->m_seq);
+  }
+  void place(std::size_t i, timer_entry* e) noexcept {
+    m_heap[i] = e;
+    e->m_heap_index = i;
+  }
+  void sift_up(std::size_t i) noexcept;
+  void sift_down(std::size_t i) noexcept;
+
+  uv_loop_t* m_loop = nullptr;
+  worker_core* m_owner = nullptr;
+  uv_timer_t* m_timer = nullptr;
+  std::vector<timer_entry*> m_heap;
+  std::int64_t m_armed_for = INT64_MAX;
+  std::uint64_t m_seq = 0;
+};
+
+} // namespace zokio::detail

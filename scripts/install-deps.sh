@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Zokio needs to build and test, and nothing else.
+# Only Debian's archive is used; nothing is downloaded from anywhere else.
+# Idempotent: when every package is already installed it does nothing.
+set -euo pipefail
+
+# package -> why it is needed (shown before installing).
+declare -A why=(
+  [build-essential]="GCC 12 and make build the runtime and tools"
+  [cmake]="the build system (>= 3.25)"
+  [ninja-build]="the CMake generator used by the presets"
+  [pkg-config]="finds libuv (Debian ships only a pkg-config file for it)"
+  [libuv1-dev]="the event loop the runtime is built on"
+  [libcli11-dev]="command-line parsing for the tools"
+  [nlohmann-json3-dev]="JSON output of the tools"
+  [libgtest-dev]="the unit and integration tests"
+  [libgmock-dev]="the unit and integration tests"
+  [libbenchmark-dev]="the micro benchmarks (zokio-bench-micro)"
+  [clang-14]="sanitizer builds (ASan/UBSan, TSan) and libFuzzer"
+  [libclang-rt-14-dev]="the sanitizer runtimes for Clang 14"
+  [clang-format]="the formatting check in the test suite"
+)
+order=(build-essential cmake ninja-build pkg-config libuv1-dev libcli11-dev nlohmann-json3-dev
+       libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev clang-format)
+
+missing=()
+for p in "${order[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} Debian package(s):"
+for p in "${missing[@]}"; do
+  echo "  $p: ${why[$p]}"
+done
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null; then
+    echo "install-deps: not root and no sudo; install as root: apt-get install ${missing[*]}" >&2
+    exit 2
+  fi
+  sudo_cmd=(sudo)
+  echo "install-deps: not running as root, using sudo"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has empty package lists; refresh them once before installing.
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
