@@ -121,20 +121,25 @@ public:
     t->m_awaiter = this;
     note_suspend(t, Derived::kind, m_site);
     w.m_stats.awaits_suspended.add();
-    if (w.m_force_async) [[unlikely]] {
-      if (self().ready() || !self().arm()) {
-        m_claimed.store(true, std::memory_order_relaxed);
-        w.defer_wake(t);
-      }
+    bool armed = false;
+    try {
+      armed = !(w.m_force_async && self().ready()) && self().arm();
+    } catch (...) {
+      // Registration failed: the task goes on running and gets the exception at its co_await.
+      undo_suspend(t, w);
+      throw;
+    }
+    if (armed) {
       return true;
     }
-    if (self().arm()) {
+    if (w.m_force_async) [[unlikely]] {
+      // The result is already there: deliver it through the loop on a later turn anyway.
+      m_claimed.store(true, std::memory_order_relaxed);
+      w.defer_wake(t);
       return true;
     }
     // It completed while registering: carry on without suspending.
-    t->m_awaiter = nullptr;
-    note_running(t);
-    w.m_stats.awaits_suspended.sub();
+    undo_suspend(t, w);
     w.m_stats.awaits_inline.add();
     m_inline = true;
     return false;
@@ -161,6 +166,11 @@ protected:
 
 private:
   Derived& self() noexcept { return *static_cast<Derived*>(this); }
+  static void undo_suspend(task_record* t, worker_core& w) noexcept {
+    t->m_awaiter = nullptr;
+    note_running(t);
+    w.m_stats.awaits_suspended.sub();
+  }
 };
 
 } // namespace zokio::detail

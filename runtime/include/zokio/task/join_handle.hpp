@@ -166,9 +166,15 @@ public:
   }
 
   bool ready() const noexcept { return m_target->done(); }
-  bool arm() noexcept {
+  bool arm() {
     this->m_task->m_wait_target.store(m_target->m_id, std::memory_order_relaxed);
-    return m_target->set_joiner(this);
+    if (m_target->set_joiner(this)) {
+      return true;
+    }
+    if (!m_target->done()) {
+      throw std::logic_error("zokio: a join_handle is awaited by two tasks at once");
+    }
+    return false;
   }
   bool withdraw() noexcept { return m_target->clear_joiner(this); }
   T take() {

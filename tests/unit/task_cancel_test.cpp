@@ -1,0 +1,174 @@
+#include <zokio/task/join_handle.hpp>
+
+#include "zokio_test.hpp"
+
+#include <atomic>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct probe {
+  std::atomic<bool> started{false};
+  std::atomic<bool> unwound{false};
+  std::atomic<bool> finished{false};
+};
+
+zokio::task<int> long_sleep(probe* p) {
+  p->started = true;
+  struct on_exit {
+    probe* p;
+    ~on_exit() { p->unwound = true; }
+  } guard{p};
+  co_await zokio::sleep_for(10s);
+  p->finished = true;
+  co_return 1;
+}
+
+zokio::task<bool> cancel_a_sleeper() {
+  probe p;
+  auto h = zokio::spawn(long_sleep(&p));
+  co_await zokio::sleep_for(5ms);
+  h.cancel();
+  try {
+    co_await h;
+  } catch (const zokio::operation_cancelled&) {
+    co_return p.started && p.unwound && !p.finished;
+  }
+  co_return false;
+}
+
+TEST(cancel, a_sleeping_task_unwinds_and_its_join_throws) {
+  zokio::runtime rt{{.workers = 1}};
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(rt.block_on(cancel_a_sleeper()));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(rt.stats().tasks_cancelled, 1u);
+  EXPECT_EQ(rt.stats().timers_pending, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<bool> cancel_before_start() {
+  probe p;
+  auto h = zokio::spawn(long_sleep(&p));
+  h.cancel(); // it has not run yet: its body never starts
+  try {
+    co_await h;
+  } catch (const zokio::operation_cancelled&) {
+    co_return !p.started;
+  }
+  co_return false;
+}
+
+TEST(cancel, a_task_cancelled_before_it_starts_never_runs) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(cancel_before_start()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<int> catches_and_awaits_again() {
+  try {
+    co_await zokio::sleep_for(10s);
+  } catch (const zokio::operation_cancelled&) {
+  }
+  // Every later await of a cancelled task fails the same way.
+  co_await zokio::yield_now();
+  co_return 1;
+}
+
+zokio::task<bool> later_awaits_fail() {
+  auto h = zokio::spawn(catches_and_awaits_again());
+  co_await zokio::sleep_for(2ms);
+  h.cancel();
+  try {
+    co_await h;
+  } catch (const zokio::operation_cancelled&) {
+    co_return true;
+  }
+  co_return false;
+}
+
+TEST(cancel, every_later_await_of_a_cancelled_task_fails) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(later_awaits_fail()));
+  EXPECT_GE(rt.stats().awaits_cancelled, 1u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<bool> cancel_from_another_thread() {
+  probe p;
+  auto h = zokio::spawn_on(1, long_sleep(&p));
+  while (!p.started) {
+    co_await zokio::sleep_for(1ms);
+  }
+  std::thread([&h] { h.cancel(); }).join();
+  try {
+    co_await h;
+  } catch (const zokio::operation_cancelled&) {
+    co_return p.unwound.load();
+  }
+  co_return false;
+}
+
+TEST(cancel, cancel_is_thread_safe_and_crosses_workers) {
+  zokio::runtime rt{{.workers = 2}};
+  EXPECT_TRUE(rt.block_on(cancel_from_another_thread()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> join_forever(zokio::join_handle<int>* target) { co_await *target; }
+
+zokio::task<bool> cancel_a_joiner() {
+  probe p;
+  auto target = zokio::spawn(long_sleep(&p));
+  auto joiner = zokio::spawn(join_forever(&target));
+  co_await zokio::sleep_for(2ms);
+  joiner.cancel(); // stops the join, not the joined task
+  bool joiner_cancelled = false;
+  try {
+    co_await joiner;
+  } catch (const zokio::operation_cancelled&) {
+    joiner_cancelled = true;
+  }
+  const bool target_alive = !target.is_finished();
+  target.cancel();
+  try {
+    co_await target;
+  } catch (const zokio::operation_cancelled&) {
+  }
+  co_return joiner_cancelled && target_alive;
+}
+
+TEST(cancel, cancelling_a_joiner_leaves_the_joined_task_running) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(cancel_a_joiner()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> spawn_sleepers(probe* probes, int n) {
+  for (int i = 0; i < n; ++i) {
+    zokio::spawn(long_sleep(&probes[i])).detach();
+    zokio::spawn_on(1, long_sleep(&probes[n + i])).detach();
+  }
+  co_await zokio::sleep_for(5ms);
+}
+
+TEST(cancel, shutdown_cancels_what_still_runs_and_closes_cleanly) {
+  probe probes[20];
+  {
+    zokio::runtime rt{{.workers = 2}};
+    rt.block_on(spawn_sleepers(probes, 10));
+    EXPECT_EQ(rt.stats().tasks_live, 20u);
+    const auto start = std::chrono::steady_clock::now();
+    zokio::testing::expect_clean_shutdown(rt);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+    EXPECT_EQ(rt.stats().tasks_cancelled, 20u);
+  }
+  for (auto& p : probes) {
+    EXPECT_TRUE(p.unwound);
+    EXPECT_FALSE(p.finished);
+  }
+}
+
+} // namespace
