@@ -18,6 +18,7 @@ inline void expect_clean_shutdown(runtime& rt) {
     EXPECT_EQ(status, 0);
   }
   EXPECT_EQ(rt.stats().tasks_live, 0u);
+  EXPECT_EQ(rt.stats().handles_active, 0u);
 }
 
 } // namespace zokio::testing

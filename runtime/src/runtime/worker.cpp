@@ -313,6 +313,7 @@ void worker::teardown(shutdown_report& report, std::chrono::steady_clock::time_p
   }
   const int status = uv_loop_close(&m_loop);
   report.loop_close_status[m_index] = status;
+  m_handles_active.store(status == 0 ? 0 : external_pending(), std::memory_order_relaxed);
   m_closed = status == 0;
   t_worker = prev;
 }

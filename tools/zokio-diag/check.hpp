@@ -1,0 +1,48 @@
+#pragma once
+
+// What every check of zokio-diag produces: a verdict per scenario and per check, and the exit
+// code a verdict maps to (DESIGN.md, "Tools: the shared contract").
+
+#include <zokio/runtime/stats.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace zokio::diag_tool {
+
+/// How a scenario (or a whole check) ended, from least to most severe.
+enum class verdict {
+  pass,
+  fail,          ///< a behaviour or counter check failed (exit 1)
+  sync_fallback, ///< an await completed inline although force_async forbids it (exit 5)
+  deadlock,      ///< the runtime reported a deadlock (exit 4)
+  hang,          ///< the watchdog fired (exit 3)
+};
+
+/// The spelling used in tables and JSON: "pass", "fail", "sync-fallback", "deadlock", "hang".
+const char* to_string(verdict v) noexcept;
+
+/// The process exit code of a verdict: 0, 1, 5, 4, 3.
+int exit_code(verdict v) noexcept;
+
+/// The more severe of two verdicts: exit codes rank 3, 4, 5, 1, then 0.
+verdict worst(verdict a, verdict b) noexcept;
+
+struct scenario_result {
+  std::string name;
+  verdict outcome = verdict::pass;
+  /// Why it failed, or on a pass what was measured (one line).
+  std::string reason;
+  double wall_ms = 0;
+  /// The runtime's counters after shutdown; empty for a scenario that runs no runtime.
+  std::optional<zokio::runtime_stats> counters;
+};
+
+struct check_result {
+  std::string check; ///< "async", as in the JSON report
+  verdict outcome = verdict::pass;
+  std::vector<scenario_result> scenarios;
+};
+
+} // namespace zokio::diag_tool

@@ -1,0 +1,168 @@
+#include "report.hpp"
+
+#include <zokio/diag/metrics.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include <sys/utsname.h>
+
+namespace zokio::diag_tool {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+nlohmann::ordered_json scenario_json(const scenario_result& s) {
+  nlohmann::ordered_json j;
+  j["name"] = s.name;
+  j["verdict"] = to_string(s.outcome);
+  j["reason"] = s.reason;
+  j["wall_ms"] = s.wall_ms;
+  // The runtime's own JSON form of its counters, so that the tools and /metrics agree.
+  j["counters"] = s.counters ? nlohmann::ordered_json::parse(zokio::diag::to_json(*s.counters))
+                             : nlohmann::ordered_json(nullptr);
+  return j;
+}
+
+std::string count_or_dash(const std::optional<zokio::runtime_stats>& s,
+                          std::uint64_t zokio::worker_counters::*field) {
+  return s ? std::to_string((*s).*field) : std::string("-");
+}
+
+} // namespace
+
+host_facts probe_host() {
+  host_facts h;
+  h.cpu_model = "unknown";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    // x86 says "model name"; some other architectures only have "Hardware" or "cpu model".
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) {
+      continue;
+    }
+    const std::string key = trim(line.substr(0, colon));
+    if (key == "model name" || key == "cpu model" || key == "Hardware") {
+      h.cpu_model = trim(line.substr(colon + 1));
+      break;
+    }
+  }
+  h.cores = std::thread::hardware_concurrency();
+  utsname u{};
+  h.kernel = uname(&u) == 0 ? u.release : "unknown";
+  return h;
+}
+
+std::string utc_timestamp_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string render_json(const run_info& run, const std::vector<check_result>& checks,
+                        int exit_code) {
+  nlohmann::ordered_json doc;
+  doc["schema"] = "zokio.diag/1";
+  doc["tool"] = "zokio-diag";
+  doc["version"] = run.version;
+  doc["git_commit"] = run.git_commit;
+  doc["host"] = {
+      {"cpu_model", run.host.cpu_model}, {"cores", run.host.cores}, {"kernel", run.host.kernel}};
+  doc["timestamp"] = run.timestamp;
+  doc["options"] = {{"inject", run.inject ? nlohmann::ordered_json(*run.inject)
+                                          : nlohmann::ordered_json(nullptr)},
+                    {"only", run.only},
+                    {"scenario_timeout_s", run.scenario_timeout_s}};
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const check_result& c : checks) {
+    nlohmann::ordered_json scenarios = nlohmann::ordered_json::array();
+    for (const scenario_result& s : c.scenarios) {
+      scenarios.push_back(scenario_json(s));
+    }
+    list.push_back(
+        {{"check", c.check}, {"verdict", to_string(c.outcome)}, {"scenarios", scenarios}});
+  }
+  doc["checks"] = std::move(list);
+  doc["exit_code"] = exit_code;
+  return doc.dump(2) + "\n";
+}
+
+void write_report(const std::string& path, const std::string& text) {
+  if (path == "-") {
+    std::cout << text << std::flush;
+    if (!std::cout) {
+      throw std::runtime_error("cannot write the report to standard output");
+    }
+    return;
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) {
+      throw std::runtime_error("cannot open " + tmp + ": " + std::strerror(errno));
+    }
+    f << text;
+    f.flush();
+    if (!f) {
+      throw std::runtime_error("cannot write " + tmp);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  }
+}
+
+void print_table(std::FILE* out, const check_result& check) {
+  using wc = zokio::worker_counters;
+  std::fprintf(out, "%-18s %-13s %9s %8s %9s %6s %9s %12s\n", "scenario", "verdict", "wall ms",
+               "awaits", "suspended", "inline", "fallbacks", "cross-thread");
+  std::size_t passed = 0;
+  for (const scenario_result& s : check.scenarios) {
+    passed += s.outcome == verdict::pass ? 1 : 0;
+    std::fprintf(out, "%-18s %-13s %9.1f %8s %9s %6s %9s %12s\n", s.name.c_str(),
+                 to_string(s.outcome), s.wall_ms, count_or_dash(s.counters, &wc::awaits).c_str(),
+                 count_or_dash(s.counters, &wc::awaits_suspended).c_str(),
+                 count_or_dash(s.counters, &wc::awaits_inline).c_str(),
+                 count_or_dash(s.counters, &wc::sync_fallbacks).c_str(),
+                 count_or_dash(s.counters, &wc::resumes_cross_thread).c_str());
+  }
+  for (const scenario_result& s : check.scenarios) {
+    if (s.outcome != verdict::pass) {
+      std::fprintf(out, "  %s: %s\n", s.name.c_str(), s.reason.c_str());
+    }
+  }
+  const std::size_t total = check.scenarios.size();
+  if (check.outcome == verdict::pass) {
+    std::fprintf(out, "check-%s: PASS (%zu/%zu scenarios)\n", check.check.c_str(), passed, total);
+    return;
+  }
+  std::string failed;
+  for (const scenario_result& s : check.scenarios) {
+    if (s.outcome != verdict::pass) {
+      failed += (failed.empty() ? "" : ", ") + s.name;
+    }
+  }
+  std::fprintf(out, "check-%s: FAIL (%s; %zu/%zu scenarios passed; not passed: %s)\n",
+               check.check.c_str(), to_string(check.outcome), passed, total, failed.c_str());
+}
+
+} // namespace zokio::diag_tool
