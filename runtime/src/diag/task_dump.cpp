@@ -12,7 +12,7 @@ namespace detail {
 std::vector<diag::task_info> collect_tasks(runtime_impl& rt) {
   std::vector<diag::task_info> out;
   const double ns_per_tick = rt.ns_per_tick();
-  const std::int64_t now = now_ns();
+  const std::uint64_t now = ticks();
   for (unsigned w = 0; w < rt.size(); ++w) {
     rt.at(w).for_each_live([&](task_record* r) {
       diag::task_info i;
@@ -35,7 +35,8 @@ std::vector<diag::task_info> collect_tasks(runtime_impl& rt) {
       i.resumes = r->m_resumes.load(std::memory_order_relaxed);
       i.busy = std::chrono::nanoseconds(static_cast<std::int64_t>(
           static_cast<double>(r->m_busy_ticks.load(std::memory_order_relaxed)) * ns_per_tick));
-      i.age = std::chrono::nanoseconds(now - static_cast<std::int64_t>(r->m_spawned_at_ns));
+      i.age = std::chrono::nanoseconds(static_cast<std::int64_t>(
+          static_cast<double>(now - r->m_spawned_at) * ns_per_tick));
       out.push_back(std::move(i));
     });
   }

@@ -241,9 +241,11 @@ void schedule_new(worker_core* w, task_record* t, std::string_view name, const s
   auto* wk = static_cast<worker*>(w);
   t->m_worker = w;
   t->m_id = wk->m_rt->m_next_id.fetch_add(1, std::memory_order_relaxed);
-  t->m_name.assign(name.data(), name.size());
+  if (!name.empty()) {
+    t->m_name.assign(name.data(), name.size());
+  }
   t->m_spawn_site = where;
-  t->m_spawned_at_ns = now_ns();
+  t->m_spawned_at = ticks();
   if (t_worker == w) {
     wk->accept_new(t);
   } else {
@@ -266,7 +268,7 @@ worker_core* current_runtime_worker(unsigned index) {
 
 void finish_task(task_record* t) noexcept {
   auto* w = static_cast<worker*>(t->m_worker);
-  t->m_busy_ticks.fetch_add(ticks() - w->m_resume_start, std::memory_order_relaxed);
+  w->charge_busy(t);
   t->m_state.store(task_state::done, std::memory_order_relaxed);
   switch (t->m_outcome) {
   case task_outcome::value: w->m_stats.tasks_completed.add(); break;

@@ -106,7 +106,7 @@ void worker::drain_inbox() noexcept {
     }
   }
   m_inbox_work.clear();
-  m_progress.fetch_add(1, std::memory_order_relaxed);
+  m_progress.store(m_progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void worker::accept_new(task_record* t) noexcept {
@@ -178,15 +178,16 @@ void worker::resume(task_record* t) noexcept {
   t->m_awaiter = nullptr;
   t->m_started = true;
   note_running(t);
-  t->m_resumes.fetch_add(1, std::memory_order_relaxed);
-  m_progress.fetch_add(1, std::memory_order_relaxed);
-  m_resume_start = ticks();
+  // Single writer: plain load and store, no locked instruction on the hot path.
+  t->m_resumes.store(t->m_resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  m_progress.store(m_progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   t->m_resume.resume(); // `t` may be freed once this returns
   m_in_task = false;
   t_current = nullptr;
 }
 
 void worker::run_ready() noexcept {
+  m_resume_start = ticks();
   for (unsigned n = 0; n < m_budget; ++n) {
     task_record* t = m_ready.pop();
     if (t == nullptr) {

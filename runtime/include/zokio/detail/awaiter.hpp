@@ -39,7 +39,7 @@ struct awaiter_base {
 
 inline void note_suspend(task_record* t, wait_kind kind, const site& where) noexcept {
   worker_core* w = t->m_worker;
-  t->m_busy_ticks.fetch_add(ticks() - w->m_resume_start, std::memory_order_relaxed);
+  w->charge_busy(t);
   t->m_wait_kind.store(kind, std::memory_order_relaxed);
   t->m_wait_file.store(where.file, std::memory_order_relaxed);
   t->m_wait_line.store(where.line, std::memory_order_relaxed);

@@ -79,7 +79,7 @@ struct task_record {
   std::uint64_t m_id = 0;
   std::string m_name;
   site m_spawn_site;
-  std::uint64_t m_spawned_at_ns = 0;
+  std::uint64_t m_spawned_at = 0; // ticks()
   void (*m_destroy)(task_record*) noexcept = nullptr;
 
   // --- any thread (relaxed) ---

@@ -113,6 +113,15 @@ struct worker_core {
   /// Bumped at every resume and callback batch; a watchdog thread compares it over time.
   std::atomic<std::uint64_t> m_progress{0};
 
+  /// Adds the time since the last resume (or suspension) to `t`'s busy time. One tick read per
+  /// transition: the next task resumed in the same batch starts where this one stopped.
+  void charge_busy(task_record* t) noexcept {
+    const std::uint64_t now = ticks();
+    t->m_busy_ticks.store(t->m_busy_ticks.load(std::memory_order_relaxed) + (now - m_resume_start),
+                          std::memory_order_relaxed);
+    m_resume_start = now;
+  }
+
   /// Wakes `t` from the owner thread.
   void local_wake(task_record* t) noexcept {
     t->m_state.store(task_state::scheduled, std::memory_order_relaxed);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zokio/detail/awaiter.hpp>
+#include <zokio/detail/frame_alloc.hpp>
 #include <zokio/util/result.hpp>
 #include <zokio/util/site.hpp>
 
@@ -23,7 +24,7 @@ namespace zokio {
 namespace detail {
 
 template <typename T>
-struct oneshot_state {
+struct oneshot_state : pooled_frame { // pooled like frames: a ping-pong allocates nothing
   static constexpr std::uintptr_t empty = 0;
   static constexpr std::uintptr_t sent = 1;
   static constexpr std::uintptr_t closed = 2;

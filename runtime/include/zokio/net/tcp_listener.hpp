@@ -1,0 +1,121 @@
+#pragma once
+
+#include <zokio/detail/awaiter.hpp>
+#include <zokio/net/address.hpp>
+#include <zokio/net/tcp_stream.hpp>
+#include <zokio/util/result.hpp>
+#include <zokio/util/site.hpp>
+
+#include <cstdint>
+#include <string_view>
+
+// A listening TCP socket.
+//
+// Ownership and threads:
+// - A tcp_listener owns a heap `detail::tcp_listener_impl` (src/net/tcp_impl.hpp): the listening
+//   socket, the uv_poll_t that watches it and the FIFO of waiting acceptors. It is reference
+//   counted like a stream's impl: the object and the open poll handle each hold a reference.
+// - The listener belongs to the worker whose task bound it. Accept awaiters live in the
+//   awaiting frames and are linked into the FIFO only while suspended; the poll callback (same
+//   thread) unlinks one before completing it.
+
+namespace zokio::detail {
+
+struct tcp_listener_impl;
+
+/// `co_await listener.accept()`.
+class tcp_accept_awaiter final : public counted_awaiter<tcp_accept_awaiter> {
+public:
+  static constexpr wait_kind kind = wait_kind::io;
+
+  tcp_accept_awaiter(tcp_listener_impl* l, const site& where) noexcept
+      : counted_awaiter<tcp_accept_awaiter>(where), m_impl(l) {}
+  tcp_accept_awaiter(const tcp_accept_awaiter& o) noexcept
+      : counted_awaiter<tcp_accept_awaiter>(o), m_impl(o.m_impl) {}
+  tcp_accept_awaiter& operator=(const tcp_accept_awaiter&) = delete;
+  ~tcp_accept_awaiter();
+
+  bool ready() noexcept;
+  bool arm();
+  bool withdraw() noexcept;
+  result<net::tcp_stream> take();
+
+  // Owner thread only.
+  tcp_listener_impl* m_impl;
+  tcp_accept_awaiter* m_prev = nullptr;
+  tcp_accept_awaiter* m_next = nullptr;
+  bool m_linked = false;
+  tcp_impl* m_stream = nullptr; // the accepted connection, until take() hands it over
+  int m_status = 0;             // a negative errno / libuv status
+};
+
+} // namespace zokio::detail
+
+namespace zokio::net {
+
+/// Options of `tcp_listener::bind`: `bind("0.0.0.0", 8080, {.backlog = 4096, .reuse_port = true})`.
+struct tcp_listener_options {
+  /// listen(2)'s backlog: connections the kernel completes and queues while nobody accepts.
+  int backlog = 1024;
+  /// SO_REUSEPORT: several sockets (one per worker) may bind the same address and port; the
+  /// kernel spreads incoming connections over them. Every one of them must set it.
+  bool reuse_port = false;
+};
+
+/// A TCP listening socket on the current worker.
+///
+/// Connections that arrive while no task accepts wait in the kernel's backlog: the listener
+/// accepts on demand, so a server that stops accepting pushes back on its clients instead of
+/// piling up sockets.
+///
+/// Thread-safety: the listener belongs to the worker whose task bound it; accept (and destroy
+/// it) only from tasks on that worker. Debug builds assert it. Move-only.
+class tcp_listener {
+public:
+  tcp_listener() noexcept = default;
+  explicit tcp_listener(detail::tcp_listener_impl* impl) noexcept : m_impl(impl) {}
+  tcp_listener(tcp_listener&& o) noexcept : m_impl(o.m_impl) { o.m_impl = nullptr; }
+  tcp_listener& operator=(tcp_listener&& o) noexcept;
+  tcp_listener(const tcp_listener&) = delete;
+  tcp_listener& operator=(const tcp_listener&) = delete;
+  ~tcp_listener();
+
+  /// Binds and listens on `host`:`port` (port 0 picks a free port: see `local_port()`).
+  /// `host` is a numeric IPv4/IPv6 address, `"localhost"` (127.0.0.1), or `""`/`"*"` (every
+  /// IPv4 interface); binding is synchronous, so names are not resolved.
+  ///
+  /// Errors: `std::errc::address_in_use`, `permission_denied`, `invalid_argument` (a host that
+  /// is not an address), `too_many_files_open`. Throws `no_runtime_error` outside a runtime.
+  static result<tcp_listener> bind(std::string_view host, std::uint16_t port,
+                                   tcp_listener_options options = {});
+  static result<tcp_listener> bind(const socket_address& address,
+                                   tcp_listener_options options = {});
+
+  /// Waits for a connection and returns it as a stream owned by the current worker.
+  ///
+  /// Errors: `std::errc::too_many_files_open` (or `too_many_files_open_in_system`, `no_buffer_space`,
+  /// `not_enough_memory`) when the process cannot take one more socket: the connection stays in
+  /// the backlog and the listener keeps working, but accepting again at once fails again, so
+  /// back off (sleep) before retrying. `std::errc::bad_file_descriptor` on a closed listener.
+  /// Cancellation (cancel-safe): the waiting acceptor is withdrawn and the await returns
+  /// `std::errc::operation_canceled`; no connection is lost. Several tasks may accept at once;
+  /// they are served in order.
+  detail::tcp_accept_awaiter accept(site where = site::current()) noexcept {
+    return detail::tcp_accept_awaiter(m_impl, where);
+  }
+
+  /// Stops listening. Waiting acceptors complete with `std::errc::operation_canceled`.
+  /// Idempotent; the destructor calls it.
+  void close() noexcept;
+  bool is_open() const noexcept;
+  /// The bound port (the one picked for port 0); 0 when closed.
+  std::uint16_t local_port() const noexcept;
+  result<socket_address> local_address() const noexcept;
+  /// The listening socket's file descriptor, -1 when closed. The listener still owns it.
+  int native_handle() const noexcept;
+
+private:
+  detail::tcp_listener_impl* m_impl = nullptr;
+};
+
+} // namespace zokio::net

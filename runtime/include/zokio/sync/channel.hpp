@@ -1,0 +1,664 @@
+#pragma once
+
+#include <zokio/detail/awaiter.hpp>
+#include <zokio/util/site.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+// A multi-producer, single-consumer channel shared by tasks on any worker.
+//
+// Shared state (`channel_state`), reference counted by every sender and the receiver:
+// - `m_mutex` guards everything below it: the ring buffer of queued values, the closed flag, and
+//   the two waiter lists (blocked senders, waiting receivers) with each waiter's links, value
+//   slot and outcome. It is never held across a suspension, and tasks are woken after it is
+//   released.
+// - `m_senders` counts the live senders (the last one to go closes the channel); `m_refs` counts
+//   the handles keeping the state alive.
+//
+// Invariants (under the lock): a receiver waits only while the buffer is empty, and a sender
+// waits only while a bounded buffer is full. So a send that finds a waiting receiver hands the
+// value straight to it, and a receive that frees a slot moves the first blocked sender's value in:
+// values keep their send order and every wake moves exactly one value.
+//
+// Cancellation never loses a value. A waiter is unlinked under the lock either by the side that
+// completes it (which then claims it and fills in its value or outcome) or by `withdraw`, never
+// both. A cancelled receiver was never given a value, and a cancelled sender's value was never
+// queued; a waiter completed first resumes normally with its value, even if cancellation was
+// requested meanwhile.
+
+namespace zokio {
+
+template <typename T>
+class sender;
+template <typename T>
+class receiver;
+
+/// What `sender::try_send` did.
+enum class send_status : std::uint8_t {
+  sent,   ///< queued, or handed to a waiting receiver
+  full,   ///< a bounded channel is at capacity; the value was not taken
+  closed, ///< the channel is closed; the value was not taken
+};
+
+namespace detail {
+
+/// A growable ring buffer (the channel's queue). Grows by doubling up to a limit and never
+/// shrinks, so a channel in steady state allocates nothing per message. Not thread-safe.
+template <typename T>
+class channel_ring {
+public:
+  channel_ring() noexcept = default;
+  channel_ring(const channel_ring&) = delete;
+  channel_ring& operator=(const channel_ring&) = delete;
+  ~channel_ring() {
+    clear();
+    if (m_data != nullptr) {
+      std::allocator<T>().deallocate(m_data, m_cap);
+    }
+  }
+
+  std::size_t size() const noexcept { return m_size; }
+  bool empty() const noexcept { return m_size == 0; }
+
+  /// Appends; grows first when full (limit 0: no limit). The caller checks the limit.
+  template <typename... Args>
+  void emplace_back(std::size_t limit, Args&&... args) {
+    if (m_size == m_cap) {
+      grow(limit);
+    }
+    std::size_t i = m_head + m_size;
+    if (i >= m_cap) {
+      i -= m_cap;
+    }
+    std::construct_at(m_data + i, std::forward<Args>(args)...);
+    ++m_size;
+  }
+
+  T pop_front() noexcept {
+    T* p = m_data + m_head;
+    T v = std::move(*p);
+    std::destroy_at(p);
+    if (++m_head == m_cap) {
+      m_head = 0;
+    }
+    --m_size;
+    return v;
+  }
+
+  void swap(channel_ring& o) noexcept {
+    std::swap(m_data, o.m_data);
+    std::swap(m_cap, o.m_cap);
+    std::swap(m_head, o.m_head);
+    std::swap(m_size, o.m_size);
+  }
+
+  void clear() noexcept {
+    while (m_size > 0) {
+      std::destroy_at(m_data + m_head);
+      if (++m_head == m_cap) {
+        m_head = 0;
+      }
+      --m_size;
+    }
+    m_head = 0;
+  }
+
+private:
+  void grow(std::size_t limit) {
+    std::size_t cap = m_cap < 8 ? 16 : m_cap * 2;
+    if (limit != 0 && cap > limit) {
+      cap = limit;
+    }
+    T* data = std::allocator<T>().allocate(cap);
+    for (std::size_t k = 0; k < m_size; ++k) {
+      T* from = m_data + (m_head + k < m_cap ? m_head + k : m_head + k - m_cap);
+      std::construct_at(data + k, std::move(*from));
+      std::destroy_at(from);
+    }
+    if (m_data != nullptr) {
+      std::allocator<T>().deallocate(m_data, m_cap);
+    }
+    m_data = data;
+    m_cap = cap;
+    m_head = 0;
+  }
+
+  T* m_data = nullptr;
+  std::size_t m_cap = 0;
+  std::size_t m_head = 0;
+  std::size_t m_size = 0;
+};
+
+template <typename T>
+class channel_send_awaiter;
+template <typename T>
+class channel_recv_awaiter;
+
+/// An intrusive FIFO of waiting awaiters, linked through their m_prev / m_next.
+template <typename W>
+struct channel_waiters {
+  W* m_head = nullptr;
+  W* m_tail = nullptr;
+
+  bool empty() const noexcept { return m_head == nullptr; }
+  void push(W* w) noexcept {
+    w->m_prev = m_tail;
+    w->m_next = nullptr;
+    if (m_tail != nullptr) {
+      m_tail->m_next = w;
+    } else {
+      m_head = w;
+    }
+    m_tail = w;
+    w->m_linked = true;
+  }
+  void remove(W* w) noexcept {
+    if (w->m_prev != nullptr) {
+      w->m_prev->m_next = w->m_next;
+    } else {
+      m_head = w->m_next;
+    }
+    if (w->m_next != nullptr) {
+      w->m_next->m_prev = w->m_prev;
+    } else {
+      m_tail = w->m_prev;
+    }
+    w->m_linked = false;
+  }
+  /// Unlinks and claims the first waiter that can still be claimed; nullptr if none. Under the
+  /// wake protocol the first claim always succeeds (cancellation withdraws, under the same lock,
+  /// before it claims); skipping a waiter claimed elsewhere keeps that true even if it did not.
+  W* pop_claimed() noexcept {
+    while (W* w = m_head) {
+      remove(w);
+      if (w->claim()) {
+        return w;
+      }
+    }
+    return nullptr;
+  }
+};
+
+template <typename T>
+class channel_state {
+public:
+  explicit channel_state(std::size_t capacity) noexcept : m_capacity(capacity) {}
+
+  // --- under m_mutex ---
+
+  /// Queues `v`, or hands it to a waiting receiver (then `*wake` is the receiver's task). Moves
+  /// from `v` only when it returns sent; may throw only std::bad_alloc, before anything changed.
+  send_status push_locked(T& v, task_record** wake) {
+    if (m_closed) {
+      return send_status::closed;
+    }
+    // A receiver waits only on an empty buffer: the value goes straight to it.
+    if (channel_recv_awaiter<T>* r = m_receivers.pop_claimed()) {
+      r->m_slot.emplace(std::move(v));
+      r->m_done = true;
+      *wake = r->m_task;
+      return send_status::sent;
+    }
+    if (m_capacity != 0 && m_buf.size() >= m_capacity) {
+      return send_status::full;
+    }
+    m_buf.emplace_back(m_capacity, std::move(v));
+    return send_status::sent;
+  }
+
+  /// Takes the oldest value into `out` and refills the freed slot from the first blocked sender
+  /// (then `*wake` is that sender's task). True when done: a value was taken, or the channel is
+  /// closed and drained (`out` stays empty). Never throws.
+  bool pop_locked(std::optional<T>& out, task_record** wake) noexcept {
+    if (m_buf.empty()) {
+      return m_closed; // senders wait only on a full buffer: none waits now
+    }
+    out.emplace(m_buf.pop_front());
+    if (channel_send_awaiter<T>* s = m_senders_waiting.pop_claimed()) {
+      // The buffer was full at capacity and has one slot free now: this does not allocate.
+      m_buf.emplace_back(m_capacity, std::move(s->m_value));
+      s->m_result = true;
+      s->m_done = true;
+      *wake = s->m_task;
+    }
+    return true;
+  }
+
+  /// Closes and completes every waiter: receivers get no value, senders false. Returns the
+  /// claimed waiters, chained through m_next, for the caller to wake after unlocking.
+  std::pair<channel_send_awaiter<T>*, channel_recv_awaiter<T>*> close_locked() noexcept {
+    m_closed = true;
+    return {take_all(m_senders_waiting), take_all(m_receivers)};
+  }
+
+  std::mutex m_mutex;
+  channel_ring<T> m_buf;
+  channel_waiters<channel_send_awaiter<T>> m_senders_waiting;
+  channel_waiters<channel_recv_awaiter<T>> m_receivers;
+  bool m_closed = false;
+
+  // --- immutable ---
+  const std::size_t m_capacity; // 0: unbounded
+
+  // --- any thread ---
+  std::atomic<std::size_t> m_senders{1};
+  std::atomic<std::size_t> m_refs{2};
+
+private:
+  template <typename W>
+  static W* take_all(channel_waiters<W>& list) noexcept {
+    W* head = nullptr;
+    W** tail = &head;
+    while (W* w = list.pop_claimed()) {
+      w->m_done = true; // a sender's m_result stays false, a receiver's slot empty
+      *tail = w;
+      tail = &w->m_next;
+    }
+    *tail = nullptr;
+    return head;
+  }
+};
+
+/// Wakes the tasks of waiters chained by close_locked(). A claimed waiter stays suspended until
+/// its wake: read its link and task first.
+template <typename W>
+void wake_chain(W* w) noexcept {
+  while (w != nullptr) {
+    W* next = w->m_next;
+    wake(w->m_task);
+    w = next;
+  }
+}
+
+template <typename T>
+void close_channel(channel_state<T>* s) noexcept {
+  std::pair<channel_send_awaiter<T>*, channel_recv_awaiter<T>*> woken{};
+  {
+    std::lock_guard<std::mutex> lock(s->m_mutex);
+    if (s->m_closed) {
+      return;
+    }
+    woken = s->close_locked();
+  }
+  wake_chain(woken.first);
+  wake_chain(woken.second);
+}
+
+template <typename T>
+void release_channel(channel_state<T>* s) noexcept {
+  if (s->m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    delete s;
+  }
+}
+
+template <typename T>
+class channel_send_awaiter final : public counted_awaiter<channel_send_awaiter<T>> {
+public:
+  static constexpr wait_kind kind = wait_kind::channel;
+
+  channel_send_awaiter(channel_state<T>* s, T&& value, const site& where) noexcept
+      : counted_awaiter<channel_send_awaiter<T>>(where), m_s(s), m_value(std::move(value)) {}
+  channel_send_awaiter(const channel_send_awaiter&) = delete;
+  channel_send_awaiter& operator=(const channel_send_awaiter&) = delete;
+
+  bool ready() {
+    if (!m_done && m_s == nullptr) {
+      m_done = true; // an empty sender: as if closed
+    }
+    if (!m_done) {
+      task_record* woken = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(m_s->m_mutex);
+        const send_status st = m_s->push_locked(m_value, &woken);
+        if (st == send_status::full) {
+          return false;
+        }
+        m_result = st == send_status::sent;
+      }
+      m_done = true;
+      if (woken != nullptr) {
+        wake(woken);
+      }
+    }
+    return true;
+  }
+
+  bool arm() {
+    task_record* woken = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      const send_status st = m_s->push_locked(m_value, &woken);
+      if (st == send_status::full) {
+        m_s->m_senders_waiting.push(this);
+        return true;
+      }
+      m_result = st == send_status::sent;
+    }
+    m_done = true;
+    if (woken != nullptr) {
+      wake(woken);
+    }
+    return false;
+  }
+
+  bool withdraw() noexcept {
+    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    if (!m_linked) {
+      return false; // a receiver or close() completed this send: it resumes with its outcome
+    }
+    m_s->m_senders_waiting.remove(this);
+    return true;
+  }
+
+  bool take() const {
+    this->throw_if_cancelled();
+    return m_result;
+  }
+
+  // Under the channel's m_mutex while linked.
+  channel_send_awaiter* m_prev = nullptr;
+  channel_send_awaiter* m_next = nullptr;
+  bool m_linked = false;
+  bool m_done = false;   // completed: m_result holds the outcome
+  bool m_result = false; // true: the value was queued or delivered
+  channel_state<T>* m_s;
+  T m_value;
+};
+
+template <typename T>
+class channel_recv_awaiter final : public counted_awaiter<channel_recv_awaiter<T>> {
+public:
+  static constexpr wait_kind kind = wait_kind::channel;
+
+  channel_recv_awaiter(channel_state<T>* s, const site& where) noexcept
+      : counted_awaiter<channel_recv_awaiter<T>>(where), m_s(s) {}
+  channel_recv_awaiter(const channel_recv_awaiter&) = delete;
+  channel_recv_awaiter& operator=(const channel_recv_awaiter&) = delete;
+
+  bool ready() noexcept {
+    if (!m_done && m_s == nullptr) {
+      m_done = true; // an empty receiver: as if closed and drained
+    }
+    if (!m_done) {
+      task_record* woken = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(m_s->m_mutex);
+        if (!m_s->pop_locked(m_slot, &woken)) {
+          return false;
+        }
+      }
+      m_done = true;
+      if (woken != nullptr) {
+        wake(woken);
+      }
+    }
+    return true;
+  }
+
+  bool arm() noexcept {
+    task_record* woken = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      if (!m_s->pop_locked(m_slot, &woken)) {
+        m_s->m_receivers.push(this);
+        return true;
+      }
+    }
+    m_done = true;
+    if (woken != nullptr) {
+      wake(woken);
+    }
+    return false;
+  }
+
+  bool withdraw() noexcept {
+    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    if (!m_linked) {
+      return false; // a sender or close() completed this receive: it resumes with its value
+    }
+    m_s->m_receivers.remove(this);
+    return true;
+  }
+
+  std::optional<T> take() {
+    this->throw_if_cancelled();
+    return std::move(m_slot);
+  }
+
+  // Under the channel's m_mutex while linked.
+  channel_recv_awaiter* m_prev = nullptr;
+  channel_recv_awaiter* m_next = nullptr;
+  bool m_linked = false;
+  bool m_done = false; // completed: m_slot holds the value, or nothing once closed and drained
+  std::optional<T> m_slot;
+  channel_state<T>* m_s;
+};
+
+} // namespace detail
+
+/// The sending half of a channel. Copyable: every copy is one more sender, and the channel
+/// closes when the last one is destroyed (or anybody calls `close()`). An empty sender
+/// (default-constructed or moved from) behaves as a closed channel.
+///
+/// Thread-safety: a sender object is used by one task or thread at a time; copies may be used
+/// concurrently from tasks on any worker. `try_send()` and `close()` also work from threads
+/// outside the runtime.
+///
+/// Lifetime: a sender keeps the channel's state alive; a waiting `send()` needs its sender (or a
+/// copy) alive until the await finishes, which holds whenever the sender is a parameter or local
+/// of the awaiting task.
+template <typename T>
+class sender {
+public:
+  sender() noexcept = default;
+  explicit sender(detail::channel_state<T>* s) noexcept : m_s(s) {}
+  sender(const sender& o) noexcept : m_s(o.m_s) {
+    if (m_s != nullptr) {
+      m_s->m_senders.fetch_add(1, std::memory_order_relaxed);
+      m_s->m_refs.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  sender(sender&& o) noexcept : m_s(std::exchange(o.m_s, nullptr)) {}
+  sender& operator=(sender o) noexcept {
+    std::swap(m_s, o.m_s);
+    return *this;
+  }
+  ~sender() { reset(); }
+
+  /// Sends `value`: `co_await tx.send(v)` is true once the value is queued (or handed to the
+  /// waiting receiver), false if the channel is closed (the value is then dropped). On a full
+  /// bounded channel the task waits until the receiver frees a slot; blocked senders go in FIFO
+  /// order and their values keep that order.
+  ///
+  /// Cancellation: a waiting send of a cancelled task is removed from the queue and throws
+  /// `operation_cancelled`; its value was not sent. A send that a receiver completed first
+  /// returns true as usual. A send awaited by an already cancelled task throws without sending.
+  [[nodiscard]] detail::channel_send_awaiter<T> send(T value, site where = site::current()) {
+    return detail::channel_send_awaiter<T>(m_s, std::move(value), where);
+  }
+
+  /// Sends without waiting. On `full` or `closed` the value is left as it was (not moved from).
+  send_status try_send(T&& value) {
+    if (m_s == nullptr) {
+      return send_status::closed;
+    }
+    detail::task_record* woken = nullptr;
+    send_status st;
+    {
+      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      st = m_s->push_locked(value, &woken);
+    }
+    if (woken != nullptr) {
+      detail::wake(woken);
+    }
+    return st;
+  }
+  /// As above, sending a copy (made whatever the outcome).
+  send_status try_send(const T& value) {
+    T copy(value);
+    return try_send(std::move(copy));
+  }
+
+  /// Closes the channel for every sender: later sends fail, blocked senders get false, and the
+  /// receiver gets the values already queued, then nothing (`std::nullopt`).
+  void close() noexcept {
+    if (m_s != nullptr) {
+      detail::close_channel(m_s);
+    }
+  }
+
+  /// A snapshot: true once the channel is closed (by a sender, the receiver, or the last sender
+  /// going away).
+  bool is_closed() const noexcept {
+    if (m_s == nullptr) {
+      return true;
+    }
+    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    return m_s->m_closed;
+  }
+
+  /// The bound given to make_channel (0: unbounded).
+  std::size_t capacity() const noexcept { return m_s != nullptr ? m_s->m_capacity : 0; }
+
+private:
+  void reset() noexcept {
+    if (m_s != nullptr) {
+      if (m_s->m_senders.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        detail::close_channel(m_s);
+      }
+      detail::release_channel(std::exchange(m_s, nullptr));
+    }
+  }
+
+  detail::channel_state<T>* m_s = nullptr;
+};
+
+/// The receiving half of a channel. Move-only: there is one consumer. Destroying it closes the
+/// channel (senders then get false) and drops the values still queued.
+///
+/// Thread-safety: usable from tasks on any worker. Several tasks may wait in `recv()` on the
+/// same receiver (through a reference) at once: each value goes to one of them, in the order
+/// they began waiting. `try_recv()` and `close()` also work from threads outside the runtime.
+///
+/// Lifetime: a waiting `recv()` needs the receiver alive until the await finishes.
+template <typename T>
+class receiver {
+public:
+  receiver() noexcept = default;
+  explicit receiver(detail::channel_state<T>* s) noexcept : m_s(s) {}
+  receiver(receiver&& o) noexcept : m_s(std::exchange(o.m_s, nullptr)) {}
+  receiver& operator=(receiver&& o) noexcept {
+    if (this != &o) {
+      reset();
+      m_s = std::exchange(o.m_s, nullptr);
+    }
+    return *this;
+  }
+  receiver(const receiver&) = delete;
+  receiver& operator=(const receiver&) = delete;
+  ~receiver() { reset(); }
+
+  /// The next value: `co_await rx.recv()` waits while the channel is empty, and gives
+  /// `std::nullopt` once it is closed and every queued value has been received.
+  ///
+  /// Cancellation: a waiting receive of a cancelled task is removed and throws
+  /// `operation_cancelled`; no value is taken, so the next receive gets it. A receive that a
+  /// sender completed first returns its value as usual.
+  [[nodiscard]] detail::channel_recv_awaiter<T> recv(site where = site::current()) noexcept {
+    return detail::channel_recv_awaiter<T>(m_s, where);
+  }
+
+  /// The next value if one is queued now, without waiting. `std::nullopt` means empty or closed
+  /// and drained: once `is_closed()` has returned true, nothing new arrives, so a `std::nullopt`
+  /// then means drained for good.
+  std::optional<T> try_recv() noexcept {
+    std::optional<T> out;
+    if (m_s == nullptr) {
+      return out;
+    }
+    detail::task_record* woken = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      m_s->pop_locked(out, &woken);
+    }
+    if (woken != nullptr) {
+      detail::wake(woken);
+    }
+    return out;
+  }
+
+  /// Closes the channel: senders fail from now on (blocked ones get false), and the values
+  /// already queued can still be received.
+  void close() noexcept {
+    if (m_s != nullptr) {
+      detail::close_channel(m_s);
+    }
+  }
+
+  /// A snapshot: true once the channel is closed.
+  bool is_closed() const noexcept {
+    if (m_s == nullptr) {
+      return true;
+    }
+    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    return m_s->m_closed;
+  }
+
+  /// A snapshot of how many values are queued.
+  std::size_t size() const noexcept {
+    if (m_s == nullptr) {
+      return 0;
+    }
+    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    return m_s->m_buf.size();
+  }
+
+private:
+  void reset() noexcept {
+    if (m_s == nullptr) {
+      return;
+    }
+    detail::close_channel(m_s);
+    // Drop the queued values now, outside the lock: a value's destructor may use the channel
+    // (a message that carries a sender of it, for instance).
+    detail::channel_ring<T> dropped;
+    {
+      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      dropped.swap(m_s->m_buf);
+    }
+    detail::release_channel(std::exchange(m_s, nullptr));
+  }
+
+  detail::channel_state<T>* m_s = nullptr;
+};
+
+template <typename T>
+struct channel_pair {
+  sender<T> tx;
+  receiver<T> rx;
+};
+
+/// A multi-producer, single-consumer channel: `auto [tx, rx] = make_channel<int>(1024);`.
+/// `capacity` bounds the values queued (senders then wait: backpressure); 0 means unbounded.
+///
+/// `T` must be nothrow move-constructible (values move under the channel's lock). Storage is a
+/// ring buffer that grows by doubling up to `capacity` and is kept: in steady state a send and
+/// a receive allocate nothing and take one uncontended lock each. Each operation wakes at most
+/// one task (close wakes all), and a receiver woken once finds every value queued meanwhile
+/// without waiting again.
+template <typename T>
+channel_pair<T> make_channel(std::size_t capacity) {
+  static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
+                "zokio::make_channel<T>: T must be nothrow move-constructible and destructible");
+  auto* s = new detail::channel_state<T>(capacity);
+  return {sender<T>(s), receiver<T>(s)};
+}
+
+} // namespace zokio

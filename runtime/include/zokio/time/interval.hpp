@@ -1,0 +1,107 @@
+#pragma once
+
+#include <zokio/detail/awaiter.hpp>
+#include <zokio/detail/timer_entry.hpp>
+#include <zokio/util/site.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+
+namespace zokio {
+
+class interval;
+
+namespace detail {
+
+class interval_awaiter final : public counted_awaiter<interval_awaiter>, public timer_entry {
+public:
+  static constexpr wait_kind kind = wait_kind::timer;
+
+  interval_awaiter(interval& iv, std::int64_t deadline_ns, const site& where) noexcept
+      : counted_awaiter<interval_awaiter>(where), m_interval(iv) {
+    m_deadline_ns = deadline_ns;
+  }
+
+  bool ready() const noexcept { return m_deadline_ns <= now_ns(); }
+  bool arm() {
+    m_on_fire = [](timer_entry* e) noexcept { static_cast<interval_awaiter*>(e)->fire(); };
+    timer_add(m_task->m_worker, this);
+    return true;
+  }
+  bool withdraw() noexcept {
+    timer_remove(m_task->m_worker, this);
+    return true;
+  }
+  inline std::chrono::steady_clock::time_point take();
+
+private:
+  interval& m_interval;
+};
+
+} // namespace detail
+
+/// A periodic timer: `auto iv = zokio::interval(10ms); for (;;) { co_await iv.tick(); ... }`.
+/// The first tick completes at once; each later one a period after the one before.
+///
+/// Missed ticks are not bunched up (Tokio's `MissedTickBehavior::Delay`): a tick awaited late
+/// completes at once, and when the schedule has fallen a whole period behind, the next deadline
+/// is one period from now, never a burst of immediate ticks to catch up. Ticks never come early.
+///
+/// Each tick is a deadline in the worker's timer heap, like `sleep_for`: no allocation per tick.
+/// Thread-safety: one task ticks an interval at a time, on the worker it runs on.
+class interval {
+public:
+  /// Throws `std::invalid_argument` for a period that is not positive.
+  template <typename Rep, typename Period>
+  explicit interval(std::chrono::duration<Rep, Period> period)
+      : m_period_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(period).count()),
+        m_next_ns(detail::now_ns()) {
+    if (m_period_ns <= 0) {
+      throw std::invalid_argument("zokio::interval: the period must be positive");
+    }
+  }
+
+  /// Waits for the next tick and returns the time it was due. Cancellation: the timer is
+  /// removed, the schedule is unchanged, and the await throws `operation_cancelled`.
+  detail::interval_awaiter tick(site where = site::current()) noexcept {
+    return detail::interval_awaiter(*this, m_next_ns, where);
+  }
+
+  /// The next tick is due one period from now.
+  void reset() noexcept { m_next_ns = detail::now_ns() + m_period_ns; }
+
+  std::chrono::nanoseconds period() const noexcept {
+    return std::chrono::nanoseconds(m_period_ns);
+  }
+
+private:
+  friend class detail::interval_awaiter;
+
+  /// Called when the tick due at `due_ns` completes: schedule the next one.
+  void advance(std::int64_t due_ns) noexcept {
+    const std::int64_t now = detail::now_ns();
+    std::int64_t next = due_ns + m_period_ns;
+    if (next <= now) {
+      next = now + m_period_ns; // a period or more behind: restart the schedule from now
+    }
+    m_next_ns = next;
+  }
+
+  std::int64_t m_period_ns;
+  std::int64_t m_next_ns;
+};
+
+namespace detail {
+
+inline std::chrono::steady_clock::time_point interval_awaiter::take() {
+  throw_if_cancel_requested();
+  m_interval.advance(m_deadline_ns);
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::nanoseconds(m_deadline_ns)));
+}
+
+} // namespace detail
+
+} // namespace zokio

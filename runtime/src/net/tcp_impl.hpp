@@ -1,0 +1,115 @@
+#pragma once
+
+#include "runtime/worker.hpp"
+
+#include <zokio/net/tcp_listener.hpp>
+#include <zokio/net/tcp_stream.hpp>
+
+#include <uv.h>
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+
+// The private state behind tcp_stream and tcp_listener.
+//
+// Ownership:
+// - A tcp_impl / tcp_listener_impl is heap-allocated and reference counted with a plain counter
+//   (owner thread only): one reference for the public object, one for the open libuv handle,
+//   dropped in the handle's close callback. The handle struct is a member, so its memory lives
+//   until libuv's close callback has run, whatever happens to the public object first.
+// - Requests (uv_write_t, uv_connect_t, uv_shutdown_t) live in the awaiters of suspended frames.
+//   A frame suspended on one is resumed only by the request's callback: cancellation closes
+//   the handle instead, and libuv then runs the callback with UV_ECANCELED before the handle's
+//   close callback. So no request outlives its memory.
+// - The read overflow buffer (`m_buf`) is owned by the impl; libuv gets pointers into it only
+//   between alloc_cb and read_cb of one uv__read step, and the impl never frees it while
+//   reading from inside those callbacks.
+//
+// Threads: everything here is touched only by the thread driving `m_owner` (the libuv callbacks
+// of its loop and the tasks it runs).
+
+namespace zokio::detail {
+
+/// Capacity of a stream's overflow buffer: what may pile up unread before the stream stops
+/// reading (backpressure).
+inline constexpr std::size_t tcp_overflow_capacity = 64 * 1024;
+
+/// Checks (debug builds) that an I/O object is used from the worker that owns it.
+#ifndef NDEBUG
+#define ZOKIO_NET_ASSERT_OWNER(impl)                                                             \
+  assert((impl)->m_owner == ::zokio::detail::t_worker &&                                         \
+         "zokio: a TCP object is used from a thread other than its worker's")
+#else
+#define ZOKIO_NET_ASSERT_OWNER(impl) ((void)0)
+#endif
+
+/// The worker driving this thread, or no_runtime_error.
+worker* current_net_worker(const char* what);
+
+/// Sets SIGPIPE to ignored (once per process) if the program left it at SIG_DFL: libuv writes
+/// with write(2)/writev(2), which raise SIGPIPE on a connection the peer has reset.
+void ignore_sigpipe_once() noexcept;
+
+/// An overflow buffer of tcp_overflow_capacity bytes (per-thread cache of a few).
+std::byte* overflow_alloc();
+void overflow_free(std::byte* p) noexcept;
+
+struct tcp_impl {
+  uv_tcp_t m_tcp; // m_tcp.data == this
+  worker* m_owner = nullptr;
+  unsigned m_refs = 2; // the tcp_stream, and the open handle
+  bool m_closing = false;
+  bool m_reading = false;     // uv_read_start is in effect
+  bool m_referenced = false;  // uv_ref'd: a reader waits (external work for deadlock detection)
+  bool m_to_reader = false;   // the last alloc_cb handed out the reader's buffer
+  bool m_eof = false;
+  int m_read_error = 0;
+  tcp_read_awaiter* m_reader = nullptr;
+  std::byte* m_buf = nullptr; // overflow: unread bytes are [m_head, m_tail)
+  std::size_t m_head = 0;
+  std::size_t m_tail = 0;
+
+  /// A new unconnected stream on `w`'s loop, or nullptr with *err set.
+  static tcp_impl* create(worker* w, int* err) noexcept;
+  /// Wraps an accepted socket `fd` (closed on failure).
+  static tcp_impl* adopt(worker* w, int fd, int* err) noexcept;
+
+  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&m_tcp); }
+  uv_handle_t* handle() noexcept { return reinterpret_cast<uv_handle_t*>(&m_tcp); }
+
+  /// Closes the handle: the waiting reader completes with UV_ECANCELED, libuv completes queued
+  /// writes, connects and shutdowns with UV_ECANCELED, then the close callback drops the
+  /// handle's reference. Idempotent.
+  void close() noexcept;
+  void release() noexcept;
+
+  bool has_unread() const noexcept { return m_head != m_tail; }
+  /// Starts reading if it is not on; returns a libuv status.
+  int start_reading() noexcept;
+  void stop_reading() noexcept;
+  void set_referenced(bool on) noexcept;
+  void drop_empty_buffer() noexcept;
+};
+
+struct tcp_listener_impl {
+  uv_poll_t m_poll; // m_poll.data == this; watches m_fd for readability
+  int m_fd = -1;
+  worker* m_owner = nullptr;
+  unsigned m_refs = 2; // the tcp_listener, and the open poll handle
+  bool m_closing = false;
+  bool m_polling = false;
+  bool m_referenced = false; // uv_ref'd: an acceptor waits
+  std::uint16_t m_port = 0;
+  tcp_accept_awaiter* m_head = nullptr; // FIFO of waiting acceptors
+  tcp_accept_awaiter* m_tail = nullptr;
+
+  void close() noexcept;
+  void release() noexcept;
+  void push(tcp_accept_awaiter* a) noexcept;
+  void unlink(tcp_accept_awaiter* a) noexcept;
+  tcp_accept_awaiter* pop() noexcept;
+  void set_referenced(bool on) noexcept;
+};
+
+} // namespace zokio::detail
