@@ -8,9 +8,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-zokio::task<void> nap() { co_await zokio::sleep_for(10s); }
+zokio::task<void> nap() {
+  co_await zokio::sleep_for(10s);
+}
 
-zokio::task<void> joiner(zokio::join_handle<void>* h) { co_await *h; }
+zokio::task<void> joiner(zokio::join_handle<void>* h) {
+  co_await *h;
+}
 
 zokio::task<std::vector<zokio::diag::task_info>> snapshot(zokio::runtime* rt) {
   auto sleeper = zokio::spawn(nap(), {.name = "sleeper"});

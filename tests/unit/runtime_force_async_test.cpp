@@ -28,8 +28,7 @@ TEST(force_async, every_await_suspends_even_with_its_result_there) {
   EXPECT_EQ(s.awaits, s.awaits_suspended);
   EXPECT_EQ(s.awaits_inline, 0u);
   EXPECT_EQ(s.sync_fallbacks, 0u);
-  EXPECT_EQ(s.resumes_from_loop + s.resumes_from_task + s.resumes_cross_thread,
-            s.awaits_suspended);
+  EXPECT_EQ(s.resumes_from_loop + s.resumes_from_task + s.resumes_cross_thread, s.awaits_suspended);
   zokio::testing::expect_clean_shutdown(rt);
 }
 

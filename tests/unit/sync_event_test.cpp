@@ -49,7 +49,7 @@ zokio::task<bool> stays_set_until_reset() {
   const bool blocked = woken == 0;
   e.set();
   co_await h;
-  co_return blocked && woken == 1;
+  co_return blocked&& woken == 1;
 }
 
 TEST(event, stays_set_until_reset) {
@@ -90,7 +90,7 @@ zokio::task<bool> cancel_a_waiter() {
   }
   e.set(); // the cancelled waiter was unlinked: only the other wakes
   co_await other;
-  co_return cancelled && woken == 1;
+  co_return cancelled&& woken == 1;
 }
 
 TEST(event, a_cancelled_waiter_is_removed) {

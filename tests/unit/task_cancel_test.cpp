@@ -34,7 +34,7 @@ zokio::task<bool> cancel_a_sleeper() {
   try {
     co_await h;
   } catch (const zokio::operation_cancelled&) {
-    co_return p.started && p.unwound && !p.finished;
+    co_return p.started&& p.unwound && !p.finished;
   }
   co_return false;
 }
@@ -117,7 +117,9 @@ TEST(cancel, cancel_is_thread_safe_and_crosses_workers) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
-zokio::task<void> join_forever(zokio::join_handle<int>* target) { co_await *target; }
+zokio::task<void> join_forever(zokio::join_handle<int>* target) {
+  co_await *target;
+}
 
 zokio::task<bool> cancel_a_joiner() {
   probe p;
@@ -137,7 +139,7 @@ zokio::task<bool> cancel_a_joiner() {
     co_await target;
   } catch (const zokio::operation_cancelled&) {
   }
-  co_return joiner_cancelled && target_alive;
+  co_return joiner_cancelled&& target_alive;
 }
 
 TEST(cancel, cancelling_a_joiner_leaves_the_joined_task_running) {

@@ -29,7 +29,7 @@ zokio::task<bool> blocking_runs_elsewhere() {
   stop = true;
   co_await t;
   // The loop kept ticking while the job slept: at least a few 1 ms ticks happened.
-  co_return id != here && ticks >= 5;
+  co_return id != here&& ticks >= 5;
 }
 
 TEST(spawn_blocking, runs_on_the_pool_without_blocking_the_loop) {

@@ -13,7 +13,7 @@ namespace {
 
 zokio::task<int> square(int x) {
   co_await zokio::yield_now();
-  co_return x * x;
+  co_return x* x;
 }
 
 zokio::task<int> fails() {
@@ -86,7 +86,7 @@ zokio::task<bool> spawn_on_other_worker() {
   const auto here = std::this_thread::get_id();
   auto there = co_await zokio::spawn_on(1, thread_of());
   auto again = co_await zokio::spawn_on(0, thread_of());
-  co_return there != here && again == here;
+  co_return there != here&& again == here;
 }
 
 TEST(spawn, spawn_on_runs_on_that_worker_and_returns_across_threads) {
@@ -97,7 +97,10 @@ TEST(spawn, spawn_on_runs_on_that_worker_and_returns_across_threads) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
-zokio::task<void> bad_worker() { (void)zokio::spawn_on(7, thread_of()); co_return; }
+zokio::task<void> bad_worker() {
+  (void)zokio::spawn_on(7, thread_of());
+  co_return;
+}
 
 TEST(spawn, spawn_on_a_missing_worker_throws) {
   zokio::runtime rt{{.workers = 2}};
@@ -166,7 +169,9 @@ TEST(join_set, destroying_the_set_cancels_the_rest) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
-zokio::task<void> nap(std::chrono::milliseconds d) { co_await zokio::sleep_for(d); }
+zokio::task<void> nap(std::chrono::milliseconds d) {
+  co_await zokio::sleep_for(d);
+}
 
 zokio::task<bool> when_all_runs_concurrently() {
   const auto start = std::chrono::steady_clock::now();

@@ -7,9 +7,13 @@
 
 namespace {
 
-zokio::task<int> value(int v) { co_return v; }
+zokio::task<int> value(int v) {
+  co_return v;
+}
 
-zokio::task<int> add(int a, int b) { co_return co_await value(a) + co_await value(b); }
+zokio::task<int> add(int a, int b) {
+  co_return co_await value(a) + co_await value(b);
+}
 
 zokio::task<void> thrower() {
   throw std::runtime_error("boom");
@@ -37,7 +41,9 @@ zokio::task<std::string> catches() {
   co_return "no exception";
 }
 
-zokio::task<int&> ref(int& x) { co_return x; }
+zokio::task<int&> ref(int& x) {
+  co_return x;
+}
 
 zokio::task<int> use_ref() {
   int x = 5;

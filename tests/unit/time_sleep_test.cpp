@@ -8,7 +8,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-zokio::task<void> nap(std::chrono::milliseconds d) { co_await zokio::sleep_for(d); }
+zokio::task<void> nap(std::chrono::milliseconds d) {
+  co_await zokio::sleep_for(d);
+}
 
 zokio::task<void> thousand_sleeps() {
   std::vector<zokio::join_handle<void>> hs;
@@ -62,7 +64,9 @@ zokio::task<bool> sleep_until_deadline() {
   co_return std::chrono::steady_clock::now() >= deadline;
 }
 
-zokio::task<void> zero_sleep() { co_await zokio::sleep_for(0ms); }
+zokio::task<void> zero_sleep() {
+  co_await zokio::sleep_for(0ms);
+}
 
 TEST(sleep, never_wakes_early_and_zero_completes_inline) {
   zokio::runtime rt{{.workers = 1}};
@@ -98,7 +102,9 @@ zokio::task<zokio::result<zokio::result<int>>> times_out() {
   co_return co_await zokio::timeout(20ms, slow_value());
 }
 
-zokio::task<zokio::result<int>> in_time() { co_return co_await zokio::timeout(1s, quick_value()); }
+zokio::task<zokio::result<int>> in_time() {
+  co_return co_await zokio::timeout(1s, quick_value());
+}
 
 TEST(timeout, expires_and_cancels_the_inner_task) {
   zokio::runtime rt{{.workers = 1}};

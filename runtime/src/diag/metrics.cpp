@@ -66,8 +66,8 @@ std::string to_prometheus(const runtime_stats& s) {
     for (std::size_t i = 0; i < s.workers.size(); ++i) {
       for_each_counter(s.workers[i], [&](const char* n2, std::uint64_t v, bool) {
         if (n2 == name) {
-          os << "zokio_" << name << (monotonic ? "_total" : "") << "{worker=\"" << i << "\"} "
-             << v << '\n';
+          os << "zokio_" << name << (monotonic ? "_total" : "") << "{worker=\"" << i << "\"} " << v
+             << '\n';
         }
       });
     }

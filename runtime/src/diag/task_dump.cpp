@@ -35,8 +35,8 @@ std::vector<diag::task_info> collect_tasks(runtime_impl& rt) {
       i.resumes = r->m_resumes.load(std::memory_order_relaxed);
       i.busy = std::chrono::nanoseconds(static_cast<std::int64_t>(
           static_cast<double>(r->m_busy_ticks.load(std::memory_order_relaxed)) * ns_per_tick));
-      i.age = std::chrono::nanoseconds(static_cast<std::int64_t>(
-          static_cast<double>(now - r->m_spawned_at) * ns_per_tick));
+      i.age = std::chrono::nanoseconds(
+          static_cast<std::int64_t>(static_cast<double>(now - r->m_spawned_at) * ns_per_tick));
       out.push_back(std::move(i));
     });
   }

@@ -46,7 +46,9 @@ struct pool {
 
 thread_local pool t_pool;
 
-std::size_t class_of(std::size_t size) noexcept { return (size + granule - 1) / granule - 1; }
+std::size_t class_of(std::size_t size) noexcept {
+  return (size + granule - 1) / granule - 1;
+}
 
 } // namespace
 
@@ -87,8 +89,12 @@ void frame_free(void* ptr, std::size_t size) noexcept {
 
 #else
 
-void* frame_alloc(std::size_t size) { return ::operator new(size); }
-void frame_free(void* p, std::size_t) noexcept { ::operator delete(p); }
+void* frame_alloc(std::size_t size) {
+  return ::operator new(size);
+}
+void frame_free(void* p, std::size_t) noexcept {
+  ::operator delete(p);
+}
 
 #endif
 

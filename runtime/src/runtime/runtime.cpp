@@ -15,29 +15,46 @@ namespace detail {
 
 const char* to_string(wait_kind k) noexcept {
   switch (k) {
-  case wait_kind::none: return "none";
-  case wait_kind::yield: return "yield";
-  case wait_kind::timer: return "timer";
-  case wait_kind::join: return "join";
-  case wait_kind::oneshot: return "oneshot";
-  case wait_kind::event: return "event";
-  case wait_kind::blocking: return "blocking";
-  case wait_kind::io: return "io";
-  case wait_kind::file: return "file";
-  case wait_kind::signal: return "signal";
-  case wait_kind::channel: return "channel";
-  case wait_kind::mutex: return "mutex";
-  case wait_kind::semaphore: return "semaphore";
+  case wait_kind::none:
+    return "none";
+  case wait_kind::yield:
+    return "yield";
+  case wait_kind::timer:
+    return "timer";
+  case wait_kind::join:
+    return "join";
+  case wait_kind::oneshot:
+    return "oneshot";
+  case wait_kind::event:
+    return "event";
+  case wait_kind::blocking:
+    return "blocking";
+  case wait_kind::io:
+    return "io";
+  case wait_kind::file:
+    return "file";
+  case wait_kind::signal:
+    return "signal";
+  case wait_kind::channel:
+    return "channel";
+  case wait_kind::mutex:
+    return "mutex";
+  case wait_kind::semaphore:
+    return "semaphore";
   }
   return "?";
 }
 
 const char* to_string(task_state s) noexcept {
   switch (s) {
-  case task_state::scheduled: return "scheduled";
-  case task_state::running: return "running";
-  case task_state::suspended: return "suspended";
-  case task_state::done: return "done";
+  case task_state::scheduled:
+    return "scheduled";
+  case task_state::running:
+    return "running";
+  case task_state::suspended:
+    return "suspended";
+  case task_state::done:
+    return "done";
   }
   return "?";
 }
@@ -122,8 +139,8 @@ void runtime_impl::report_failure(task_record* t) noexcept {
     } catch (...) {
     }
     std::fprintf(stderr, "zokio: detached task %llu '%s' (spawned at %s:%u) failed: %s\n",
-                 static_cast<unsigned long long>(t->m_id), t->m_name.c_str(),
-                 t->m_spawn_site.file, t->m_spawn_site.line, what.c_str());
+                 static_cast<unsigned long long>(t->m_id), t->m_name.c_str(), t->m_spawn_site.file,
+                 t->m_spawn_site.line, what.c_str());
   } catch (...) {
     std::fprintf(stderr, "zokio: on_task_error threw; a detached task failure was dropped\n");
   }
@@ -260,8 +277,8 @@ worker_core* current_runtime_worker(unsigned index) {
   }
   if (index >= w->m_rt->size()) {
     throw std::out_of_range("zokio::spawn_on: worker " + std::to_string(index) +
-                            " does not exist (the runtime has " +
-                            std::to_string(w->m_rt->size()) + ")");
+                            " does not exist (the runtime has " + std::to_string(w->m_rt->size()) +
+                            ")");
   }
   return &w->m_rt->at(index);
 }
@@ -271,9 +288,15 @@ void finish_task(task_record* t) noexcept {
   w->charge_busy(t);
   t->m_state.store(task_state::done, std::memory_order_relaxed);
   switch (t->m_outcome) {
-  case task_outcome::value: w->m_stats.tasks_completed.add(); break;
-  case task_outcome::error: w->m_stats.tasks_failed.add(); break;
-  default: w->m_stats.tasks_cancelled.add(); break;
+  case task_outcome::value:
+    w->m_stats.tasks_completed.add();
+    break;
+  case task_outcome::error:
+    w->m_stats.tasks_failed.add();
+    break;
+  default:
+    w->m_stats.tasks_cancelled.add();
+    break;
   }
   w->unlink_live(t);
   const std::uintptr_t prev = t->m_joiner.exchange(joiner_done, std::memory_order_seq_cst);
@@ -400,18 +423,32 @@ void runtime::begin_block_on() {
   }
 }
 
-void runtime::drive_until(detail::task_record* t) { m_impl->drive_until(t); }
+void runtime::drive_until(detail::task_record* t) {
+  m_impl->drive_until(t);
+}
 
-detail::worker_core* runtime::worker0() noexcept { return &m_impl->at(0); }
+detail::worker_core* runtime::worker0() noexcept {
+  return &m_impl->at(0);
+}
 
-detail::worker_core* runtime::pick_worker() { return m_impl->pick_worker(); }
+detail::worker_core* runtime::pick_worker() {
+  return m_impl->pick_worker();
+}
 
-runtime_stats runtime::stats() const { return m_impl->stats(); }
+runtime_stats runtime::stats() const {
+  return m_impl->stats();
+}
 
-shutdown_report runtime::shutdown() { return m_impl->shutdown(); }
+shutdown_report runtime::shutdown() {
+  return m_impl->shutdown();
+}
 
-unsigned runtime::workers() const noexcept { return m_impl->size(); }
+unsigned runtime::workers() const noexcept {
+  return m_impl->size();
+}
 
-const runtime_options& runtime::options() const noexcept { return m_impl->m_options; }
+const runtime_options& runtime::options() const noexcept {
+  return m_impl->m_options;
+}
 
 } // namespace zokio

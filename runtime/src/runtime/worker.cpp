@@ -28,10 +28,9 @@ worker::worker(runtime_impl* rt, unsigned index, const runtime_options& options)
   }
   m_loop.data = this;
   m_async = new uv_async_t;
-  if (int r = uv_async_init(&m_loop, m_async,
-                            [](uv_async_t* a) {
-                              static_cast<worker*>(a->loop->data)->drain_inbox();
-                            });
+  if (int r =
+          uv_async_init(&m_loop, m_async,
+                        [](uv_async_t* a) { static_cast<worker*>(a->loop->data)->drain_inbox(); });
       r != 0) {
     fatal("uv_async_init", r);
   }
@@ -216,12 +215,12 @@ void worker::run(const std::function<bool()>& done) {
     if (done()) {
       break;
     }
-    const bool idle = m_ready.empty() && m_deferred.empty() &&
-                      !m_inbox_pending.load(std::memory_order_acquire);
+    const bool idle =
+        m_ready.empty() && m_deferred.empty() && !m_inbox_pending.load(std::memory_order_acquire);
     if (idle) {
       m_quiet.store(external_pending() == 0, std::memory_order_release);
-      if (m_index == 0 && m_rt->m_options.deadlock_grace.count() > 0 &&
-          !m_rt->m_deadlock_armed && m_rt->m_in_block_on.load(std::memory_order_relaxed)) {
+      if (m_index == 0 && m_rt->m_options.deadlock_grace.count() > 0 && !m_rt->m_deadlock_armed &&
+          m_rt->m_in_block_on.load(std::memory_order_relaxed)) {
         m_rt->m_deadlock_armed = true;
         m_rt->m_deadlock_epoch = m_rt->m_epoch.load(std::memory_order_acquire);
         arm_watch(static_cast<std::uint64_t>(m_rt->m_options.deadlock_grace.count()),
@@ -230,8 +229,8 @@ void worker::run(const std::function<bool()>& done) {
                     rt->m_deadlock_armed = false;
                     const bool still =
                         w->m_ready.empty() && w->m_deferred.empty() && w->external_pending() == 0;
-                    bool all = still && rt->m_epoch.load(std::memory_order_acquire) ==
-                                            rt->m_deadlock_epoch;
+                    bool all = still &&
+                               rt->m_epoch.load(std::memory_order_acquire) == rt->m_deadlock_epoch;
                     for (unsigned i = 1; all && i < rt->size(); ++i) {
                       all = rt->at(i).quiet() && rt->at(i).inbox_empty();
                     }
@@ -257,15 +256,18 @@ void worker::run(const std::function<bool()>& done) {
 
 void worker::arm_watch(std::uint64_t ms, void (*cb)(worker*)) {
   m_watch_cb = cb;
-  uv_timer_start(m_watch,
-                 [](uv_timer_t* h) {
-                   auto* w = static_cast<worker*>(h->data);
-                   w->m_watch_cb(w);
-                 },
-                 ms, 0);
+  uv_timer_start(
+      m_watch,
+      [](uv_timer_t* h) {
+        auto* w = static_cast<worker*>(h->data);
+        w->m_watch_cb(w);
+      },
+      ms, 0);
 }
 
-void worker::stop_watch() noexcept { uv_timer_stop(m_watch); }
+void worker::stop_watch() noexcept {
+  uv_timer_stop(m_watch);
+}
 
 void worker::start_thread() {
   m_thread = std::thread([this] { thread_main(); });

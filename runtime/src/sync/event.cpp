@@ -4,7 +4,9 @@ namespace zokio {
 
 namespace detail {
 
-bool event_awaiter::ready() const noexcept { return m_event.is_set(); }
+bool event_awaiter::ready() const noexcept {
+  return m_event.is_set();
+}
 
 bool event_awaiter::arm() {
   std::lock_guard<std::mutex> lock(m_event.m_mutex);

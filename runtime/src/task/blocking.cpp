@@ -41,8 +41,7 @@ void queue_blocking(worker_core* w, blocking_job* job) {
     wk->m_stats.blocking_in_flight.sub();
     job->m_req = nullptr;
     delete r;
-    throw std::system_error(std::error_code(-rc, std::system_category()),
-                            "zokio: uv_queue_work");
+    throw std::system_error(std::error_code(-rc, std::system_category()), "zokio: uv_queue_work");
   }
 }
 

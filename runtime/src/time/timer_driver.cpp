@@ -122,7 +122,9 @@ void timer_driver::sift_down(std::size_t i) noexcept {
   place(i, e);
 }
 
-void timer_add(worker_core* w, timer_entry* e) { static_cast<worker*>(w)->timers().add(e); }
+void timer_add(worker_core* w, timer_entry* e) {
+  static_cast<worker*>(w)->timers().add(e);
+}
 
 void timer_remove(worker_core* w, timer_entry* e) noexcept {
   static_cast<worker*>(w)->timers().remove(e);

@@ -15,9 +15,9 @@ struct worker_counters {
   /// Awaits of runtime operations (timers, I/O, sync primitives, joins, yields). Awaiting a child
   /// `task<T>` is a call and is not counted. awaits = inline + suspended + cancelled.
   std::uint64_t awaits = 0;
-  std::uint64_t awaits_inline = 0;    ///< Completed without suspending (result already there).
-  std::uint64_t awaits_suspended = 0; ///< Suspended and resumed later by the loop.
-  std::uint64_t awaits_cancelled = 0; ///< Failed at once because the task was cancelled.
+  std::uint64_t awaits_inline = 0;        ///< Completed without suspending (result already there).
+  std::uint64_t awaits_suspended = 0;     ///< Suspended and resumed later by the loop.
+  std::uint64_t awaits_cancelled = 0;     ///< Failed at once because the task was cancelled.
   std::uint64_t resumes_from_loop = 0;    ///< Woken by a libuv callback or a deferred turn.
   std::uint64_t resumes_from_task = 0;    ///< Woken by another task on the same worker.
   std::uint64_t resumes_cross_thread = 0; ///< Woken from another thread through the inbox.
@@ -30,7 +30,7 @@ struct worker_counters {
   std::uint64_t lost_wakeups = 0;
   std::uint64_t timers_pending = 0;     ///< Gauge: sleeps and timeouts armed.
   std::uint64_t blocking_in_flight = 0; ///< Gauge: `spawn_blocking` jobs not finished.
-  std::uint64_t handles_active = 0;     ///< Gauge: active libuv handles, the runtime's own excluded.
+  std::uint64_t handles_active = 0; ///< Gauge: active libuv handles, the runtime's own excluded.
 
   worker_counters& operator+=(const worker_counters& o) noexcept;
 };

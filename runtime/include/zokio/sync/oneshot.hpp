@@ -47,7 +47,8 @@ public:
   static constexpr wait_kind kind = wait_kind::oneshot;
   using state = oneshot_state<T>;
 
-  oneshot_awaiter(state* s, const site& where) : counted_awaiter<oneshot_awaiter<T>>(where), m_s(s) {
+  oneshot_awaiter(state* s, const site& where)
+      : counted_awaiter<oneshot_awaiter<T>>(where), m_s(s) {
     if (m_s == nullptr) {
       throw std::logic_error("zokio: oneshot receiver awaited after it was consumed");
     }
@@ -59,14 +60,13 @@ public:
   }
   bool arm() noexcept {
     auto expected = state::empty;
-    return m_s->m_state.compare_exchange_strong(expected,
-                                                reinterpret_cast<std::uintptr_t>(static_cast<awaiter_base*>(this)),
-                                                std::memory_order_acq_rel);
+    return m_s->m_state.compare_exchange_strong(
+        expected, reinterpret_cast<std::uintptr_t>(static_cast<awaiter_base*>(this)),
+        std::memory_order_acq_rel);
   }
   bool withdraw() noexcept {
     auto expected = reinterpret_cast<std::uintptr_t>(static_cast<awaiter_base*>(this));
-    return m_s->m_state.compare_exchange_strong(expected, state::empty,
-                                                std::memory_order_acq_rel);
+    return m_s->m_state.compare_exchange_strong(expected, state::empty, std::memory_order_acq_rel);
   }
   result<T> take() {
     if (this->m_cancelled) {
@@ -111,7 +111,8 @@ public:
       return false;
     }
     m_s->m_value.emplace(std::forward<V>(v));
-    const auto prev = m_s->m_state.exchange(detail::oneshot_state<T>::sent, std::memory_order_acq_rel);
+    const auto prev =
+        m_s->m_state.exchange(detail::oneshot_state<T>::sent, std::memory_order_acq_rel);
     auto* s = std::exchange(m_s, nullptr);
     if (prev > detail::oneshot_state<T>::closed) {
       reinterpret_cast<detail::awaiter_base*>(prev)->fire();

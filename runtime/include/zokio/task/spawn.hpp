@@ -52,8 +52,7 @@ join_handle<T> spawn(task<T> t, spawn_options opts = {}, site where = site::curr
 template <typename T>
 join_handle<T> spawn_on(unsigned worker, task<T> t, spawn_options opts = {},
                         site where = site::current()) {
-  return detail::spawn_on_worker(detail::current_runtime_worker(worker), std::move(t), opts,
-                                 where);
+  return detail::spawn_on_worker(detail::current_runtime_worker(worker), std::move(t), opts, where);
 }
 
 } // namespace zokio

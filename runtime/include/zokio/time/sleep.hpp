@@ -41,14 +41,16 @@ public:
 /// Thread-safety: await it from a task. Cancellation: the timer is removed and the await throws
 /// `operation_cancelled`.
 template <typename Rep, typename Period>
-detail::sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d, site where = site::current()) {
+detail::sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d,
+                                site where = site::current()) {
   return detail::sleep_awaiter(detail::deadline_after(d), where);
 }
 
 /// Suspends the task until `deadline` (steady_clock). As `sleep_for`.
 template <typename Duration>
-detail::sleep_awaiter sleep_until(std::chrono::time_point<std::chrono::steady_clock, Duration> deadline,
-                                  site where = site::current()) {
+detail::sleep_awaiter
+sleep_until(std::chrono::time_point<std::chrono::steady_clock, Duration> deadline,
+            site where = site::current()) {
   return detail::sleep_awaiter(
       std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count(),
       where);

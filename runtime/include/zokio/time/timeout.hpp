@@ -78,8 +78,7 @@ task<result<T>> timeout(std::chrono::duration<Rep, Period> d, task<T> t,
   const std::int64_t deadline = detail::deadline_after(d);
   join_handle<T> h = spawn(std::move(t), {.name = "timeout"}, where);
   detail::root_promise<T>* rec = detail::record_of(h);
-  const detail::timeout_outcome how =
-      co_await detail::timeout_awaiter<T>(rec, deadline, where);
+  const detail::timeout_outcome how = co_await detail::timeout_awaiter<T>(rec, deadline, where);
   if (how != detail::timeout_outcome::finished) {
     h.cancel();
     if (how == detail::timeout_outcome::cancelled) {

@@ -39,9 +39,7 @@ public:
   T& operator*() & { return value(); }
   T* operator->() { return &value(); }
 
-  std::error_code error() const noexcept {
-    return ok() ? std::error_code{} : std::get<1>(m_state);
-  }
+  std::error_code error() const noexcept { return ok() ? std::error_code{} : std::get<1>(m_state); }
 
 private:
   void check() const {
