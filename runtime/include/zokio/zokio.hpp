@@ -8,8 +8,11 @@
 #include <zokio/runtime/options.hpp>
 #include <zokio/runtime/runtime.hpp>
 #include <zokio/runtime/stats.hpp>
+#include <zokio/sync/channel.hpp>
 #include <zokio/sync/event.hpp>
+#include <zokio/sync/mutex.hpp>
 #include <zokio/sync/oneshot.hpp>
+#include <zokio/sync/semaphore.hpp>
 #include <zokio/task/join_handle.hpp>
 #include <zokio/task/join_set.hpp>
 #include <zokio/task/spawn.hpp>

@@ -28,7 +28,7 @@ std::vector<diag::task_info> collect_tasks(runtime_impl& rt) {
         i.external = is_external(k);
         i.await_file = r->m_wait_file.load(std::memory_order_relaxed);
         i.await_line = r->m_wait_line.load(std::memory_order_relaxed);
-        if (k == wait_kind::join) {
+        if (k == wait_kind::join || k == wait_kind::mutex) {
           i.waits_for_task = r->m_wait_target.load(std::memory_order_relaxed);
         }
       }

@@ -23,7 +23,9 @@ namespace detail {
 
 namespace {
 
-std::uint64_t id_of(const task_record* t) noexcept { return t != nullptr ? t->m_id : 0; }
+std::uint64_t id_of(const task_record* t) noexcept {
+  return t != nullptr ? t->m_id : 0;
+}
 
 } // namespace
 
@@ -40,8 +42,8 @@ bool mutex_lock_awaiter::arm() noexcept {
   std::uint32_t s = m.m_state.load(std::memory_order_relaxed);
   for (;;) {
     if (s == zokio::mutex::state_unlocked) {
-      if (m.m_state.compare_exchange_weak(s, zokio::mutex::state_locked,
-                                          std::memory_order_acquire, std::memory_order_relaxed)) {
+      if (m.m_state.compare_exchange_weak(s, zokio::mutex::state_locked, std::memory_order_acquire,
+                                          std::memory_order_relaxed)) {
         m.m_holder.store(id_of(m_task), std::memory_order_relaxed);
         m_owner = true;
         return false;
@@ -63,8 +65,8 @@ bool mutex_lock_awaiter::arm() noexcept {
   m.m_tail = this;
   m_linked = true;
   m_queued = true;
-  const std::uint64_t target = m_prev != nullptr ? id_of(m_prev->m_task)
-                                                 : m.m_holder.load(std::memory_order_relaxed);
+  const std::uint64_t target =
+      m_prev != nullptr ? id_of(m_prev->m_task) : m.m_holder.load(std::memory_order_relaxed);
   m_task->m_wait_target.store(target, std::memory_order_relaxed);
   return true;
 }
@@ -77,8 +79,8 @@ bool mutex_lock_awaiter::withdraw() noexcept {
   }
   if (m_next != nullptr) {
     // The waiter behind now waits for the one ahead of this (or the holder).
-    const std::uint64_t target = m_prev != nullptr ? id_of(m_prev->m_task)
-                                                   : m.m_holder.load(std::memory_order_relaxed);
+    const std::uint64_t target =
+        m_prev != nullptr ? id_of(m_prev->m_task) : m.m_holder.load(std::memory_order_relaxed);
     m_next->m_task->m_wait_target.store(target, std::memory_order_relaxed);
   }
   if (m_prev != nullptr) {

@@ -32,8 +32,7 @@ bool semaphore_acquire_awaiter::arm() noexcept {
   std::uint64_t s = sem.m_state.load(std::memory_order_relaxed);
   for (;;) {
     if (s >= semaphore::one_permit) {
-      if (sem.m_state.compare_exchange_weak(s, s - semaphore::one_permit,
-                                            std::memory_order_acquire,
+      if (sem.m_state.compare_exchange_weak(s, s - semaphore::one_permit, std::memory_order_acquire,
                                             std::memory_order_relaxed)) {
         m_granted = true;
         return false;

@@ -172,9 +172,10 @@ struct channel_waiters {
     }
     w->m_linked = false;
   }
-  /// Unlinks and claims the first waiter that can still be claimed; nullptr if none. Under the
-  /// wake protocol the first claim always succeeds (cancellation withdraws, under the same lock,
-  /// before it claims); skipping a waiter claimed elsewhere keeps that true even if it did not.
+  /// Unlinks and claims the first waiter; nullptr if none. Under the wake protocol that claim
+  /// always succeeds (cancellation withdraws under the same lock before it claims, so it never
+  /// claims a linked waiter). Were a claim ever to fail, that waiter would be skipped and the next
+  /// one served, so a value or a slot never goes to a waiter that will not take it.
   W* pop_claimed() noexcept {
     while (W* w = m_head) {
       remove(w);
@@ -480,6 +481,8 @@ public:
   /// Cancellation: a waiting send of a cancelled task is removed from the queue and throws
   /// `operation_cancelled`; its value was not sent. A send that a receiver completed first
   /// returns true as usual. A send awaited by an already cancelled task throws without sending.
+  ///
+  /// The value is moved into the await itself: nothing the caller owns has to outlive it.
   [[nodiscard]] detail::channel_send_awaiter<T> send(T value, site where = site::current()) {
     return detail::channel_send_awaiter<T>(m_s, std::move(value), where);
   }

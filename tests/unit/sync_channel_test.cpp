@@ -1,0 +1,519 @@
+#include <zokio/sync/channel.hpp>
+
+#include <zokio/sync/event.hpp>
+#include <zokio/sync/mutex.hpp>
+
+#include "zokio_test.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// --- close ------------------------------------------------------------------------------------
+
+zokio::task<int> recv_until_closed(zokio::receiver<int>* rx, std::atomic<int>* waiting) {
+  ++*waiting;
+  std::optional<int> v = co_await rx->recv();
+  co_return v.has_value() ? 1 : 0;
+}
+
+zokio::task<bool> close_wakes_receivers(unsigned workers) {
+  auto [tx, rx] = zokio::make_channel<int>(8);
+  std::atomic<int> waiting{0};
+  std::vector<zokio::join_handle<int>> hs;
+  for (unsigned i = 0; i < 20; ++i) {
+    hs.push_back(zokio::spawn_on(i % workers, recv_until_closed(&rx, &waiting)));
+  }
+  co_await zokio::sleep_for(10ms);
+  const bool all_waiting = waiting == 20 && !rx.is_closed();
+  tx.close();
+  int got_values = 0;
+  for (auto& h : hs) {
+    got_values += co_await h;
+  }
+  co_return (all_waiting && got_values == 0 && rx.is_closed());
+}
+
+TEST(channel, close_wakes_every_waiting_receiver) {
+  zokio::runtime rt{{.workers = 2}};
+  EXPECT_TRUE(rt.block_on(close_wakes_receivers(2)));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<int> blocked_send(zokio::sender<int> tx, int v, std::atomic<int>* started) {
+  ++*started;
+  const bool ok = co_await tx.send(v);
+  co_return ok ? 1 : 0;
+}
+
+zokio::task<bool> close_wakes_senders(unsigned workers) {
+  auto [tx, rx] = zokio::make_channel<int>(2);
+  EXPECT_EQ(tx.try_send(-1), zokio::send_status::sent);
+  EXPECT_EQ(tx.try_send(-2), zokio::send_status::sent);
+  EXPECT_EQ(tx.try_send(-3), zokio::send_status::full);
+  std::atomic<int> started{0};
+  std::vector<zokio::join_handle<int>> hs;
+  for (unsigned i = 0; i < 20; ++i) {
+    hs.push_back(zokio::spawn_on(i % workers, blocked_send(tx, static_cast<int>(i), &started)));
+  }
+  co_await zokio::sleep_for(10ms);
+  const bool all_blocked = started == 20 && rx.size() == 2;
+  rx.close(); // the receiver closes: blocked senders fail, queued values stay receivable
+  int sent = 0;
+  for (auto& h : hs) {
+    sent += co_await h;
+  }
+  const std::optional<int> a = co_await rx.recv();
+  const std::optional<int> b = co_await rx.recv();
+  const std::optional<int> end = co_await rx.recv();
+  co_return (all_blocked && sent == 0 && a == -1 && b == -2 && !end.has_value());
+}
+
+TEST(channel, close_wakes_every_blocked_sender_and_keeps_queued_values) {
+  zokio::runtime rt{{.workers = 2}};
+  EXPECT_TRUE(rt.block_on(close_wakes_senders(2)));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<bool> send_on_closed() {
+  auto [tx, rx] = zokio::make_channel<std::string>(4);
+  const bool first = co_await tx.send("a");
+  tx.close();
+  const bool second = co_await tx.send("b");
+  std::string kept = "kept";
+  const zokio::send_status st = tx.try_send(std::move(kept));
+  // A failed try_send leaves its argument alone.
+  const bool untouched = kept == "kept";
+  const std::optional<std::string> a = co_await rx.recv();
+  const std::optional<std::string> end = co_await rx.recv();
+  co_return (first && !second && st == zokio::send_status::closed && untouched && a == "a" &&
+             !end.has_value() && tx.is_closed());
+}
+
+TEST(channel, send_on_a_closed_channel_returns_false) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(send_on_closed()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<bool> try_send_full_then_free() {
+  auto [tx, rx] = zokio::make_channel<std::unique_ptr<int>>(1);
+  auto one = std::make_unique<int>(1);
+  auto two = std::make_unique<int>(2);
+  const bool sent = tx.try_send(std::move(one)) == zokio::send_status::sent && one == nullptr;
+  const bool full = tx.try_send(std::move(two)) == zokio::send_status::full && two != nullptr;
+  std::optional<std::unique_ptr<int>> got = rx.try_recv();
+  const bool again = tx.try_send(std::move(two)) == zokio::send_status::sent;
+  std::optional<std::unique_ptr<int>> got2 = co_await rx.recv();
+  const bool empty = !rx.try_recv().has_value() && !rx.is_closed();
+  co_return (sent && full && got && **got == 1 && again && got2 && **got2 == 2 && empty);
+}
+
+TEST(channel, try_send_tells_full_from_closed_and_moves_only_on_success) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(try_send_full_then_free()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// --- last sender --------------------------------------------------------------------------------
+
+zokio::task<int> drain_count(zokio::receiver<int> rx) {
+  int n = 0;
+  while (co_await rx.recv()) {
+    ++n;
+  }
+  co_return n;
+}
+
+zokio::task<void> send_n_and_drop(zokio::sender<int> tx, int n) {
+  for (int i = 0; i < n; ++i) {
+    co_await tx.send(i);
+  }
+}
+
+zokio::task<bool> last_sender_closes() {
+  auto [tx, rx] = zokio::make_channel<int>(0);
+  auto consumer = zokio::spawn(drain_count(std::move(rx)));
+  std::optional<zokio::sender<int>> copy{tx};
+  {
+    zokio::sender<int> moved = std::move(tx); // moving does not count as a sender leaving
+  }
+  co_await zokio::sleep_for(5ms);
+  const bool still_open = !copy->is_closed() && !consumer.is_finished();
+  auto producer = zokio::spawn(send_n_and_drop(*copy, 10));
+  co_await producer;
+  co_await zokio::sleep_for(5ms);
+  const bool open_with_one_left = !consumer.is_finished();
+  copy.reset(); // the last sender goes: the receiver drains and gets nullopt
+  const int n = co_await consumer;
+  co_return (still_open && open_with_one_left && n == 10);
+}
+
+TEST(channel, the_last_sender_dropped_closes_it) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(last_sender_closes()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// --- backpressure ------------------------------------------------------------------------------
+
+zokio::task<void> counting_producer(zokio::sender<int> tx, int n, std::atomic<int>* sent) {
+  for (int i = 0; i < n; ++i) {
+    if (!co_await tx.send(i)) {
+      co_return;
+    }
+    ++*sent;
+  }
+}
+
+zokio::task<bool> backpressure(unsigned worker) {
+  constexpr int capacity = 4;
+  auto [tx, rx] = zokio::make_channel<int>(capacity);
+  std::atomic<int> sent{0};
+  auto producer = zokio::spawn_on(worker, counting_producer(std::move(tx), 100, &sent));
+  co_await zokio::sleep_for(10ms);
+  // Nobody reads: the producer stops after `capacity` values.
+  const bool stopped_at_capacity = sent == capacity && rx.size() == capacity;
+  std::optional<int> first = co_await rx.recv();
+  co_await zokio::sleep_for(10ms);
+  // One slot freed: exactly one more send went through.
+  const bool one_more = sent == capacity + 1 && rx.size() == capacity;
+  bool in_order = first == 0;
+  for (int expected = 1; expected < 100; ++expected) {
+    std::optional<int> v = co_await rx.recv();
+    in_order = in_order && v == expected;
+    // The queue never holds more than capacity values.
+    in_order = in_order && rx.size() <= capacity;
+  }
+  co_await producer;
+  const std::optional<int> end = co_await rx.recv();
+  co_return (stopped_at_capacity && one_more && in_order && !end.has_value() && sent == 100);
+}
+
+TEST(channel, a_bounded_channel_applies_backpressure) {
+  zokio::runtime rt{{.workers = 2}};
+  EXPECT_TRUE(rt.block_on(backpressure(0)));
+  EXPECT_TRUE(rt.block_on(backpressure(1)));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// --- order and volume ---------------------------------------------------------------------------
+
+constexpr std::uint64_t million = 1'000'000;
+
+zokio::task<void> produce_sequence(zokio::sender<std::uint64_t> tx, std::uint64_t n) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    if (!co_await tx.send(i)) {
+      co_return;
+    }
+  }
+}
+
+zokio::task<std::uint64_t> consume_in_order(zokio::receiver<std::uint64_t> rx) {
+  std::uint64_t expected = 0;
+  while (std::optional<std::uint64_t> v = co_await rx.recv()) {
+    if (*v != expected) {
+      co_return expected; // reports where the order broke
+    }
+    ++expected;
+  }
+  co_return expected;
+}
+
+zokio::task<std::uint64_t> million_through(std::size_t capacity, unsigned producer_worker) {
+  auto [tx, rx] = zokio::make_channel<std::uint64_t>(capacity);
+  auto consumer = zokio::spawn(consume_in_order(std::move(rx)));
+  auto producer = zokio::spawn_on(producer_worker, produce_sequence(std::move(tx), million));
+  co_await producer;
+  co_return co_await consumer;
+}
+
+TEST(channel, a_million_values_arrive_in_order_bounded) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_EQ(rt.block_on(million_through(1024, 0)), million);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(channel, a_million_values_arrive_in_order_unbounded) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_EQ(rt.block_on(million_through(0, 0)), million);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(channel, a_million_values_arrive_in_order_across_workers) {
+  zokio::runtime rt{{.workers = 2}};
+  EXPECT_EQ(rt.block_on(million_through(1024, 1)), million);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+struct tagged {
+  unsigned producer;
+  std::uint64_t seq;
+};
+
+zokio::task<void> produce_tagged(zokio::sender<tagged> tx, unsigned id, std::uint64_t n) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    co_await tx.send(tagged{id, i});
+    if (i % 1000 == 0) {
+      co_await zokio::yield_now(); // interleave the producers on a worker
+    }
+  }
+}
+
+zokio::task<bool> many_producers(std::size_t capacity) {
+  constexpr unsigned producers = 6;
+  constexpr std::uint64_t per_producer = 50'000;
+  auto [tx, rx] = zokio::make_channel<tagged>(capacity);
+  std::vector<zokio::join_handle<void>> hs;
+  for (unsigned p = 0; p < producers; ++p) {
+    hs.push_back(zokio::spawn_on(p % 2, produce_tagged(tx, p, per_producer)));
+  }
+  tx = zokio::sender<tagged>(); // only the producers' copies are left
+  std::vector<std::uint64_t> next(producers, 0);
+  bool in_order = true;
+  std::uint64_t total = 0;
+  while (std::optional<tagged> v = co_await rx.recv()) {
+    in_order = in_order && v->producer < producers && v->seq == next[v->producer];
+    ++next[v->producer];
+    ++total;
+  }
+  for (auto& h : hs) {
+    co_await h;
+  }
+  co_return (in_order && total == producers * per_producer);
+}
+
+TEST(channel, several_producers_on_two_workers_keep_their_own_order) {
+  zokio::runtime rt{{.workers = 2}};
+  EXPECT_TRUE(rt.block_on(many_producers(64)));
+  EXPECT_TRUE(rt.block_on(many_producers(0)));
+  EXPECT_GT(rt.stats().resumes_cross_thread, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// --- cancellation -------------------------------------------------------------------------------
+
+zokio::task<int> recv_one(zokio::receiver<int>* rx, zokio::event* started) {
+  started->set();
+  std::optional<int> v = co_await rx->recv();
+  co_return v.value_or(-1);
+}
+
+zokio::task<bool> cancelled_recv_loses_nothing() {
+  auto [tx, rx] = zokio::make_channel<int>(4);
+  zokio::event started;
+  auto h = zokio::spawn(recv_one(&rx, &started));
+  co_await zokio::sleep_for(2ms);
+  h.cancel();
+  bool cancelled = false;
+  try {
+    co_await h;
+  } catch (const zokio::operation_cancelled&) {
+    cancelled = true;
+  }
+  co_await tx.send(7); // the cancelled receiver was removed: the value waits in the queue
+  const std::optional<int> v = co_await rx.recv();
+  co_return (started.is_set() && cancelled && v == 7);
+}
+
+TEST(channel, a_cancelled_recv_throws_and_loses_no_value) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(cancelled_recv_loses_nothing()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// Two workers released at the same instant: the cancellation runs on the waiter's worker
+// (worker 1) while the completion runs on worker 0, both reaching for the channel's lock.
+struct race_gate {
+  std::atomic<bool> ready{false};
+  std::atomic<bool> go{false};
+};
+
+// How long one side waits after the gate opens, and whether it gives its core up meanwhile (so
+// that the race has both outcomes even when the machine runs both workers on one core).
+struct head_start {
+  std::chrono::nanoseconds delay{0};
+  bool sleep = false;
+};
+
+void hold_back(head_start h) {
+  if (h.sleep) {
+    std::this_thread::sleep_for(h.delay);
+    return;
+  }
+  const auto until = std::chrono::steady_clock::now() + h.delay;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+// Round i's head starts: a tight race either way, or one side clearly first.
+std::pair<head_start, head_start> head_starts(int i) {
+  const std::chrono::nanoseconds jitter(((i / 4) % 10) * 200);
+  switch (i % 4) {
+  case 0:
+    return {{jitter, false}, {}}; // {canceller, completer}
+  case 1:
+    return {{}, {jitter, false}};
+  case 2:
+    return {{}, {100us, true}};
+  default:
+    return {{100us, true}, {}};
+  }
+}
+
+// Runs on worker 1 next to the waiter, and cancels it (a local, synchronous withdraw) as soon
+// as the gate opens.
+zokio::task<void> cancel_at_gate(zokio::join_handle<int>* h, race_gate* g, head_start delay) {
+  g->ready = true;
+  while (!g->go.load()) {
+  }
+  hold_back(delay);
+  h->cancel();
+  co_return;
+}
+
+// Opens the gate once the canceller spins at it (blocking worker 0 meanwhile, on purpose).
+void open_gate(race_gate* g, head_start delay) {
+  while (!g->ready.load()) {
+    std::this_thread::yield(); // the machine may have fewer free cores than workers
+  }
+  g->go = true;
+  hold_back(delay);
+}
+
+// A receive on worker 1 is cancelled while worker 0 sends. Either the receive got the value, or
+// it was cancelled and the value is still in the channel: never both, never neither.
+zokio::task<bool> recv_cancel_race(int rounds) {
+  auto [tx, rx] = zokio::make_channel<int>(0);
+  int delivered = 0;
+  int cancelled = 0;
+  for (int i = 0; i < rounds; ++i) {
+    zokio::event started;
+    auto h = zokio::spawn_on(1, recv_one(&rx, &started));
+    co_await started.wait(); // set right before the receive starts waiting, on worker 1
+    race_gate gate;
+    const auto [canceller_delay, completer_delay] = head_starts(i);
+    auto canceller = zokio::spawn_on(1, cancel_at_gate(&h, &gate, canceller_delay));
+    open_gate(&gate, completer_delay);
+    co_await tx.send(i);
+    co_await canceller;
+    bool got = false;
+    try {
+      got = co_await h == i;
+    } catch (const zokio::operation_cancelled&) {
+    }
+    const std::optional<int> left = rx.try_recv();
+    if (got == left.has_value()) {
+      co_return false; // lost or duplicated
+    }
+    if (left && *left != i) {
+      co_return false;
+    }
+    (got ? delivered : cancelled) += 1;
+  }
+  // Both outcomes happen, or the race was not exercised.
+  co_return (delivered + cancelled == rounds && delivered > 0 && cancelled > 0);
+}
+
+TEST(channel, recv_cancelled_while_a_value_arrives_loses_nothing) {
+  zokio::runtime rt{{.workers = 2}};
+  EXPECT_TRUE(rt.block_on(recv_cancel_race(600)));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<bool> cancelled_send() {
+  auto [tx, rx] = zokio::make_channel<int>(1);
+  co_await tx.send(0);
+  std::atomic<int> started{0};
+  auto a = zokio::spawn(blocked_send(tx, 1, &started));
+  auto b = zokio::spawn(blocked_send(tx, 2, &started));
+  auto c = zokio::spawn(blocked_send(tx, 3, &started));
+  co_await zokio::sleep_for(2ms);
+  b.cancel();
+  bool cancelled = false;
+  try {
+    co_await b;
+  } catch (const zokio::operation_cancelled&) {
+    cancelled = true;
+  }
+  std::vector<int> got;
+  for (int i = 0; i < 3; ++i) {
+    got.push_back((co_await rx.recv()).value_or(-1));
+  }
+  const int sent = co_await a + co_await c;
+  co_return (started == 3 && cancelled && sent == 2 && got == std::vector<int>{0, 1, 3} &&
+             !rx.try_recv().has_value());
+}
+
+TEST(channel, a_cancelled_blocked_send_throws_and_sends_nothing) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(cancelled_send()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> wait_forever(zokio::receiver<int>* rx) {
+  co_await rx->recv();
+}
+
+zokio::task<void> nap() {
+  co_await zokio::sleep_for(5ms);
+}
+
+TEST(channel, shutdown_cancels_a_waiting_receiver) {
+  auto [tx, rx] = zokio::make_channel<int>(1); // outlives the runtime and its waiters
+  zokio::runtime rt{{.workers = 2}};
+  rt.spawn(wait_forever(&rx)).detach();
+  rt.spawn(wait_forever(&rx)).detach();
+  rt.block_on(nap());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// --- force_async --------------------------------------------------------------------------------
+
+zokio::task<int> locked_adds(zokio::mutex* m, zokio::receiver<int> rx, int* sum) {
+  int n = 0;
+  while (std::optional<int> v = co_await rx.recv()) {
+    auto g = co_await m->lock();
+    *sum += *v;
+    ++n;
+  }
+  co_return n;
+}
+
+zokio::task<bool> channel_and_mutex_workload() {
+  zokio::mutex m;
+  int sum = 0;
+  auto [tx, rx] = zokio::make_channel<int>(2);
+  auto consumer = zokio::spawn(locked_adds(&m, std::move(rx), &sum));
+  for (int i = 1; i <= 100; ++i) {
+    co_await tx.send(i); // often ready: still delivered through the loop
+    auto g = co_await m.lock();
+    sum += 0;
+  }
+  tx.close();
+  const int n = co_await consumer;
+  co_return (n == 100 && sum == 5050);
+}
+
+TEST(channel, force_async_delivers_every_channel_and_mutex_await_through_the_loop) {
+  zokio::runtime rt{{.workers = 1, .force_async = true}};
+  EXPECT_TRUE(rt.block_on(channel_and_mutex_workload()));
+  const auto s = rt.stats();
+  EXPECT_GE(s.awaits, 400u);
+  EXPECT_EQ(s.awaits_inline, 0u);
+  EXPECT_EQ(s.sync_fallbacks, 0u);
+  EXPECT_EQ(s.awaits, s.awaits_suspended);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+} // namespace
