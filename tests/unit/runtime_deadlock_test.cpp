@@ -8,10 +8,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-zokio::task<void> wait_for(zokio::event* e) {
-  co_await e->wait();
-}
-
 zokio::task<void> join_other(zokio::join_handle<void>* other, zokio::event* go,
                              zokio::event* finished) {
   co_await go->wait();

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -29,7 +30,7 @@ zokio::task<bool> blocking_runs_elsewhere() {
   stop = true;
   co_await t;
   // The loop kept ticking while the job slept: at least a few 1 ms ticks happened.
-  co_return id != here&& ticks >= 5;
+  co_return (id != here) && (ticks >= 5);
 }
 
 TEST(spawn_blocking, runs_on_the_pool_without_blocking_the_loop) {
@@ -75,6 +76,66 @@ zokio::task<bool> cancel_running_job() {
 TEST(spawn_blocking, a_running_job_is_waited_for_when_cancelled) {
   zokio::runtime rt{{.workers = 1}};
   EXPECT_TRUE(rt.block_on(cancel_running_job()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+} // namespace
+
+namespace {
+
+zokio::task<int> many_jobs(int n) {
+  std::vector<zokio::join_handle<int>> hs;
+  for (int i = 0; i < n; ++i) {
+    hs.push_back(zokio::spawn_blocking([i] {
+      std::this_thread::sleep_for(1ms);
+      return i;
+    }));
+  }
+  int sum = 0;
+  for (auto& h : hs) {
+    sum += co_await h;
+  }
+  co_return sum;
+}
+
+TEST(spawn_blocking, more_jobs_than_threads_wait_for_one) {
+  zokio::runtime rt{{.workers = 2, .max_blocking_threads = 3}};
+  EXPECT_EQ(rt.block_on(many_jobs(200)), 199 * 200 / 2);
+  EXPECT_EQ(rt.stats().blocking_in_flight, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<bool> cancel_queued_job() {
+  std::atomic<bool> ran{false};
+  auto busy = zokio::spawn_blocking([] { std::this_thread::sleep_for(50ms); });
+  co_await zokio::sleep_for(5ms); // the only thread is busy: the next job queues
+  auto queued = zokio::spawn_blocking([&ran] { ran = true; });
+  co_await zokio::sleep_for(5ms);
+  queued.cancel();
+  bool cancelled = false;
+  try {
+    co_await queued;
+  } catch (const zokio::operation_cancelled&) {
+    cancelled = true;
+  }
+  co_await busy;
+  co_return cancelled && !ran;
+}
+
+TEST(spawn_blocking, a_queued_job_is_dropped_when_cancelled) {
+  zokio::runtime rt{{.workers = 1, .max_blocking_threads = 1}};
+  EXPECT_TRUE(rt.block_on(cancel_queued_job()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> long_job() {
+  co_await zokio::spawn_blocking([] { std::this_thread::sleep_for(300ms); });
+}
+
+TEST(spawn_blocking, a_running_job_is_not_a_deadlock) {
+  // The pool is not libuv's, so the worker counts its jobs as external work itself.
+  zokio::runtime rt{{.workers = 1, .deadlock_grace = 50ms}};
+  EXPECT_NO_THROW(rt.block_on(long_job()));
   zokio::testing::expect_clean_shutdown(rt);
 }
 

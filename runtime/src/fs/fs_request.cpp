@@ -58,8 +58,7 @@ int to_open_flags(int zokio_flags) noexcept {
 void on_done(uv_fs_t* req) noexcept {
   auto* r = static_cast<fs_req*>(req->data);
   const std::int64_t result = req->result;
-  const std::uint64_t size =
-      req->fs_type == UV_FS_FSTAT && result >= 0 ? req->statbuf.st_size : 0;
+  const std::uint64_t size = req->fs_type == UV_FS_FSTAT && result >= 0 ? req->statbuf.st_size : 0;
   uv_fs_req_cleanup(req);
   fs_op* op = r->op;
   delete r;
@@ -92,15 +91,21 @@ bool fs_start(worker_core* w, fs_op* op) noexcept {
     rc = uv_fs_open(loop, &r->req, op->m_path.c_str(), to_open_flags(op->m_flags), op->m_mode,
                     &on_done);
     break;
-  case fs_op::code::close: rc = uv_fs_close(loop, &r->req, op->m_fd, &on_done); break;
+  case fs_op::code::close:
+    rc = uv_fs_close(loop, &r->req, op->m_fd, &on_done);
+    break;
   case fs_op::code::read:
     rc = uv_fs_read(loop, &r->req, op->m_fd, &buf, 1, op->m_offset, &on_done);
     break;
   case fs_op::code::write:
     rc = uv_fs_write(loop, &r->req, op->m_fd, &buf, 1, op->m_offset, &on_done);
     break;
-  case fs_op::code::fsync: rc = uv_fs_fsync(loop, &r->req, op->m_fd, &on_done); break;
-  case fs_op::code::fstat: rc = uv_fs_fstat(loop, &r->req, op->m_fd, &on_done); break;
+  case fs_op::code::fsync:
+    rc = uv_fs_fsync(loop, &r->req, op->m_fd, &on_done);
+    break;
+  case fs_op::code::fstat:
+    rc = uv_fs_fstat(loop, &r->req, op->m_fd, &on_done);
+    break;
   }
   if (rc != 0) {
     // libuv refused the arguments (or ran out of memory copying the path): no callback comes.

@@ -201,11 +201,9 @@ bool udp_send_awaiter::ready() noexcept {
     m_status = rc;
     return true;
   }
-  uv_buf_t buf =
-      uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(m_buf.data())),
-                  static_cast<unsigned>(m_buf.size()));
-  const int rc =
-      uv_udp_try_send(&m_state->handle, &buf, 1, reinterpret_cast<const sockaddr*>(&to));
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(m_buf.data())),
+                             static_cast<unsigned>(m_buf.size()));
+  const int rc = uv_udp_try_send(&m_state->handle, &buf, 1, reinterpret_cast<const sockaddr*>(&to));
   if (rc == UV_EAGAIN) {
     m_done = false; // the socket is busy (or sends are queued): queue this one behind them
     return false;
@@ -225,9 +223,8 @@ bool udp_send_awaiter::arm() {
   }
   auto* r = new udp_send_req{{}, this};
   r->req.data = r;
-  uv_buf_t buf =
-      uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(m_buf.data())),
-                  static_cast<unsigned>(m_buf.size()));
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(m_buf.data())),
+                             static_cast<unsigned>(m_buf.size()));
   const int rc = uv_udp_send(&r->req, &s->handle, &buf, 1, reinterpret_cast<const sockaddr*>(&to),
                              [](uv_udp_send_t* req, int status) {
                                auto* r = static_cast<udp_send_req*>(req->data);

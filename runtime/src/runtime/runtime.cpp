@@ -67,7 +67,8 @@ void throw_no_runtime(const char* what) {
                          "falls back to running it synchronously");
 }
 
-runtime_impl::runtime_impl(runtime_options options) : m_options(std::move(options)) {
+runtime_impl::runtime_impl(runtime_options options)
+    : m_options(std::move(options)), m_blocking(m_options.max_blocking_threads) {
   unsigned n = m_options.workers;
   if (n == 0) {
     n = std::thread::hardware_concurrency();
@@ -89,9 +90,9 @@ runtime_impl::runtime_impl(runtime_options options) : m_options(std::move(option
 
 runtime_impl::~runtime_impl() {
   shutdown();
-  // A worker whose loop did not close may still be referenced by libuv's thread pool (a
-  // blocking job that never ended): its memory is left to the process rather than freed under
-  // a running thread.
+  // A worker whose loop did not close, or with a blocking job still running, may still be
+  // referenced by a pool thread (libuv's, or a blocking-pool thread that shutdown detached):
+  // its memory is left to the process rather than freed under a running thread.
   for (auto& w : m_workers) {
     if (!w->m_closed) {
       (void)w.release();
@@ -219,6 +220,9 @@ shutdown_report runtime_impl::shutdown() {
   for (auto& w : m_workers) {
     w->teardown(m_report, teardown_deadline);
   }
+  // Every task has unwound, so no job runs any more unless its task was left behind: idle
+  // threads end and are joined; one stuck in a job is detached at the deadline.
+  m_blocking.shutdown(teardown_deadline);
   m_shut.store(true, std::memory_order_release);
   return m_report;
 }

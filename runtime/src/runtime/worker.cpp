@@ -52,7 +52,7 @@ void worker_core::remote_wake(task_record* t) noexcept {
   static_cast<worker*>(this)->post(t, inbox_op::wake);
 }
 
-void worker::post(task_record* t, inbox_op op) noexcept {
+void worker::post(task_record* t, inbox_op op, void* arg) noexcept {
   {
     std::lock_guard<std::mutex> lock(m_inbox_mutex);
     if (!m_async_open) {
@@ -61,7 +61,7 @@ void worker::post(task_record* t, inbox_op op) noexcept {
       m_stats.lost_wakeups.add();
       return;
     }
-    m_inbox.push_back({t, op});
+    m_inbox.push_back({t, op, arg});
     m_inbox_pending.store(true, std::memory_order_release);
     m_rt->m_epoch.fetch_add(1, std::memory_order_acq_rel);
     uv_async_send(m_async);
@@ -101,6 +101,9 @@ void worker::drain_inbox() noexcept {
       break;
     case inbox_op::stop:
       m_stop.store(true, std::memory_order_release);
+      break;
+    case inbox_op::blocking_done:
+      finish_blocking(this, item.arg);
       break;
     }
   }
@@ -201,7 +204,10 @@ unsigned worker::external_pending() const noexcept {
   // the runtime's own; the watch timer is unreferenced and so never counted.
   const unsigned own = m_async_open ? 1u : 0u;
   const unsigned handles = m_loop.active_handles > own ? m_loop.active_handles - own : 0u;
-  return handles + m_loop.active_reqs.count;
+  // spawn_blocking jobs run on the runtime's own pool, invisible to libuv: count them here, so
+  // a task waiting for one is never taken for a deadlock.
+  return handles + m_loop.active_reqs.count +
+         static_cast<unsigned>(m_stats.blocking_in_flight.get());
 }
 
 void worker::run(const std::function<bool()>& done) {
@@ -317,7 +323,9 @@ void worker::teardown(shutdown_report& report, std::chrono::steady_clock::time_p
   const int status = uv_loop_close(&m_loop);
   report.loop_close_status[m_index] = status;
   m_handles_active.store(status == 0 ? 0 : external_pending(), std::memory_order_relaxed);
-  m_closed = status == 0;
+  // A blocking job still running (its task never unwound) will post to this worker when it
+  // ends: the worker must then outlive the runtime (see ~runtime_impl).
+  m_closed = status == 0 && m_stats.blocking_in_flight.get() == 0;
   t_worker = prev;
 }
 

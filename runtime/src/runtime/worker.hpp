@@ -1,5 +1,6 @@
 #pragma once
 
+#include "task/blocking_pool.hpp"
 #include "time/timer_driver.hpp"
 
 #include <zokio/detail/worker_core.hpp>
@@ -29,11 +30,12 @@ namespace zokio::detail {
 
 class runtime_impl;
 
-enum class inbox_op : unsigned char { wake, spawn, cancel, cancel_all, stop };
+enum class inbox_op : unsigned char { wake, spawn, cancel, cancel_all, stop, blocking_done };
 
 struct inbox_item {
   task_record* task;
   inbox_op op;
+  void* arg; // blocking_done: the pool_item of the finished job
 };
 
 class spinlock {
@@ -59,7 +61,7 @@ public:
   worker& operator=(const worker&) = delete;
 
   /// Posts a message from any thread and wakes the loop.
-  void post(task_record* t, inbox_op op) noexcept;
+  void post(task_record* t, inbox_op op, void* arg = nullptr) noexcept;
 
   /// Takes a new task on the owner thread.
   void accept_new(task_record* t) noexcept;
@@ -153,6 +155,7 @@ public:
 
   runtime_options m_options;
   std::vector<std::unique_ptr<worker>> m_workers;
+  blocking_pool m_blocking; // spawn_blocking's threads; declared after m_workers: destroyed first
   std::atomic<std::uint64_t> m_next_id{1};
   std::atomic<std::uint64_t> m_epoch{0}; // bumped by every inbox post: cross-thread progress
   std::atomic<bool> m_shutting_down{false};

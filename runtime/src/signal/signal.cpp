@@ -38,8 +38,8 @@ public:
       h->data = this;
       if (int rc = uv_signal_start(h, &on_signal, m_signums[i]); rc != 0) {
         stop_all();
-        throw std::system_error(uv_error(rc), "zokio::signal::wait: signal " +
-                                                  std::to_string(m_signums[i]));
+        throw std::system_error(uv_error(rc),
+                                "zokio::signal::wait: signal " + std::to_string(m_signums[i]));
       }
     }
     return true;

@@ -1,55 +1,24 @@
 #include <zokio/task/spawn_blocking.hpp>
 
 #include "runtime/worker.hpp"
+#include "task/blocking_pool.hpp"
 
 namespace zokio::detail {
 
-namespace {
-
-struct work_req {
-  uv_work_t req;
-  blocking_job* job;
-  worker* owner;
-};
-
-} // namespace
-
-// The uv_work_t is allocated here and freed in the after-work callback, the moment libuv lets go
-// of it; the job (inside the awaiting frame) is told in that same callback, so the frame cannot
-// be resumed, let alone destroyed, while the request is still referenced.
+// Jobs run on the runtime's blocking pool (task/blocking_pool.cpp), not on libuv's: libuv's few
+// threads are kept for file system requests and DNS. The pool hands a finished job back through
+// the worker's inbox, and finish_blocking runs `m_done` on the loop thread, so the frame is
+// resumed (let alone destroyed) only after the pool has let go of the job.
 void queue_blocking(worker_core* w, blocking_job* job) {
   auto* wk = static_cast<worker*>(w);
-  auto* r = new work_req{{}, job, wk};
-  r->req.data = r;
-  job->m_req = r;
+  wk->m_rt->m_blocking.submit(wk, job);
   wk->m_stats.blocking_in_flight.add();
-  const int rc = uv_queue_work(
-      wk->loop(), &r->req,
-      [](uv_work_t* req) {
-        auto* r = static_cast<work_req*>(req->data);
-        r->job->m_run(r->job);
-      },
-      [](uv_work_t* req, int status) {
-        auto* r = static_cast<work_req*>(req->data);
-        blocking_job* job = r->job;
-        r->owner->m_stats.blocking_in_flight.sub();
-        job->m_req = nullptr;
-        delete r;
-        job->m_done(job, status == UV_ECANCELED);
-      });
-  if (rc != 0) {
-    wk->m_stats.blocking_in_flight.sub();
-    job->m_req = nullptr;
-    delete r;
-    throw std::system_error(std::error_code(-rc, std::system_category()), "zokio: uv_queue_work");
-  }
 }
 
 void cancel_blocking(blocking_job* job) noexcept {
+  // Succeeds only while the job waits for a thread; it then completes as cancelled.
   if (job->m_req != nullptr) {
-    // Succeeds only while the job waits for a pool thread; the after-work callback then reports
-    // UV_ECANCELED.
-    uv_cancel(reinterpret_cast<uv_req_t*>(&static_cast<work_req*>(job->m_req)->req));
+    static_cast<pool_item*>(job->m_req)->owner->m_rt->m_blocking.cancel(job);
   }
 }
 

@@ -30,13 +30,13 @@ class file;
 
 /// How `file::open` opens a file. Combine with `|`: `open_flags::write | open_flags::create`.
 enum class open_flags : unsigned {
-  read = 1u << 0,       ///< open for reading
-  write = 1u << 1,      ///< open for writing
+  read = 1u << 0,  ///< open for reading
+  write = 1u << 1, ///< open for writing
   read_write = read | write,
-  create = 1u << 2,     ///< create the file when it does not exist
-  truncate = 1u << 3,   ///< truncate it to 0 bytes
-  append = 1u << 4,     ///< every write goes to the end
-  exclusive = 1u << 5,  ///< with create: fail with `file_exists` when it exists
+  create = 1u << 2,    ///< create the file when it does not exist
+  truncate = 1u << 3,  ///< truncate it to 0 bytes
+  append = 1u << 4,    ///< every write goes to the end
+  exclusive = 1u << 5, ///< with create: fail with `file_exists` when it exists
 };
 
 constexpr open_flags operator|(open_flags a, open_flags b) noexcept {
@@ -60,10 +60,10 @@ struct fs_op {
   bool m_withdrawn = false; // the task was cancelled while the request ran: discard the result
   bool m_done = false;      // the outcome is there (set without a request for trivial cases)
   int m_fd = -1;
-  int m_flags = 0; // open: the zokio::fs::open_flags bits
-  int m_mode = 0;  // open: permission bits of a created file
-  std::string m_path;           // open: read while submitting (libuv copies it)
-  std::byte* m_buf = nullptr;   // read and write: the caller's buffer, valid until completion
+  int m_flags = 0;            // open: the zokio::fs::open_flags bits
+  int m_mode = 0;             // open: permission bits of a created file
+  std::string m_path;         // open: read while submitting (libuv copies it)
+  std::byte* m_buf = nullptr; // read and write: the caller's buffer, valid until completion
   std::size_t m_len = 0;
   std::int64_t m_offset = 0;
 
@@ -108,7 +108,10 @@ public:
   /// callback wake the task either way; the result is then discarded.
   bool withdraw() noexcept {
     m_op.m_withdrawn = true;
-    fs_cancel(&m_op);
+    if (m_op.m_code != fs_op::code::close) {
+      // A close is never dropped: the descriptor would leak. It is quick; it is waited for.
+      fs_cancel(&m_op);
+    }
     return false;
   }
   result<T> take();
@@ -215,8 +218,8 @@ inline detail::fs_awaiter<file> file::open(std::string path, open_flags flags, u
   return detail::fs_awaiter<file>(std::move(o), where);
 }
 
-inline detail::fs_awaiter<std::size_t> file::read_at(std::span<std::byte> buf,
-                                                     std::uint64_t offset, site where) const {
+inline detail::fs_awaiter<std::size_t> file::read_at(std::span<std::byte> buf, std::uint64_t offset,
+                                                     site where) const {
   detail::fs_op o = op(detail::fs_op::code::read);
   o.m_buf = buf.data();
   o.m_len = buf.size();

@@ -50,6 +50,10 @@ struct runtime_options {
   /// Zokio's sync fallback did. `zokio-diag --inject sync-fallback` uses it to prove the check
   /// fires.
   unsigned inject_inline_awaits = 0;
+  /// Threads of the `spawn_blocking` pool, started on demand. Jobs beyond this many wait for a
+  /// thread. The pool is apart from libuv's (file system and DNS requests), so blocking jobs
+  /// never hold file I/O back.
+  unsigned max_blocking_threads = 64;
 };
 
 } // namespace zokio

@@ -13,8 +13,8 @@ namespace zokio {
 
 namespace detail {
 
-/// A function to run on the thread pool. `m_run` runs there; `m_done` runs on the owning
-/// worker's loop thread once libuv has let go of the request.
+/// A function to run on the blocking pool. `m_run` runs there; `m_done` runs on the owning
+/// worker's loop thread once the pool has let go of the job.
 struct blocking_job {
   void (*m_run)(blocking_job*) noexcept = nullptr;
   void (*m_done)(blocking_job*, bool cancelled) noexcept = nullptr;
@@ -92,8 +92,10 @@ task<blocking_result_t<F>> blocking_body(F f, site where) {
 
 } // namespace detail
 
-/// Runs `f()` on libuv's thread pool and returns a handle to its result, so the loop thread never
-/// blocks on it. Throws `no_runtime_error` outside a runtime. `f` is moved into the task.
+/// Runs `f()` on the runtime's blocking pool (up to `runtime_options::max_blocking_threads`
+/// threads, apart from libuv's pool, which file I/O uses) and returns a handle to its result, so
+/// the loop thread never blocks on it. Throws `no_runtime_error` outside a runtime. `f` is moved
+/// into the task.
 ///
 /// Cancellation: a job that has not started is dropped (awaiting the handle throws
 /// `operation_cancelled`); one that runs cannot be interrupted and is waited for.

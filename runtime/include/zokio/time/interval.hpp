@@ -45,8 +45,10 @@ private:
 /// The first tick completes at once; each later one a period after the one before.
 ///
 /// Missed ticks are not bunched up (Tokio's `MissedTickBehavior::Delay`): a tick awaited late
-/// completes at once, and when the schedule has fallen a whole period behind, the next deadline
-/// is one period from now, never a burst of immediate ticks to catch up. Ticks never come early.
+/// completes at once, and the next deadline is then one period from now, never a burst of
+/// immediate ticks to catch up. (A tick counts as late 5 ms, or one period if that is shorter,
+/// after its deadline; below that the schedule is kept, so timer jitter does not make it drift.)
+/// Ticks never come early.
 ///
 /// Each tick is a deadline in the worker's timer heap, like `sleep_for`: no allocation per tick.
 /// Thread-safety: one task ticks an interval at a time, on the worker it runs on.
@@ -71,21 +73,24 @@ public:
   /// The next tick is due one period from now.
   void reset() noexcept { m_next_ns = detail::now_ns() + m_period_ns; }
 
-  std::chrono::nanoseconds period() const noexcept {
-    return std::chrono::nanoseconds(m_period_ns);
-  }
+  std::chrono::nanoseconds period() const noexcept { return std::chrono::nanoseconds(m_period_ns); }
 
 private:
   friend class detail::interval_awaiter;
 
-  /// Called when the tick due at `due_ns` completes: schedule the next one.
+  /// A tick completing later than this after its deadline was missed (Tokio's threshold).
+  /// Timers fire up to a millisecond late (libuv counts whole milliseconds), which must not
+  /// shift the schedule.
+  static constexpr std::int64_t late_ns = 5'000'000;
+
+  /// Called when the tick due at `due_ns` completes: schedule the next one. On time, it is a
+  /// period after `due_ns` (no drift); late, a period from now (no burst).
   void advance(std::int64_t due_ns) noexcept {
     const std::int64_t now = detail::now_ns();
-    std::int64_t next = due_ns + m_period_ns;
-    if (next <= now) {
-      next = now + m_period_ns; // a period or more behind: restart the schedule from now
-    }
-    m_next_ns = next;
+    // Late by more than the tolerance: restart from now. Within it, the next deadline is still
+    // ahead (the tolerance is at most a period), so keeping the schedule never fires at once.
+    const std::int64_t tolerance = late_ns < m_period_ns ? late_ns : m_period_ns;
+    m_next_ns = (now - due_ns > tolerance ? now : due_ns) + m_period_ns;
   }
 
   std::int64_t m_period_ns;

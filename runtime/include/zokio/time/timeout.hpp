@@ -85,7 +85,7 @@ task<result<T>> timeout(std::chrono::duration<Rep, Period> d, task<T> t,
       co_return std::errc::operation_canceled;
     }
     try {
-      co_await h; // let the cancelled task unwind before reporting the timeout
+      (void)co_await h; // let the cancelled task unwind before reporting the timeout
     } catch (...) {
     }
     co_return std::errc::timed_out;

@@ -37,7 +37,10 @@ public:
   }
 
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
 
   std::error_code error() const noexcept { return ok() ? std::error_code{} : std::get<1>(m_state); }
 
