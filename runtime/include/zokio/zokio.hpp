@@ -7,6 +7,9 @@
 #include <zokio/fs/file.hpp>
 #include <zokio/fs/read_file.hpp>
 #include <zokio/fs/write_file.hpp>
+#include <zokio/net/address.hpp>
+#include <zokio/net/tcp_listener.hpp>
+#include <zokio/net/tcp_stream.hpp>
 #include <zokio/net/udp.hpp>
 #include <zokio/runtime/errors.hpp>
 #include <zokio/runtime/options.hpp>

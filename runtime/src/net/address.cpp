@@ -14,7 +14,9 @@
 
 namespace zokio::net {
 
-socket_address::socket_address() noexcept { std::memset(&m_addr, 0, sizeof m_addr); }
+socket_address::socket_address() noexcept {
+  std::memset(&m_addr, 0, sizeof m_addr);
+}
 
 result<socket_address> socket_address::parse(std::string_view ip, std::uint16_t port) {
   if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') {
@@ -124,12 +126,17 @@ public:
   std::string message(int value) const override { return uv_strerror(-value); }
   std::error_condition default_error_condition(int value) const noexcept override {
     switch (-value) {
-    case UV_EAI_AGAIN: return std::errc::resource_unavailable_try_again;
-    case UV_EAI_MEMORY: return std::errc::not_enough_memory;
-    case UV_EAI_CANCELED: return std::errc::operation_canceled;
+    case UV_EAI_AGAIN:
+      return std::errc::resource_unavailable_try_again;
+    case UV_EAI_MEMORY:
+      return std::errc::not_enough_memory;
+    case UV_EAI_CANCELED:
+      return std::errc::operation_canceled;
     case UV_EAI_FAMILY:
-    case UV_EAI_ADDRFAMILY: return std::errc::address_family_not_supported;
-    default: return {value, *this};
+    case UV_EAI_ADDRFAMILY:
+      return std::errc::address_family_not_supported;
+    default:
+      return {value, *this};
     }
   }
 };
@@ -166,9 +173,11 @@ struct resolve_awaiter final : detail::counted_awaiter<resolve_awaiter> {
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
-    const int rc = uv_getaddrinfo(w->loop(), &r->req, &on_done, m_host.c_str(), m_port.c_str(),
-                                  &hints);
+    // No AI_ADDRCONFIG: on a host with only a loopback interface it makes "localhost" fail.
+    // Addresses of a family the host cannot reach fail at connect, which tries the next one.
+    hints.ai_flags = AI_NUMERICSERV;
+    const int rc =
+        uv_getaddrinfo(w->loop(), &r->req, &on_done, m_host.c_str(), m_port.c_str(), &hints);
     if (rc != 0) {
       m_req = nullptr;
       delete r;

@@ -36,7 +36,7 @@ void ignore_sigpipe_once() noexcept {
   });
 }
 
-// --- overflow buffers ---------------------------------------------------------------------------
+// --- overflow buffers ----------------------------------------------------------------------------
 
 #if ZOKIO_FRAME_POOL
 
@@ -84,11 +84,13 @@ void overflow_free(std::byte* p) noexcept {
 std::byte* overflow_alloc() {
   return static_cast<std::byte*>(::operator new(tcp_overflow_capacity));
 }
-void overflow_free(std::byte* p) noexcept { ::operator delete(p); }
+void overflow_free(std::byte* p) noexcept {
+  ::operator delete(p);
+}
 
 #endif
 
-// --- tcp_impl -------------------------------------------------------------------------------------
+// --- tcp_impl ------------------------------------------------------------------------------------
 
 tcp_impl* tcp_impl::create(worker* w, int* err) noexcept {
   ignore_sigpipe_once();
@@ -188,6 +190,17 @@ void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
     return;
   }
   s->m_to_reader = false;
+  s->m_yielded = false;
+  if (s->m_yield) {
+    // A bulk reader was served in this same uv__read pass and will most likely be back before
+    // the next poll: leave the bytes in the kernel for it. An empty buffer ends the pass
+    // (read_cb gets UV_ENOBUFS) without a syscall; epoll is level-triggered, so the socket is
+    // reported again at the next poll, when the reader waits again or read-ahead begins.
+    s->m_yield = false;
+    s->m_yielded = true;
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   if (s->m_buf == nullptr) {
     try {
       s->m_buf = overflow_alloc();
@@ -210,6 +223,7 @@ void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
 void complete_reader(tcp_impl* s, std::size_t n, int status) noexcept {
   tcp_read_awaiter* r = s->m_reader;
   s->m_reader = nullptr;
+  s->m_yield = n == r->m_size && r->m_size >= tcp_direct_read_min;
   s->set_referenced(false);
   r->m_n = n;
   r->m_status = status;
@@ -236,7 +250,9 @@ void on_read(uv_stream_t* h, ssize_t nread, const uv_buf_t*) noexcept {
     return;
   }
   if (nread == UV_ENOBUFS) {
-    s->stop_reading(); // out of memory for the overflow buffer: wait for a reader
+    if (!s->m_yielded) {
+      s->stop_reading(); // out of memory for the overflow buffer: wait for a reader
+    }
     return;
   }
   // EOF or an error: libuv has stopped reading; make it explicit.
@@ -275,7 +291,7 @@ void tcp_impl::stop_reading() noexcept {
   }
 }
 
-// --- tcp_listener_impl ----------------------------------------------------------------------------
+// --- tcp_listener_impl ---------------------------------------------------------------------------
 
 void tcp_listener_impl::release() noexcept {
   if (--m_refs == 0) {

@@ -35,10 +35,15 @@ namespace zokio::detail {
 /// reading (backpressure).
 inline constexpr std::size_t tcp_overflow_capacity = 64 * 1024;
 
+/// A reader with a buffer at least this large is a bulk reader: once libuv has filled its buffer,
+/// the stream leaves the next bytes in the kernel for its next read (no copy) instead of reading
+/// them ahead into the overflow buffer. Smaller reads are served from read-ahead.
+inline constexpr std::size_t tcp_direct_read_min = 4 * 1024;
+
 /// Checks (debug builds) that an I/O object is used from the worker that owns it.
 #ifndef NDEBUG
-#define ZOKIO_NET_ASSERT_OWNER(impl)                                                             \
-  assert((impl)->m_owner == ::zokio::detail::t_worker &&                                         \
+#define ZOKIO_NET_ASSERT_OWNER(impl)                                                               \
+  assert((impl)->m_owner == ::zokio::detail::t_worker &&                                           \
          "zokio: a TCP object is used from a thread other than its worker's")
 #else
 #define ZOKIO_NET_ASSERT_OWNER(impl) ((void)0)
@@ -60,9 +65,11 @@ struct tcp_impl {
   worker* m_owner = nullptr;
   unsigned m_refs = 2; // the tcp_stream, and the open handle
   bool m_closing = false;
-  bool m_reading = false;     // uv_read_start is in effect
-  bool m_referenced = false;  // uv_ref'd: a reader waits (external work for deadlock detection)
-  bool m_to_reader = false;   // the last alloc_cb handed out the reader's buffer
+  bool m_reading = false;    // uv_read_start is in effect
+  bool m_referenced = false; // uv_ref'd: a reader waits (external work for deadlock detection)
+  bool m_to_reader = false;  // the last alloc_cb handed out the reader's buffer
+  bool m_yield = false;      // a bulk reader was just served: do not read ahead for now
+  bool m_yielded = false;    // the last alloc_cb declined on purpose (m_yield)
   bool m_eof = false;
   int m_read_error = 0;
   tcp_read_awaiter* m_reader = nullptr;

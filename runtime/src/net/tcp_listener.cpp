@@ -262,7 +262,9 @@ tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {
   return *this;
 }
 
-tcp_listener::~tcp_listener() { close(); }
+tcp_listener::~tcp_listener() {
+  close();
+}
 
 void tcp_listener::close() noexcept {
   if (tcp_listener_impl* l = std::exchange(m_impl, nullptr); l != nullptr) {
@@ -272,9 +274,13 @@ void tcp_listener::close() noexcept {
   }
 }
 
-bool tcp_listener::is_open() const noexcept { return m_impl != nullptr && !m_impl->m_closing; }
+bool tcp_listener::is_open() const noexcept {
+  return m_impl != nullptr && !m_impl->m_closing;
+}
 
-std::uint16_t tcp_listener::local_port() const noexcept { return is_open() ? m_impl->m_port : 0; }
+std::uint16_t tcp_listener::local_port() const noexcept {
+  return is_open() ? m_impl->m_port : 0;
+}
 
 result<socket_address> tcp_listener::local_address() const noexcept {
   if (!is_open()) {
@@ -288,6 +294,8 @@ result<socket_address> tcp_listener::local_address() const noexcept {
   return socket_address::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss));
 }
 
-int tcp_listener::native_handle() const noexcept { return is_open() ? m_impl->m_fd : -1; }
+int tcp_listener::native_handle() const noexcept {
+  return is_open() ? m_impl->m_fd : -1;
+}
 
 } // namespace zokio::net

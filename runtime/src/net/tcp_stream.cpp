@@ -16,7 +16,7 @@ static_assert(sizeof(uv_write_t) <= tcp_write_req_size,
               "tcp_write_req_size is too small for this libuv's uv_write_t");
 static_assert(alignof(uv_write_t) <= 16, "uv_write_t needs more alignment than reserved");
 
-// --- read_some ------------------------------------------------------------------------------------
+// --- read_some -----------------------------------------------------------------------------------
 
 bool tcp_read_awaiter::ready() noexcept {
   tcp_impl* s = m_impl;
@@ -42,6 +42,7 @@ bool tcp_read_awaiter::arm() {
     return false;
   }
   s->m_reader = this;
+  s->m_yield = false; // the reader is back: the next bytes go straight into its buffer
   s->set_referenced(true);
   return true;
 }
@@ -100,7 +101,7 @@ result<std::size_t> tcp_read_awaiter::take() {
   return std::errc::operation_would_block;
 }
 
-// --- write_all --------------------------------------------------------------------------------------
+// --- write_all -----------------------------------------------------------------------------------
 
 namespace {
 
@@ -112,69 +113,102 @@ void on_write(uv_write_t* req, int status) noexcept {
 
 } // namespace
 
+namespace {
+
+uv_buf_t to_uv_buf(std::span<const std::byte> b) noexcept {
+  uv_buf_t u;
+  u.base = const_cast<char*>(reinterpret_cast<const char*>(b.data()));
+  u.len = b.size();
+  return u;
+}
+
+/// The awaiter's buffers as uv_buf_t, empty ones and the first `skip` bytes left out.
+class gathered {
+public:
+  gathered(const std::span<const std::byte>* src, std::size_t count, std::size_t skip) {
+    if (count > on_stack) {
+      m_heap.resize(count);
+      m_bufs = m_heap.data();
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      std::span<const std::byte> b = src[i];
+      if (skip >= b.size()) {
+        skip -= b.size();
+        continue;
+      }
+      b = b.subspan(skip);
+      skip = 0;
+      m_bufs[m_n++] = to_uv_buf(b);
+      m_total += b.size();
+    }
+  }
+  uv_buf_t* data() noexcept { return m_bufs; }
+  unsigned size() const noexcept { return m_n; }
+  std::size_t total() const noexcept { return m_total; }
+
+private:
+  static constexpr std::size_t on_stack = 16;
+  uv_buf_t m_local[on_stack];
+  std::vector<uv_buf_t> m_heap;
+  uv_buf_t* m_bufs = m_local;
+  unsigned m_n = 0;
+  std::size_t m_total = 0;
+};
+
+} // namespace
+
+// ready() does the non-blocking part of the write: it hands the socket what it takes now
+// (uv_try_write, which refuses while earlier writes are queued, so the order holds). When that
+// is everything (the common case) the await completes without suspending; otherwise arm()
+// queues the rest. Under force_async the same happens in await_suspend and the completion is
+// delivered through the loop.
 bool tcp_write_awaiter::ready() noexcept {
+  if (m_tried) {
+    return m_complete;
+  }
+  m_tried = true;
   tcp_impl* s = m_impl;
   if (s == nullptr || s->m_closing) {
     m_status = UV_EBADF;
+    m_complete = true;
     return true;
   }
   ZOKIO_NET_ASSERT_OWNER(s);
-  const std::span<const std::byte>* b = buffers();
-  for (std::size_t i = 0; i < m_count; ++i) {
-    if (!b[i].empty()) {
-      return false;
+  int wrote = 0;
+  std::size_t total = 0;
+  if (m_many == nullptr && m_count == 1) {
+    uv_buf_t b = to_uv_buf(m_inline[0]);
+    total = b.len;
+    wrote = total == 0 ? 0 : uv_try_write(s->stream(), &b, 1);
+  } else {
+    try {
+      gathered g(buffers(), m_count, 0);
+      total = g.total();
+      wrote = total == 0 ? 0 : uv_try_write(s->stream(), g.data(), g.size());
+    } catch (...) {
+      wrote = UV_EAGAIN; // no memory for the iovec array: arm() reports it
     }
   }
-  return true;
+  if (wrote < 0 && wrote != UV_EAGAIN) {
+    m_status = wrote;
+    m_complete = true;
+    return true;
+  }
+  m_written = wrote > 0 ? static_cast<std::size_t>(wrote) : 0;
+  m_complete = m_written == total;
+  return m_complete;
 }
 
 bool tcp_write_awaiter::arm() {
-  tcp_impl* s = m_impl;
-  constexpr std::size_t on_stack = 16;
-  uv_buf_t local[on_stack];
-  std::vector<uv_buf_t> heap;
-  uv_buf_t* bufs = local;
-  if (m_count > on_stack) {
-    heap.resize(m_count);
-    bufs = heap.data();
-  }
-  unsigned n = 0;
-  const std::span<const std::byte>* src = buffers();
-  for (std::size_t i = 0; i < m_count; ++i) {
-    if (!src[i].empty()) {
-      bufs[n].base = const_cast<char*>(reinterpret_cast<const char*>(src[i].data()));
-      bufs[n].len = src[i].size();
-      ++n;
-    }
-  }
-
-  // Write what the socket takes now (uv_try_write refuses while earlier writes are queued, so
-  // the order holds). When it takes everything the await completes without suspending.
-  unsigned first = 0;
-  const int wrote = uv_try_write(s->stream(), bufs, n);
-  if (wrote < 0 && wrote != UV_EAGAIN) {
-    m_status = wrote;
-    return false;
-  }
-  if (wrote > 0) {
-    auto left = static_cast<std::size_t>(wrote);
-    while (first < n && left >= bufs[first].len) {
-      left -= bufs[first].len;
-      ++first;
-    }
-    if (first < n) {
-      bufs[first].base += left;
-      bufs[first].len -= left;
-    }
-  }
-  if (first == n) {
-    return false;
+  if (!m_tried && ready()) {
+    return false; // (counted_awaiter always asks ready() first; this keeps arm() safe alone)
   }
   // The rest in one uv_write (a writev for several buffers). libuv copies the uv_buf_t array;
   // the bytes stay in the caller's buffers, which live as long as this suspended frame.
+  gathered g(buffers(), m_count, m_written);
   auto* req = new (m_req) uv_write_t;
   req->data = this;
-  if (const int rc = uv_write(req, s->stream(), bufs + first, n - first, on_write); rc != 0) {
+  if (const int rc = uv_write(req, m_impl->stream(), g.data(), g.size(), on_write); rc != 0) {
     m_status = rc;
     return false;
   }
@@ -202,7 +236,7 @@ result<void> tcp_write_awaiter::take() const {
 
 namespace {
 
-// --- connect and shutdown: requests in the frame of a coroutine of this file --------------------
+// --- connect and shutdown: requests in the frame of a coroutine of this file ---------------------
 
 class connect_awaiter final : public counted_awaiter<connect_awaiter> {
 public:
@@ -214,12 +248,12 @@ public:
   bool ready() const noexcept { return false; }
   bool arm() {
     m_req.data = this;
-    const int rc = uv_tcp_connect(&m_req, &m_impl->m_tcp, m_addr->data(),
-                                  [](uv_connect_t* req, int status) {
-                                    auto* self = static_cast<connect_awaiter*>(req->data);
-                                    self->m_status = status;
-                                    self->fire();
-                                  });
+    const int rc =
+        uv_tcp_connect(&m_req, &m_impl->m_tcp, m_addr->data(), [](uv_connect_t* req, int status) {
+          auto* self = static_cast<connect_awaiter*>(req->data);
+          self->m_status = status;
+          self->fire();
+        });
     if (rc != 0) {
       m_status = rc;
       return false;
@@ -296,7 +330,9 @@ tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
   return *this;
 }
 
-tcp_stream::~tcp_stream() { close(); }
+tcp_stream::~tcp_stream() {
+  close();
+}
 
 void tcp_stream::close() noexcept {
   if (tcp_impl* s = std::exchange(m_impl, nullptr); s != nullptr) {
@@ -306,7 +342,9 @@ void tcp_stream::close() noexcept {
   }
 }
 
-bool tcp_stream::is_open() const noexcept { return m_impl != nullptr && !m_impl->m_closing; }
+bool tcp_stream::is_open() const noexcept {
+  return m_impl != nullptr && !m_impl->m_closing;
+}
 
 result<void> tcp_stream::set_nodelay(bool on) noexcept {
   if (!is_open()) {

@@ -93,11 +93,11 @@ public:
 
   /// Waits for a connection and returns it as a stream owned by the current worker.
   ///
-  /// Errors: `std::errc::too_many_files_open` (or `too_many_files_open_in_system`, `no_buffer_space`,
-  /// `not_enough_memory`) when the process cannot take one more socket: the connection stays in
-  /// the backlog and the listener keeps working, but accepting again at once fails again, so
-  /// back off (sleep) before retrying. `std::errc::bad_file_descriptor` on a closed listener.
-  /// Cancellation (cancel-safe): the waiting acceptor is withdrawn and the await returns
+  /// Errors: `std::errc::too_many_files_open` (or `too_many_files_open_in_system`,
+  /// `no_buffer_space`, `not_enough_memory`) when the process cannot take one more socket: the
+  /// connection stays in the backlog and the listener keeps working, but accepting again at once
+  /// fails again, so back off (sleep) before retrying. `std::errc::bad_file_descriptor` on a closed
+  /// listener. Cancellation (cancel-safe): the waiting acceptor is withdrawn and the await returns
   /// `std::errc::operation_canceled`; no connection is lost. Several tasks may accept at once;
   /// they are served in order.
   detail::tcp_accept_awaiter accept(site where = site::current()) noexcept {

@@ -92,6 +92,9 @@ public:
   std::span<const std::byte> m_inline[4];
   const std::span<const std::byte>* m_many = nullptr; // null: the buffers are in m_inline
   std::size_t m_count = 0;
+  std::size_t m_written = 0; // bytes the socket took at once (in ready())
+  bool m_tried = false;      // ready() has written what the socket takes
+  bool m_complete = false;   // ...and that settled it (everything written, or an error)
   int m_status = 0;
   /// libuv's uv_write_t, in the awaiting frame: the frame stays suspended until libuv's write
   /// callback (which also runs, with UV_ECANCELED, when the stream is closed under it).
@@ -104,10 +107,13 @@ namespace zokio::net {
 
 /// A connected TCP stream: `connect` or `tcp_listener::accept` makes one.
 ///
-/// Reading: libuv reads into the waiting reader's own buffer. Bytes that arrive while no reader
-/// waits go to a stream-owned buffer of at most 64 KiB (allocated only then, and given back
-/// once drained); past that bound the stream stops reading from the socket until a reader
-/// drains it (backpressure). An idle stream holds no read buffer.
+/// Reading: libuv keeps reading between reads (uv_read_start once) and reads into the waiting
+/// reader's own buffer. Bytes that arrive while no reader waits go to a stream-owned buffer of
+/// at most 64 KiB (allocated only then, and given back once drained), from which the next reads
+/// complete without suspending; past that bound the stream stops reading from the socket until
+/// a reader drains it (backpressure). After filling a reader's buffer of 4 KiB or more, the
+/// stream leaves the next bytes in the kernel for that reader's next read instead of copying
+/// them ahead. An idle stream holds no read buffer.
 ///
 /// Writing: `write_all` first writes what the socket takes at once (completing without
 /// suspending when it takes everything), then queues the rest with one `uv_write` (a writev for

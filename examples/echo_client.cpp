@@ -1,0 +1,186 @@
+// echo_client: load for echo_server, with every byte checked.
+//
+//   echo_client --port N [--host 127.0.0.1] [--clients 50] [--messages 100] [--size 4096]
+//               [--workers 1]
+//
+// Connects `--clients` clients at once (spread over the workers); each sends `--messages`
+// messages of random sizes from 1 to `--size` bytes, reads each echo back and compares it. Prints
+// one summary line; exits 0 when every client finished and every byte matched, 1 otherwise, 2 on
+// bad flags.
+
+#include <zokio/net/tcp_stream.hpp>
+#include <zokio/zokio.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+using zokio::net::tcp_stream;
+
+namespace {
+
+struct options {
+  std::string host = "127.0.0.1";
+  unsigned port = 0;
+  unsigned clients = 50;
+  unsigned messages = 100;
+  unsigned size = 4096;
+  unsigned workers = 1;
+};
+
+[[noreturn]] void usage(const char* why) {
+  if (why != nullptr) {
+    std::fprintf(stderr, "echo_client: %s\n", why);
+  }
+  std::fprintf(why != nullptr ? stderr : stdout,
+               "usage: echo_client --port N [--host ADDR] [--clients N] [--messages N] "
+               "[--size BYTES] [--workers N]\n");
+  std::exit(why != nullptr ? 2 : 0);
+}
+
+unsigned parse_number(const char* flag, const char* text, unsigned min, unsigned max) {
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(text, &end, 10);
+  if (end == text || *end != '\0' || v < min || v > max) {
+    usage((std::string("bad value for ") + flag + ": " + text).c_str());
+  }
+  return static_cast<unsigned>(v);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(nullptr);
+    }
+    if (i + 1 >= argc) {
+      usage(("missing value for " + a).c_str());
+    }
+    const char* v = argv[++i];
+    if (a == "--host") {
+      o.host = v;
+    } else if (a == "--port") {
+      o.port = parse_number("--port", v, 1, 65535);
+    } else if (a == "--clients") {
+      o.clients = parse_number("--clients", v, 1, 100000);
+    } else if (a == "--messages") {
+      o.messages = parse_number("--messages", v, 0, 100000000);
+    } else if (a == "--size") {
+      o.size = parse_number("--size", v, 1, 64 * 1024 * 1024);
+    } else if (a == "--workers") {
+      o.workers = parse_number("--workers", v, 1, 1024);
+    } else {
+      usage(("unknown flag " + a).c_str());
+    }
+  }
+  if (o.port == 0) {
+    usage("--port is required");
+  }
+  return o;
+}
+
+struct report {
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t mismatches = 0;
+  std::string error;
+};
+
+zokio::task<report> client(std::string host, std::uint16_t port, unsigned id, unsigned messages,
+                           unsigned max_size) {
+  report r;
+  zokio::result<tcp_stream> c = co_await tcp_stream::connect(host, port);
+  if (!c.ok()) {
+    r.error = "connect: " + c.error().message();
+    co_return r;
+  }
+  tcp_stream s = std::move(c).value();
+  (void)s.set_nodelay(true);
+  std::mt19937 rng(id * 7919u + 1u);
+  // Messages are random windows of a random pattern twice the largest message.
+  std::vector<std::byte> pattern(2 * static_cast<std::size_t>(max_size));
+  for (auto& b : pattern) {
+    b = static_cast<std::byte>(rng());
+  }
+  std::vector<std::byte> in(max_size);
+  std::uniform_int_distribution<std::size_t> size_of(1, max_size);
+  std::uniform_int_distribution<std::size_t> offset_of(0, max_size);
+  for (unsigned m = 0; m < messages; ++m) {
+    const std::size_t n = size_of(rng);
+    const std::span<const std::byte> out(pattern.data() + offset_of(rng), n);
+    if (const zokio::result<void> w = co_await s.write_all(out); !w.ok()) {
+      r.error = "write: " + w.error().message();
+      co_return r;
+    }
+    const std::span<std::byte> back(in.data(), n);
+    if (const zokio::result<void> rd = co_await s.read_exact(back); !rd.ok()) {
+      r.error = "read: " + rd.error().message();
+      co_return r;
+    }
+    if (std::memcmp(out.data(), back.data(), n) != 0) {
+      ++r.mismatches;
+    }
+    ++r.messages;
+    r.bytes += n;
+  }
+  co_return r;
+}
+
+zokio::task<report> run(options o) {
+  std::vector<zokio::join_handle<report>> hs;
+  hs.reserve(o.clients);
+  for (unsigned i = 0; i < o.clients; ++i) {
+    hs.push_back(zokio::spawn_on(
+        i % o.workers, client(o.host, static_cast<std::uint16_t>(o.port), i, o.messages, o.size),
+        {.name = "client"}));
+  }
+  report total;
+  unsigned failed = 0;
+  for (auto& h : hs) {
+    const report r = co_await h;
+    total.messages += r.messages;
+    total.bytes += r.bytes;
+    total.mismatches += r.mismatches;
+    if (!r.error.empty()) {
+      if (++failed <= 5) {
+        std::fprintf(stderr, "echo_client: %s\n", r.error.c_str());
+      }
+      total.error = std::to_string(failed) + " client(s) failed";
+    }
+  }
+  co_return total;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+  zokio::runtime rt{{.workers = o.workers, .name = "echo_client"}};
+  const auto start = std::chrono::steady_clock::now();
+  report r;
+  try {
+    r = rt.block_on(run(o));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "echo_client: %s\n", e.what());
+    return 1;
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const bool clean = rt.shutdown().clean();
+  const bool ok = r.error.empty() && r.mismatches == 0 && clean &&
+                  r.messages == std::uint64_t{o.clients} * o.messages;
+  std::printf("%s: clients=%u messages=%llu bytes=%llu mismatches=%llu errors=%s elapsed=%.3fs "
+              "rate=%.0f msg/s %.1f MB/s\n",
+              ok ? "ok" : "FAILED", o.clients, static_cast<unsigned long long>(r.messages),
+              static_cast<unsigned long long>(r.bytes),
+              static_cast<unsigned long long>(r.mismatches),
+              r.error.empty() ? "none" : r.error.c_str(), secs,
+              secs > 0 ? static_cast<double>(r.messages) / secs : 0.0,
+              secs > 0 ? static_cast<double>(r.bytes) / secs / 1e6 : 0.0);
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,241 @@
+// echo_server: a TCP echo server on every worker.
+//
+//   echo_server [--host 127.0.0.1] [--port 7007] [--workers N]
+//
+// Each worker binds the same address with SO_REUSEPORT and runs its own accept loop (the kernel
+// spreads connections over the workers); every connection gets a task that echoes what it
+// reads. `--port 0` picks a free port. Once listening, it prints `listening on HOST:PORT`.
+// SIGINT or SIGTERM stop it: a signal thread cancels the server task (join_handle::cancel is
+// thread-safe), the runtime shuts down, and the exit code says whether that was clean.
+
+#include <zokio/net/tcp_listener.hpp>
+#include <zokio/net/tcp_stream.hpp>
+#include <zokio/zokio.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+
+using namespace std::chrono_literals;
+using zokio::net::tcp_listener;
+using zokio::net::tcp_stream;
+
+namespace {
+
+struct options {
+  std::string host = "127.0.0.1";
+  unsigned port = 7007;
+  unsigned workers = 0; // one per core
+};
+
+std::atomic<std::uint64_t> g_connections{0};
+
+[[noreturn]] void usage(const char* why) {
+  if (why != nullptr) {
+    std::fprintf(stderr, "echo_server: %s\n", why);
+  }
+  std::fprintf(why != nullptr ? stderr : stdout,
+               "usage: echo_server [--host ADDR] [--port N (0 = pick one)] [--workers N (0 = one "
+               "per core)]\n");
+  std::exit(why != nullptr ? 2 : 0);
+}
+
+unsigned parse_number(const char* flag, const char* text, unsigned max) {
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(text, &end, 10);
+  if (end == text || *end != '\0' || v > max) {
+    usage((std::string("bad value for ") + flag + ": " + text).c_str());
+  }
+  return static_cast<unsigned>(v);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(nullptr);
+    }
+    if (i + 1 >= argc) {
+      usage(("missing value for " + a).c_str());
+    }
+    const char* v = argv[++i];
+    if (a == "--host") {
+      o.host = v;
+    } else if (a == "--port") {
+      o.port = parse_number("--port", v, 65535);
+    } else if (a == "--workers") {
+      o.workers = parse_number("--workers", v, 1024);
+    } else {
+      usage(("unknown flag " + a).c_str());
+    }
+  }
+  return o;
+}
+
+zokio::task<void> echo(tcp_stream s) {
+  std::vector<std::byte> buf(64 * 1024);
+  for (;;) {
+    const zokio::result<std::size_t> n = co_await s.read_some(buf);
+    if (!n.ok() || n.value() == 0) {
+      co_return; // EOF, reset, or cancelled at shutdown: the stream closes here
+    }
+    if (!(co_await s.write_all(std::span<const std::byte>(buf.data(), n.value()))).ok()) {
+      co_return;
+    }
+  }
+}
+
+zokio::task<void> accept_loop(tcp_listener l) {
+  for (;;) {
+    zokio::result<tcp_stream> s = co_await l.accept();
+    if (!s.ok()) {
+      if (s.error() == std::errc::operation_canceled) {
+        co_return;
+      }
+      // Out of descriptors (or a transient error): the connection waits in the backlog. Back
+      // off instead of spinning.
+      std::fprintf(stderr, "echo_server: accept: %s\n", s.error().message().c_str());
+      co_await zokio::sleep_for(10ms);
+      continue;
+    }
+    g_connections.fetch_add(1, std::memory_order_relaxed);
+    (void)s.value().set_nodelay(true);
+    zokio::spawn(echo(std::move(s).value()), {.name = "echo"}).detach();
+  }
+}
+
+/// Binds on the current worker, sharing the port with the others.
+zokio::task<void> bind_and_accept(std::string host, std::uint16_t port) {
+  zokio::result<tcp_listener> l =
+      tcp_listener::bind(host, port, {.backlog = 1024, .reuse_port = true});
+  if (!l.ok()) {
+    std::fprintf(stderr, "echo_server: worker cannot listen on %s:%u: %s\n", host.c_str(), port,
+                 l.error().message().c_str());
+    co_return;
+  }
+  co_await accept_loop(std::move(l).value());
+}
+
+/// Listens on every worker until cancelled. Returns the exit code.
+zokio::task<int> serve(options o, unsigned workers) {
+  zokio::result<tcp_listener> first = tcp_listener::bind(o.host, static_cast<std::uint16_t>(o.port),
+                                                         {.backlog = 1024, .reuse_port = true});
+  if (!first.ok()) {
+    std::fprintf(stderr, "echo_server: cannot listen on %s:%u: %s\n", o.host.c_str(), o.port,
+                 first.error().message().c_str());
+    co_return 1;
+  }
+  const std::uint16_t port = first.value().local_port();
+  std::vector<zokio::join_handle<void>> loops;
+  loops.push_back(zokio::spawn(accept_loop(std::move(first).value()), {.name = "accept"}));
+  for (unsigned w = 1; w < workers; ++w) {
+    loops.push_back(zokio::spawn_on(w, bind_and_accept(o.host, port), {.name = "accept"}));
+  }
+  std::printf("listening on %s:%u (%u worker%s)\n", o.host.c_str(), port, workers,
+              workers == 1 ? "" : "s");
+  std::fflush(stdout);
+  try {
+    for (auto& h : loops) {
+      co_await h;
+    }
+  } catch (const zokio::operation_cancelled&) {
+    // The signal thread cancelled us: stop accepting. Open connections are cancelled by the
+    // runtime's shutdown.
+    for (auto& h : loops) {
+      h.cancel();
+    }
+  }
+  co_return 0;
+}
+
+/// Where the signal thread finds the server task. The handle lives in main_task's frame; the
+/// mutex makes sure the signal thread never touches it after main_task has let go of it.
+struct cancel_slot {
+  std::mutex m;
+  zokio::join_handle<int>* handle = nullptr;
+  bool requested = false;
+
+  void request() {
+    std::lock_guard<std::mutex> lock(m);
+    requested = true;
+    if (handle != nullptr) {
+      handle->cancel();
+    }
+  }
+};
+
+cancel_slot g_slot;
+
+zokio::task<int> main_task(options o, unsigned workers) {
+  zokio::join_handle<int> h = zokio::spawn(serve(std::move(o), workers), {.name = "server"});
+  {
+    std::lock_guard<std::mutex> lock(g_slot.m);
+    g_slot.handle = &h;
+    if (g_slot.requested) {
+      h.cancel();
+    }
+  }
+  int rc = 0;
+  try {
+    rc = co_await h;
+  } catch (const zokio::operation_cancelled&) {
+    rc = 0; // cancelled before it could catch it: still a requested stop
+  }
+  std::lock_guard<std::mutex> lock(g_slot.m);
+  g_slot.handle = nullptr;
+  co_return rc;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+
+  // Block the signals in every thread (the runtime's threads inherit the mask); one thread takes
+  // them with sigwait. SIGUSR1 tells it to leave.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread signals([set] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0 || sig == SIGUSR1) {
+        return;
+      }
+      std::fprintf(stderr, "echo_server: %s, shutting down\n",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      g_slot.request();
+    }
+  });
+
+  int rc = 0;
+  bool clean = false;
+  {
+    zokio::runtime rt{{.workers = o.workers, .name = "echo_server"}};
+    try {
+      rc = rt.block_on(main_task(o, rt.workers()));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "echo_server: %s\n", e.what());
+      rc = 1;
+    }
+    const zokio::shutdown_report report = rt.shutdown();
+    clean = report.clean();
+    std::printf("shutdown: %s (%llu connections served)\n", report.to_string().c_str(),
+                static_cast<unsigned long long>(g_connections.load()));
+  }
+  pthread_kill(signals.native_handle(), SIGUSR1);
+  signals.join();
+  return rc != 0 ? rc : (clean ? 0 : 1);
+}
