@@ -6,6 +6,7 @@
 #include <zokio/diag/task_dump.hpp>
 #include <zokio/fs/file.hpp>
 #include <zokio/fs/read_file.hpp>
+#include <zokio/fs/sendfile.hpp>
 #include <zokio/fs/write_file.hpp>
 #include <zokio/net/address.hpp>
 #include <zokio/net/tcp_listener.hpp>
