@@ -4,6 +4,7 @@
 #include <zokio/fs/write_file.hpp>
 #include <zokio/net/udp.hpp>
 
+#include "temp_dir.hpp"
 #include "zokio_test.hpp"
 
 #include <dirent.h>
@@ -21,51 +22,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A fresh directory under the system's temp dir, removed with everything in it.
-class temp_dir {
-public:
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "zokio-fs-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    m_path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(m_path, ec);
-  }
-  std::string file(const char* name) const { return (m_path / name).string(); }
-
-private:
-  std::filesystem::path m_path;
-};
-
-/// Open descriptors of this process: a leaked one shows up here.
-std::size_t open_fds() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++n;
-  }
-  return n;
-}
-
-/// What the descriptors are, for the failure message.
-std::string fd_targets() {
-  std::string out;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-    out += e.path().filename().string() + " -> " +
-           std::filesystem::read_symlink(e.path(), ec).string() + "\n";
-  }
-  return out;
-}
-
-/// Open descriptors once libuv's process-wide ones (its signal lock pipe) exist.
-std::size_t baseline_fds() {
-  { zokio::runtime warm_up{{.workers = 1}}; }
-  return open_fds();
-}
+using zokio::testing::baseline_fds;
+using zokio::testing::fd_targets;
+using zokio::testing::open_fds;
+using zokio::testing::temp_dir;
 
 std::string pattern(std::size_t n, unsigned seed) {
   std::string s(n, '\0');

@@ -2,6 +2,8 @@
 
 #include <zokio/net/tcp_listener.hpp>
 
+#include "loopback.hpp"
+#include "temp_dir.hpp"
 #include "zokio_test.hpp"
 
 #include <sys/socket.h>
@@ -27,25 +29,12 @@ using zokio::net::tcp_stream;
 
 namespace {
 
-/// A fresh directory under the system's temp dir, removed with everything in it.
-class temp_dir {
-public:
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "zokio-sendfile-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    m_path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(m_path, ec);
-  }
-  std::string file(const char* name) const { return (m_path / name).string(); }
+using zokio::testing::connected_pair;
+using zokio::testing::pair_of_streams;
 
-private:
-  std::filesystem::path m_path;
-};
+using zokio::testing::baseline_fds;
+using zokio::testing::open_fds;
+using zokio::testing::temp_dir;
 
 std::string pattern(std::size_t n, unsigned seed) {
   std::string s(n, '\0');
@@ -66,39 +55,6 @@ void write_plain(const std::string& path, const std::string& data) {
   if (!out) {
     throw std::runtime_error("cannot write " + path);
   }
-}
-
-std::size_t open_fds() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++n;
-  }
-  return n;
-}
-
-/// Open descriptors once libuv's process-wide ones (its signal lock pipe) exist.
-std::size_t baseline_fds() {
-  { zokio::runtime warm_up{{.workers = 1}}; }
-  return open_fds();
-}
-
-struct pair_of_streams {
-  tcp_stream server;
-  tcp_stream client;
-};
-
-/// A connected pair over loopback, both on the current worker.
-zokio::task<zokio::result<pair_of_streams>> connected_pair(tcp_listener* l) {
-  auto connecting = zokio::spawn(tcp_stream::connect("127.0.0.1", l->local_port()));
-  zokio::result<tcp_stream> a = co_await l->accept();
-  zokio::result<tcp_stream> c = co_await connecting;
-  if (!a.ok()) {
-    co_return a.error();
-  }
-  if (!c.ok()) {
-    co_return c.error();
-  }
-  co_return pair_of_streams{std::move(a).value(), std::move(c).value()};
 }
 
 /// Reads `s` until EOF (or an error, when `tolerate_errors`), `chunk` bytes at a time with

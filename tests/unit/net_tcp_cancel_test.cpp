@@ -2,6 +2,7 @@
 
 #include <zokio/net/tcp_stream.hpp>
 
+#include "loopback.hpp"
 #include "zokio_test.hpp"
 
 #include <array>
@@ -18,24 +19,8 @@ using zokio::net::tcp_stream;
 
 namespace {
 
-struct pair_of_streams {
-  tcp_stream server;
-  tcp_stream client;
-};
-
-/// A connected pair over loopback, both on the current worker.
-zokio::task<zokio::result<pair_of_streams>> connected_pair(tcp_listener* l) {
-  auto connecting = zokio::spawn(tcp_stream::connect("127.0.0.1", l->local_port()));
-  zokio::result<tcp_stream> a = co_await l->accept();
-  zokio::result<tcp_stream> c = co_await connecting;
-  if (!a.ok()) {
-    co_return a.error();
-  }
-  if (!c.ok()) {
-    co_return c.error();
-  }
-  co_return pair_of_streams{std::move(a).value(), std::move(c).value()};
-}
+using zokio::testing::connected_pair;
+using zokio::testing::pair_of_streams;
 
 zokio::task<std::error_code> accept_once(tcp_listener* l) {
   zokio::result<tcp_stream> s = co_await l->accept();
