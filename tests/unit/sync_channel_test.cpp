@@ -3,6 +3,7 @@
 #include <zokio/sync/event.hpp>
 #include <zokio/sync/mutex.hpp>
 
+#include "race.hpp"
 #include "zokio_test.hpp"
 
 #include <atomic>
@@ -18,6 +19,12 @@
 using namespace std::chrono_literals;
 
 namespace {
+
+using zokio::testing::head_start;
+using zokio::testing::head_starts;
+using zokio::testing::hold_back;
+using zokio::testing::open_gate;
+using zokio::testing::race_gate;
 
 // --- close ------------------------------------------------------------------------------------
 
@@ -332,45 +339,6 @@ TEST(channel, a_cancelled_recv_throws_and_loses_no_value) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
-// Two workers released at the same instant: the cancellation runs on the waiter's worker
-// (worker 1) while the completion runs on worker 0, both reaching for the channel's lock.
-struct race_gate {
-  std::atomic<bool> ready{false};
-  std::atomic<bool> go{false};
-};
-
-// How long one side waits after the gate opens, and whether it gives its core up meanwhile (so
-// that the race has both outcomes even when the machine runs both workers on one core).
-struct head_start {
-  std::chrono::nanoseconds delay{0};
-  bool sleep = false;
-};
-
-void hold_back(head_start h) {
-  if (h.sleep) {
-    std::this_thread::sleep_for(h.delay);
-    return;
-  }
-  const auto until = std::chrono::steady_clock::now() + h.delay;
-  while (std::chrono::steady_clock::now() < until) {
-  }
-}
-
-// Round i's head starts: a tight race either way, or one side clearly first.
-std::pair<head_start, head_start> head_starts(int i) {
-  const std::chrono::nanoseconds jitter(((i / 4) % 10) * 200);
-  switch (i % 4) {
-  case 0:
-    return {{jitter, false}, {}}; // {canceller, completer}
-  case 1:
-    return {{}, {jitter, false}};
-  case 2:
-    return {{}, {100us, true}};
-  default:
-    return {{100us, true}, {}};
-  }
-}
-
 // Runs on worker 1 next to the waiter, and cancels it (a local, synchronous withdraw) as soon
 // as the gate opens.
 zokio::task<void> cancel_at_gate(zokio::join_handle<int>* h, race_gate* g, head_start delay) {
@@ -380,15 +348,6 @@ zokio::task<void> cancel_at_gate(zokio::join_handle<int>* h, race_gate* g, head_
   hold_back(delay);
   h->cancel();
   co_return;
-}
-
-// Opens the gate once the canceller spins at it (blocking worker 0 meanwhile, on purpose).
-void open_gate(race_gate* g, head_start delay) {
-  while (!g->ready.load()) {
-    std::this_thread::yield(); // the machine may have fewer free cores than workers
-  }
-  g->go = true;
-  hold_back(delay);
 }
 
 // A receive on worker 1 is cancelled while worker 0 sends. Either the receive got the value, or

@@ -2,6 +2,7 @@
 
 #include <zokio/sync/event.hpp>
 
+#include "race.hpp"
 #include "zokio_test.hpp"
 
 #include <atomic>
@@ -14,6 +15,12 @@
 using namespace std::chrono_literals;
 
 namespace {
+
+using zokio::testing::head_start;
+using zokio::testing::head_starts;
+using zokio::testing::hold_back;
+using zokio::testing::open_gate;
+using zokio::testing::race_gate;
 
 // Waits until the task behind `h` is suspended in a mutex lock (test-only peek at its record).
 template <typename T>
@@ -217,45 +224,6 @@ zokio::task<void> lock_then_hold(zokio::mutex* m, zokio::event* started, std::at
   co_await zokio::yield_now();
 }
 
-// Two workers released at the same instant: the cancellation runs on the waiter's worker
-// (worker 1) while the unlock runs on worker 0, both reaching for the mutex's waiter list.
-struct race_gate {
-  std::atomic<bool> ready{false};
-  std::atomic<bool> go{false};
-};
-
-// How long one side waits after the gate opens, and whether it gives its core up meanwhile (so
-// that the race has both outcomes even when the machine runs both workers on one core).
-struct head_start {
-  std::chrono::nanoseconds delay{0};
-  bool sleep = false;
-};
-
-void hold_back(head_start h) {
-  if (h.sleep) {
-    std::this_thread::sleep_for(h.delay);
-    return;
-  }
-  const auto until = std::chrono::steady_clock::now() + h.delay;
-  while (std::chrono::steady_clock::now() < until) {
-  }
-}
-
-// Round i's head starts: a tight race either way, or one side clearly first.
-std::pair<head_start, head_start> head_starts(int i) {
-  const std::chrono::nanoseconds jitter(((i / 4) % 10) * 200);
-  switch (i % 4) {
-  case 0:
-    return {{jitter, false}, {}}; // {canceller, completer}
-  case 1:
-    return {{}, {jitter, false}};
-  case 2:
-    return {{}, {100us, true}};
-  default:
-    return {{100us, true}, {}};
-  }
-}
-
 zokio::task<void> cancel_at_gate(zokio::join_handle<void>* h, race_gate* g, head_start delay) {
   g->ready = true;
   while (!g->go.load()) {
@@ -263,14 +231,6 @@ zokio::task<void> cancel_at_gate(zokio::join_handle<void>* h, race_gate* g, head
   hold_back(delay);
   h->cancel(); // on the waiter's own worker: withdraws synchronously
   co_return;
-}
-
-void open_gate(race_gate* g, head_start delay) {
-  while (!g->ready.load()) {
-    std::this_thread::yield(); // the machine may have fewer free cores than workers
-  }
-  g->go = true;
-  hold_back(delay);
 }
 
 // The unlock hands the mutex to the first waiter while that waiter is being cancelled. Either

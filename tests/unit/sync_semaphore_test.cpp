@@ -2,6 +2,7 @@
 
 #include <zokio/sync/event.hpp>
 
+#include "race.hpp"
 #include "zokio_test.hpp"
 
 #include <atomic>
@@ -13,6 +14,12 @@
 using namespace std::chrono_literals;
 
 namespace {
+
+using zokio::testing::head_start;
+using zokio::testing::head_starts;
+using zokio::testing::hold_back;
+using zokio::testing::open_gate;
+using zokio::testing::race_gate;
 
 // Waits until the task behind `h` is suspended in an acquire (test-only peek at its record).
 template <typename T>
@@ -196,45 +203,6 @@ zokio::task<void> acquire_then_hold(zokio::semaphore* s, zokio::event* started,
   co_await zokio::yield_now(); // throws if cancelled after the handoff: the permit goes back
 }
 
-// Two workers released at the same instant: the cancellations run on the waiters' worker
-// (worker 1) while the releases run on worker 0, both reaching for the waiter list.
-struct race_gate {
-  std::atomic<bool> ready{false};
-  std::atomic<bool> go{false};
-};
-
-// How long one side waits after the gate opens, and whether it gives its core up meanwhile (so
-// that the race has both outcomes even when the machine runs both workers on one core).
-struct head_start {
-  std::chrono::nanoseconds delay{0};
-  bool sleep = false;
-};
-
-void hold_back(head_start h) {
-  if (h.sleep) {
-    std::this_thread::sleep_for(h.delay);
-    return;
-  }
-  const auto until = std::chrono::steady_clock::now() + h.delay;
-  while (std::chrono::steady_clock::now() < until) {
-  }
-}
-
-// Round i's head starts: a tight race either way, or one side clearly first.
-std::pair<head_start, head_start> head_starts(int i) {
-  const std::chrono::nanoseconds jitter(((i / 4) % 10) * 200);
-  switch (i % 4) {
-  case 0:
-    return {{jitter, false}, {}}; // {canceller, completer}
-  case 1:
-    return {{}, {jitter, false}};
-  case 2:
-    return {{}, {100us, true}};
-  default:
-    return {{100us, true}, {}};
-  }
-}
-
 zokio::task<void> cancel_at_gate(zokio::join_handle<void>* a, zokio::join_handle<void>* b,
                                  race_gate* g, head_start delay) {
   g->ready = true;
@@ -244,14 +212,6 @@ zokio::task<void> cancel_at_gate(zokio::join_handle<void>* a, zokio::join_handle
   a->cancel(); // on the waiters' own worker: withdraws synchronously
   b->cancel();
   co_return;
-}
-
-void open_gate(race_gate* g, head_start delay) {
-  while (!g->ready.load()) {
-    std::this_thread::yield(); // the machine may have fewer free cores than workers
-  }
-  g->go = true;
-  hold_back(delay);
 }
 
 // Two releases hand permits to the first two of three waiters while those two are being
