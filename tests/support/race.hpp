@@ -13,7 +13,8 @@ namespace zokio::testing {
 using namespace std::chrono_literals;
 
 // Two workers released at the same instant: the cancellation runs on the waiter's worker
-// (worker 1) while the unlock runs on worker 0, both reaching for the mutex's waiter list.
+// (worker 1) while the completion (unlock, release, send) runs on worker 0, both reaching for
+// the primitive's waiter list.
 struct race_gate {
   std::atomic<bool> ready{false};
   std::atomic<bool> go{false};
