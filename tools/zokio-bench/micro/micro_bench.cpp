@@ -28,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -47,6 +48,9 @@ constexpr int k_ping_pongs = 1'000;         // rt_multi ping_pong
 constexpr int k_chain_depth = 1'000;        // rt_multi chained_spawn
 constexpr int k_sleepers = 100'000;         // concurrent sleep_for(1ms)
 constexpr int k_spawn_many_remote = 10'000; // rt_multi spawn_many / rt_current_thread remote
+constexpr int k_mpsc_messages = 5'000;      // sync_mpsc uncontented_*: 5,000 sends, then receives
+constexpr int k_mpsc_producers = 5;         // sync_mpsc contention_*: 5 producers
+constexpr int k_mpsc_per_producer = 1'000;  //   x 1,000 messages
 
 // --- harness helpers ---------------------------------------------------------------------------
 
@@ -228,6 +232,50 @@ zokio::task<void> spawn_many_on(std::vector<zokio::join_handle<void>>* handles, 
 
 // --- benchmarks --------------------------------------------------------------------------------
 
+/// Channel, uncontended (Tokio's sync_mpsc uncontented_*): one task sends `n` values, then
+/// receives them, checking the order.
+zokio::task<void> mpsc_uncontended(std::size_t capacity, int n) {
+  auto [tx, rx] = zokio::make_channel<int>(capacity);
+  for (int i = 0; i < n; ++i) {
+    if (!co_await tx.send(i)) {
+      throw std::logic_error("mpsc_uncontended: send on a closed channel");
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    std::optional<int> v = co_await rx.recv();
+    if (!v || *v != i) {
+      throw std::logic_error("mpsc_uncontended: value out of order");
+    }
+  }
+}
+
+zokio::task<void> mpsc_producer(zokio::sender<int> tx, int n) {
+  for (int i = 0; i < n; ++i) {
+    if (!co_await tx.send(i)) {
+      throw std::logic_error("mpsc_producer: send on a closed channel");
+    }
+  }
+}
+
+/// Channel, contended (Tokio's sync_mpsc contention_*): `producers` tasks send `n` values each
+/// to one receiver; the channel closes when the last producer's sender goes.
+zokio::task<void> mpsc_contended(std::vector<zokio::join_handle<void>>* handles,
+                                 std::size_t capacity, int producers, int n) {
+  auto channel = zokio::make_channel<int>(capacity);
+  for (int p = 0; p < producers; ++p) {
+    handles->push_back(zokio::spawn(mpsc_producer(channel.tx, n)));
+  }
+  { auto last = std::move(channel.tx); }
+  int received = 0;
+  while (co_await channel.rx.recv()) {
+    ++received;
+  }
+  co_await join_all(handles);
+  if (received != producers * n) {
+    throw std::logic_error("mpsc_contended: messages lost");
+  }
+}
+
 /// 1,000 no-op tasks spawned inside one block_on and all joined. ns per task.
 void BM_spawn_many_local(benchmark::State& state) {
   zokio::runtime rt{{.workers = 1}};
@@ -389,6 +437,40 @@ void BM_spawn_many_cross_worker(benchmark::State& state) {
   finish(state, clock, rt, "BM_spawn_many_cross_worker", k_spawn_many_remote, "ns_per_task");
 }
 
+/// ns per message (a send and a receive).
+void BM_mpsc_uncontended(benchmark::State& state) {
+  const auto capacity = static_cast<std::size_t>(state.range(0));
+  zokio::runtime rt{{.workers = 1}};
+  wall_clock clock;
+  clock.start();
+  for (auto _ : state) {
+    if (!run_once(state, rt, mpsc_uncontended(capacity, k_mpsc_messages))) {
+      break;
+    }
+  }
+  clock.stop();
+  finish(state, clock, rt, "BM_mpsc_uncontended", k_mpsc_messages, "ns_per_msg");
+}
+
+/// ns per message; capacity 1,000,000 (never full) or 100 (senders wait for room).
+void BM_mpsc_contended(benchmark::State& state) {
+  const auto capacity = static_cast<std::size_t>(state.range(0));
+  zokio::runtime rt{{.workers = 1}};
+  auto handles = make_handles(k_mpsc_producers);
+  wall_clock clock;
+  clock.start();
+  for (auto _ : state) {
+    if (!run_once(state, rt,
+                  mpsc_contended(&handles, capacity, k_mpsc_producers, k_mpsc_per_producer))) {
+      break;
+    }
+  }
+  clock.stop();
+  handles.clear();
+  finish(state, clock, rt, "BM_mpsc_contended",
+         std::int64_t{k_mpsc_producers} * k_mpsc_per_producer, "ns_per_msg");
+}
+
 BENCHMARK(BM_spawn_many_local)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_spawn_join)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_block_on_spawn_join)->UseRealTime()->Unit(benchmark::kNanosecond);
@@ -398,6 +480,17 @@ BENCHMARK(BM_chained_spawn)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_sleep_100k)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_spawn_many_remote)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_spawn_many_cross_worker)->UseRealTime()->Unit(benchmark::kMicrosecond);
+// Argument: the capacity (0 = unbounded; 1,000,000 = bounded but never full; 100 = often full).
+BENCHMARK(BM_mpsc_uncontended)
+    ->Arg(1'000'000)
+    ->Arg(0)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_mpsc_contended)
+    ->Arg(1'000'000)
+    ->Arg(100)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 } // namespace
 
