@@ -13,15 +13,7 @@ bool event_awaiter::arm() {
   if (m_event.m_set.load(std::memory_order_relaxed)) {
     return false;
   }
-  m_prev = m_event.m_tail;
-  m_next = nullptr;
-  if (m_event.m_tail != nullptr) {
-    m_event.m_tail->m_next = this;
-  } else {
-    m_event.m_head = this;
-  }
-  m_event.m_tail = this;
-  m_linked = true;
+  m_event.m_waiters.push_back(this);
   return true;
 }
 
@@ -30,17 +22,7 @@ bool event_awaiter::withdraw() noexcept {
   if (!m_linked) {
     return false; // set() took it and is waking it
   }
-  if (m_prev != nullptr) {
-    m_prev->m_next = m_next;
-  } else {
-    m_event.m_head = m_next;
-  }
-  if (m_next != nullptr) {
-    m_next->m_prev = m_prev;
-  } else {
-    m_event.m_tail = m_prev;
-  }
-  m_linked = false;
+  m_event.m_waiters.remove(this);
   return true;
 }
 
@@ -51,11 +33,7 @@ void event::set() noexcept {
   {
     std::lock_guard<std::mutex> lock(m_mutex);
     m_set.store(true, std::memory_order_release);
-    waiters = m_head;
-    m_head = m_tail = nullptr;
-    for (auto* w = waiters; w != nullptr; w = w->m_next) {
-      w->m_linked = false;
-    }
+    waiters = m_waiters.take_all();
   }
   while (waiters != nullptr) {
     detail::event_awaiter* next = waiters->m_next; // read first: the fire may free the waiter

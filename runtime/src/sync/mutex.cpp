@@ -55,15 +55,7 @@ bool mutex_lock_awaiter::arm() noexcept {
       break;
     }
   }
-  m_prev = m.m_tail;
-  m_next = nullptr;
-  if (m.m_tail != nullptr) {
-    m.m_tail->m_next = this;
-  } else {
-    m.m_head = this;
-  }
-  m.m_tail = this;
-  m_linked = true;
+  m.m_waiters.push_back(this);
   m_queued = true;
   const std::uint64_t target =
       m_prev != nullptr ? id_of(m_prev->m_task) : m.m_holder.load(std::memory_order_relaxed);
@@ -83,18 +75,8 @@ bool mutex_lock_awaiter::withdraw() noexcept {
         m_prev != nullptr ? id_of(m_prev->m_task) : m.m_holder.load(std::memory_order_relaxed);
     m_next->m_task->m_wait_target.store(target, std::memory_order_relaxed);
   }
-  if (m_prev != nullptr) {
-    m_prev->m_next = m_next;
-  } else {
-    m.m_head = m_next;
-  }
-  if (m_next != nullptr) {
-    m_next->m_prev = m_prev;
-  } else {
-    m.m_tail = m_prev;
-  }
-  m_linked = false;
-  if (m.m_head == nullptr) {
+  m.m_waiters.remove(this);
+  if (m.m_waiters.empty()) {
     // Still held by its owner, with nobody waiting: the owner's unlock may take the fast path.
     m.m_state.store(zokio::mutex::state_locked, std::memory_order_relaxed);
   }
@@ -132,26 +114,19 @@ void mutex::release_contended() noexcept {
     // Only this function and withdraw() leave the contended state, both under this lock, and the
     // caller owns the mutex: the state is contended, or locked if every waiter withdrew.
     for (;;) {
-      detail::mutex_lock_awaiter* w = m_head;
+      detail::mutex_lock_awaiter* w = m_waiters.pop_front();
       if (w == nullptr) {
         m_holder.store(0, std::memory_order_relaxed);
         m_state.store(state_unlocked, std::memory_order_release);
         break;
       }
-      m_head = w->m_next;
-      if (m_head != nullptr) {
-        m_head->m_prev = nullptr;
-      } else {
-        m_tail = nullptr;
-      }
-      w->m_linked = false;
       if (!w->claim()) [[unlikely]] {
         continue; // see the invariant above: never happens, but then the next waiter gets it
       }
       w->m_owner = true;
       next_owner = w->m_task;
       m_holder.store(next_owner->m_id, std::memory_order_relaxed);
-      if (m_head == nullptr) {
+      if (m_waiters.empty()) {
         m_state.store(state_locked, std::memory_order_relaxed);
       }
       // The new head already names `next_owner` as the task it waits for.

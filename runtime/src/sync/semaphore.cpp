@@ -44,15 +44,7 @@ bool semaphore_acquire_awaiter::arm() noexcept {
       break;
     }
   }
-  m_prev = sem.m_tail;
-  m_next = nullptr;
-  if (sem.m_tail != nullptr) {
-    sem.m_tail->m_next = this;
-  } else {
-    sem.m_head = this;
-  }
-  sem.m_tail = this;
-  m_linked = true;
+  sem.m_waiters.push_back(this);
   return true;
 }
 
@@ -62,18 +54,8 @@ bool semaphore_acquire_awaiter::withdraw() noexcept {
   if (!m_linked) {
     return false; // a release granted this waiter a permit: it resumes holding it
   }
-  if (m_prev != nullptr) {
-    m_prev->m_next = m_next;
-  } else {
-    sem.m_head = m_next;
-  }
-  if (m_next != nullptr) {
-    m_next->m_prev = m_prev;
-  } else {
-    sem.m_tail = m_prev;
-  }
-  m_linked = false;
-  if (sem.m_head == nullptr) {
+  sem.m_waiters.remove(this);
+  if (sem.m_waiters.empty()) {
     sem.m_state.store(0, std::memory_order_relaxed); // no waiters, still no permit
   }
   return true;
@@ -104,15 +86,8 @@ void semaphore::give_to_waiters(std::size_t n) noexcept {
       m_state.fetch_add(static_cast<std::uint64_t>(n) * one_permit, std::memory_order_release);
       return;
     }
-    while (n > 0 && m_head != nullptr) {
-      detail::semaphore_acquire_awaiter* w = m_head;
-      m_head = w->m_next;
-      if (m_head != nullptr) {
-        m_head->m_prev = nullptr;
-      } else {
-        m_tail = nullptr;
-      }
-      w->m_linked = false;
+    while (n > 0 && !m_waiters.empty()) {
+      detail::semaphore_acquire_awaiter* w = m_waiters.pop_front();
       if (!w->claim()) [[unlikely]] {
         continue; // see the invariant above: never happens, but then the next waiter gets it
       }
@@ -122,7 +97,7 @@ void semaphore::give_to_waiters(std::size_t n) noexcept {
       tail = &w->m_next;
     }
     *tail = nullptr;
-    if (m_head == nullptr) {
+    if (m_waiters.empty()) {
       m_state.store(static_cast<std::uint64_t>(n) * one_permit, std::memory_order_release);
     }
   }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zokio/detail/awaiter.hpp>
+#include <zokio/detail/waiter_list.hpp>
 #include <zokio/util/site.hpp>
 
 #include <atomic>
@@ -63,8 +64,7 @@ private:
 
   std::mutex m_mutex;
   std::atomic<bool> m_set;
-  detail::event_awaiter* m_head = nullptr;
-  detail::event_awaiter* m_tail = nullptr;
+  detail::waiter_list<detail::event_awaiter> m_waiters;
 };
 
 } // namespace zokio

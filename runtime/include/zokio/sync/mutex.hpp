@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zokio/detail/awaiter.hpp>
+#include <zokio/detail/waiter_list.hpp>
 #include <zokio/util/site.hpp>
 
 #include <atomic>
@@ -161,8 +162,7 @@ private:
   std::atomic<std::uint32_t> m_state{state_unlocked};
   std::atomic<std::uint64_t> m_holder{0};
   std::mutex m_waiters_mutex;
-  detail::mutex_lock_awaiter* m_head = nullptr;
-  detail::mutex_lock_awaiter* m_tail = nullptr;
+  detail::waiter_list<detail::mutex_lock_awaiter> m_waiters;
 };
 
 inline void mutex_guard::unlock() noexcept {

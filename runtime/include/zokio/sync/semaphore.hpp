@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zokio/detail/awaiter.hpp>
+#include <zokio/detail/waiter_list.hpp>
 #include <zokio/util/site.hpp>
 
 #include <atomic>
@@ -167,8 +168,7 @@ private:
 
   std::atomic<std::uint64_t> m_state;
   std::mutex m_waiters_mutex;
-  detail::semaphore_acquire_awaiter* m_head = nullptr;
-  detail::semaphore_acquire_awaiter* m_tail = nullptr;
+  detail::waiter_list<detail::semaphore_acquire_awaiter> m_waiters;
 };
 
 inline void semaphore_permit::release() noexcept {
