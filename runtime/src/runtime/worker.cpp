@@ -178,7 +178,6 @@ void worker::resume(task_record* t) noexcept {
   t_current = t;
   m_in_task = true;
   t->m_awaiter = nullptr;
-  t->m_started = true;
   note_running(t);
   // Single writer: plain load and store, no locked instruction on the hot path.
   t->m_resumes.store(t->m_resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

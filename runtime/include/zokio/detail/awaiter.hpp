@@ -101,14 +101,12 @@ public:
         --w.m_inject_inline;
         w.m_stats.awaits_inline.add();
         w.m_stats.sync_fallbacks.add();
-        m_inline = true;
         return true;
       }
       return false;
     }
     if (self().ready()) {
       w.m_stats.awaits_inline.add();
-      m_inline = true;
       return true;
     }
     return false;
@@ -141,7 +139,6 @@ public:
     // It completed while registering: carry on without suspending.
     undo_suspend(t, w);
     w.m_stats.awaits_inline.add();
-    m_inline = true;
     return false;
   }
 
@@ -162,7 +159,6 @@ protected:
   }
 
   site m_site;
-  bool m_inline = false;
 
 private:
   Derived& self() noexcept { return *static_cast<Derived*>(this); }

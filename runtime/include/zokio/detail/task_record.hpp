@@ -69,7 +69,6 @@ struct task_record {
   std::coroutine_handle<> m_resume;
   awaiter_base* m_awaiter = nullptr; // the await the task is suspended in, for cancellation
   worker_core* m_worker = nullptr;
-  bool m_started = false;
 
   // --- under the worker's live-list lock ---
   task_record* m_live_prev = nullptr;
