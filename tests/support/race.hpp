@@ -3,6 +3,10 @@
 // Test helper for cancellation races: two workers released at the same instant by a gate, with
 // head starts that make the race go either way, so a test can assert both outcomes happened.
 
+#include <zokio/detail/task_record.hpp>
+#include <zokio/task/join_handle.hpp>
+#include <zokio/time/sleep.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -58,6 +62,16 @@ inline void open_gate(race_gate* g, head_start delay) {
   }
   g->go = true;
   hold_back(delay);
+}
+
+/// Waits until the task behind `h` is suspended on `kind` (a test-only peek at its record), so
+/// a race starts only once the waiter is really queued.
+template <typename T>
+task<void> until_waiting(join_handle<T>* h, detail::wait_kind kind) {
+  detail::task_record* r = detail::record_of(*h);
+  while (r->m_state.load() != detail::task_state::suspended || r->m_wait_kind.load() != kind) {
+    co_await sleep_for(1ms);
+  }
 }
 
 } // namespace zokio::testing

@@ -21,16 +21,7 @@ using zokio::testing::head_starts;
 using zokio::testing::hold_back;
 using zokio::testing::open_gate;
 using zokio::testing::race_gate;
-
-// Waits until the task behind `h` is suspended in a mutex lock (test-only peek at its record).
-template <typename T>
-zokio::task<void> until_waiting(zokio::join_handle<T>* h) {
-  zokio::detail::task_record* r = zokio::detail::record_of(*h);
-  while (r->m_state.load() != zokio::detail::task_state::suspended ||
-         r->m_wait_kind.load() != zokio::detail::wait_kind::mutex) {
-    co_await zokio::sleep_for(1ms);
-  }
-}
+using zokio::testing::until_waiting;
 
 std::uint64_t current_id() {
   return zokio::detail::t_current->m_id;
@@ -122,7 +113,8 @@ zokio::task<bool> fifo(unsigned workers) {
   std::vector<zokio::join_handle<void>> hs;
   for (int i = 0; i < 10; ++i) {
     hs.push_back(zokio::spawn_on(static_cast<unsigned>(i) % workers, record_turn(&m, &order, i)));
-    co_await until_waiting(&hs.back()); // queued in spawn order, whatever the worker
+    co_await until_waiting(
+        &hs.back(), zokio::detail::wait_kind::mutex); // queued in spawn order, whatever the worker
   }
   g.unlock();
   // The mutex went straight to the first waiter: nobody can barge in.
@@ -150,11 +142,11 @@ zokio::task<bool> edges() {
   zokio::mutex m;
   auto g = co_await m.lock();
   auto a = zokio::spawn(lock_and_leave(&m));
-  co_await until_waiting(&a);
+  co_await until_waiting(&a, zokio::detail::wait_kind::mutex);
   auto b = zokio::spawn(lock_and_leave(&m));
-  co_await until_waiting(&b);
+  co_await until_waiting(&b, zokio::detail::wait_kind::mutex);
   auto c = zokio::spawn(lock_and_leave(&m));
-  co_await until_waiting(&c);
+  co_await until_waiting(&c, zokio::detail::wait_kind::mutex);
   auto target = [](zokio::join_handle<void>& h) {
     return zokio::detail::record_of(h)->m_wait_target.load();
   };
@@ -194,7 +186,7 @@ zokio::task<bool> cancel_one_waiter() {
   std::vector<zokio::join_handle<void>> hs;
   for (int i = 0; i < 3; ++i) {
     hs.push_back(zokio::spawn(record_turn(&m, &order, i)));
-    co_await until_waiting(&hs.back());
+    co_await until_waiting(&hs.back(), zokio::detail::wait_kind::mutex);
   }
   hs[1].cancel();
   bool cancelled = false;

@@ -20,16 +20,7 @@ using zokio::testing::head_starts;
 using zokio::testing::hold_back;
 using zokio::testing::open_gate;
 using zokio::testing::race_gate;
-
-// Waits until the task behind `h` is suspended in an acquire (test-only peek at its record).
-template <typename T>
-zokio::task<void> until_waiting(zokio::join_handle<T>* h) {
-  zokio::detail::task_record* r = zokio::detail::record_of(*h);
-  while (r->m_state.load() != zokio::detail::task_state::suspended ||
-         r->m_wait_kind.load() != zokio::detail::wait_kind::semaphore) {
-    co_await zokio::sleep_for(1ms);
-  }
-}
+using zokio::testing::until_waiting;
 
 struct gate {
   explicit gate(std::size_t n) : sem(n) {}
@@ -114,7 +105,7 @@ zokio::task<bool> fifo(unsigned workers) {
   std::vector<zokio::join_handle<void>> hs;
   for (int i = 0; i < 10; ++i) {
     hs.push_back(zokio::spawn_on(static_cast<unsigned>(i) % workers, record_turn(&s, &order, i)));
-    co_await until_waiting(&hs.back());
+    co_await until_waiting(&hs.back(), zokio::detail::wait_kind::semaphore);
   }
   held.release();
   const bool no_barging = !s.try_acquire(); // the permit went straight to the first waiter
@@ -146,7 +137,7 @@ zokio::task<bool> add_permits_wakes_several() {
   std::vector<zokio::join_handle<void>> hs;
   for (int i = 0; i < 5; ++i) {
     hs.push_back(zokio::spawn(hold_until(&s, &order, i, &done)));
-    co_await until_waiting(&hs.back());
+    co_await until_waiting(&hs.back(), zokio::detail::wait_kind::semaphore);
   }
   s.add_permits(3); // three waiters at once, the first three
   co_await zokio::sleep_for(5ms);
@@ -174,7 +165,7 @@ zokio::task<bool> cancel_one_waiter() {
   std::vector<zokio::join_handle<void>> hs;
   for (int i = 0; i < 3; ++i) {
     hs.push_back(zokio::spawn(record_turn(&s, &order, i)));
-    co_await until_waiting(&hs.back());
+    co_await until_waiting(&hs.back(), zokio::detail::wait_kind::semaphore);
   }
   hs[1].cancel();
   bool cancelled = false;
