@@ -4,59 +4,37 @@ namespace zokio::diag_tool {
 
 namespace {
 
-// Severity order; exit codes rank 3, 4, 5, 1 (DESIGN.md).
-int rank(verdict v) noexcept {
-  switch (v) {
-  case verdict::pass:
-    return 0;
-  case verdict::fail:
-    return 1;
-  case verdict::sync_fallback:
-    return 2;
-  case verdict::deadlock:
-    return 3;
-  case verdict::hang:
-    return 4;
-  }
-  return 0;
+// One row per verdict, in the order of the enum: its spelling and its exit code (DESIGN.md).
+struct verdict_row {
+  const char* name;
+  int exit_code;
+};
+
+constexpr verdict_row k_rows[] = {
+    {"pass", 0},          // verdict::pass
+    {"fail", 1},          // verdict::fail
+    {"sync-fallback", 5}, // verdict::sync_fallback
+    {"deadlock", 4},      // verdict::deadlock
+    {"hang", 3},          // verdict::hang
+};
+
+const verdict_row& row(verdict v) noexcept {
+  return k_rows[static_cast<int>(v)];
 }
 
 } // namespace
 
 const char* to_string(verdict v) noexcept {
-  switch (v) {
-  case verdict::pass:
-    return "pass";
-  case verdict::fail:
-    return "fail";
-  case verdict::sync_fallback:
-    return "sync-fallback";
-  case verdict::deadlock:
-    return "deadlock";
-  case verdict::hang:
-    return "hang";
-  }
-  return "?";
+  return row(v).name;
 }
 
 int exit_code(verdict v) noexcept {
-  switch (v) {
-  case verdict::pass:
-    return 0;
-  case verdict::fail:
-    return 1;
-  case verdict::sync_fallback:
-    return 5;
-  case verdict::deadlock:
-    return 4;
-  case verdict::hang:
-    return 3;
-  }
-  return 4;
+  return row(v).exit_code;
 }
 
+// The enum is ordered by severity, which gives DESIGN.md's ranking of exit codes: 3, 4, 5, 1.
 verdict worst(verdict a, verdict b) noexcept {
-  return rank(a) >= rank(b) ? a : b;
+  return a >= b ? a : b;
 }
 
 } // namespace zokio::diag_tool
