@@ -77,14 +77,19 @@ void timer_driver::rearm() noexcept {
     return;
   }
   const std::int64_t due = m_heap.front()->m_deadline_ns;
-  if (due >= m_armed_for) {
+  // Already armed for this deadline or an earlier one. (A saturated deadline equals the
+  // "not armed" mark, so the handle's own state decides.)
+  if (due >= m_armed_for && uv_is_active(reinterpret_cast<uv_handle_t*>(m_timer)) != 0) {
     return;
   }
   // libuv counts in milliseconds from its cached loop time: refresh it and round up, so the
   // timer never fires before the deadline.
   uv_update_time(m_loop);
   const std::int64_t left = due - now_ns();
-  const std::uint64_t ms = left <= 0 ? 0 : static_cast<std::uint64_t>((left + 999'999) / 1'000'000);
+  // Round up without adding first: `left` may be as large as INT64_MAX (a saturated deadline).
+  const std::uint64_t ms =
+      left <= 0 ? 0
+                : static_cast<std::uint64_t>(left / 1'000'000 + (left % 1'000'000 != 0 ? 1 : 0));
   m_armed_for = due;
   uv_timer_start(m_timer, &timer_driver::on_timer, ms, 0);
 }
