@@ -39,18 +39,14 @@ work=$4
 readme=${5:-}
 mkdir -p "$work"
 
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+# shellcheck source=cases-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases-lib.sh"
 
 # run NAME ARG...: runs diag, keeping its outputs in $work/NAME.out and $work/NAME.err; sets rc.
 run() {
   local name=$1
   shift
-  timeout 120 "$diag" "$@" >"$work/$name.out" 2>"$work/$name.err"
-  rc=$?
+  run_tool "$name" "$diag" "$@"
 }
 
 # inject NAME KIND CODE VERDICT: --inject KIND exits CODE and the report's verdict is VERDICT.
@@ -281,8 +277,4 @@ inject-hang)
   ;;
 esac
 
-if ((failures != 0)); then
-  echo "diag-cases.sh $case_name: $failures failure(s)" >&2
-  exit 1
-fi
-echo "diag-cases.sh $case_name: ok"
+finish_case diag-cases.sh
