@@ -648,12 +648,14 @@ check_result run_check_async(const async_check_options& options, watchdog& wd,
     } catch (...) {
       out.fail("an exception that is not a std::exception");
     }
-    wd.disarm();
     scenario_result r = std::move(out).result(s.name, clock::now() - start);
     result.outcome = worst(result.outcome, r.outcome);
+    // Reported before the watchdog lets go, so that a run cut short at any moment lists every
+    // finished scenario (main.cpp's cut_short skips one it already has).
     if (on_result) {
       on_result(r);
     }
+    wd.disarm();
     result.scenarios.push_back(std::move(r));
   }
   return result;

@@ -81,7 +81,11 @@ check_result cut_short(const std::vector<std::string>& planned, std::vector<scen
   for (const scenario_result& r : partial.scenarios) {
     partial.outcome = worst(partial.outcome, r.outcome);
   }
-  if (!name.empty()) {
+  const auto has = [&partial](const std::string& n) {
+    return std::any_of(partial.scenarios.begin(), partial.scenarios.end(),
+                       [&n](const scenario_result& r) { return r.name == n; });
+  };
+  if (!name.empty() && !has(name)) {
     scenario_result current;
     current.name = name;
     current.outcome = why;
@@ -95,9 +99,7 @@ check_result cut_short(const std::vector<std::string>& planned, std::vector<scen
     partial.scenarios.push_back(std::move(current));
   }
   for (const std::string& p : planned) {
-    const bool seen = std::any_of(partial.scenarios.begin(), partial.scenarios.end(),
-                                  [&p](const scenario_result& r) { return r.name == p; });
-    if (!seen) {
+    if (!has(p)) {
       scenario_result skipped;
       skipped.name = p;
       skipped.outcome = verdict::not_run;
