@@ -15,12 +15,23 @@ endforeach()
 set(commit "unknown")
 set(dirty 0)
 if(GIT)
+  # Only a checkout whose top is SOURCE_DIR counts: sources unpacked inside some other
+  # repository must not take that repository's commit.
   execute_process(
-    COMMAND "${GIT}" rev-parse HEAD
+    COMMAND "${GIT}" rev-parse --show-toplevel HEAD
     WORKING_DIRECTORY "${SOURCE_DIR}"
     OUTPUT_VARIABLE out OUTPUT_STRIP_TRAILING_WHITESPACE
     ERROR_QUIET RESULT_VARIABLE rc)
-  if(rc EQUAL 0 AND out MATCHES "^[0-9a-f]+$")
+  string(REPLACE "\n" ";" out "${out}")
+  list(LENGTH out n)
+  set(top "")
+  if(rc EQUAL 0 AND n EQUAL 2)
+    list(GET out 0 top)
+    list(GET out 1 out)
+    file(REAL_PATH "${top}" top)
+  endif()
+  file(REAL_PATH "${SOURCE_DIR}" source_real)
+  if(top STREQUAL source_real AND out MATCHES "^[0-9a-f]+$")
     set(commit "${out}")
     # --no-optional-locks: never take the index lock, so a build cannot disturb a git command
     # running beside it.
