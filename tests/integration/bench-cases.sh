@@ -13,10 +13,9 @@
 #   version       --version prints "NAME X.Y.Z (commit[-dirty])"; --help shows the exit codes
 set -u
 
-if (($# != 5)); then
-  echo "usage: bench-cases.sh CASE BENCH FILTER JSON_CHECK WORKDIR" >&2
-  exit 2
-fi
+# shellcheck source=cases-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases-lib.sh"
+args_or_usage 5 5 "bench-cases.sh CASE BENCH FILTER JSON_CHECK WORKDIR" $#
 case_name=$1
 bench=$2
 filter=$3
@@ -25,9 +24,6 @@ work=$5
 rm -rf "$work" && mkdir -p "$work"
 name=$(basename "$bench")
 quick=(--benchmark_filter="$filter" --benchmark_min_time=0.01)
-
-# shellcheck source=cases-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/cases-lib.sh"
 
 # run NAME ARG...: runs the benchmark tool and shows its exit code and standard error.
 run() {

@@ -6,17 +6,14 @@
 #
 #   build-info-cases.sh CMAKE SCRIPT WORKDIR
 set -u
-if (($# != 3)); then
-  echo "usage: build-info-cases.sh CMAKE SCRIPT WORKDIR" >&2
-  exit 2
-fi
+# shellcheck source=cases-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases-lib.sh"
+args_or_usage 3 3 "build-info-cases.sh CMAKE SCRIPT WORKDIR" $#
 cmake=$1
 script=$2
 work=$3
 case_name=build-info
 rm -rf "$work" && mkdir -p "$work/repo"
-# shellcheck source=cases-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/cases-lib.sh"
 
 header="$work/build_info.hpp"
 generate() {

@@ -1,9 +1,18 @@
 # Shared by diag-cases.sh and bench-cases.sh (sourced, not run): failure counting, running a
 # tool with its outputs kept, and the verdict of the case.
 #
-# Needs $work (the case's directory) and $case_name.
+# Source it first; the functions below that record or run need $work (the case's directory)
+# and $case_name.
 
 failures=0
+
+# args_or_usage MIN MAX USAGE COUNT: exits 2 with USAGE unless MIN <= COUNT <= MAX.
+args_or_usage() {
+  if (($4 < $1 || $4 > $2)); then
+    echo "usage: $3" >&2
+    exit 2
+  fi
+}
 
 # fail MESSAGE: records a failure; the case goes on so that every failure is reported.
 fail() {

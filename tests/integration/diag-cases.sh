@@ -28,19 +28,15 @@
 #                      line naming the path, no scenario run
 set -u
 
-if (($# != 4 && $# != 5)); then
-  echo "usage: diag-cases.sh CASE DIAG JSON_CHECK WORKDIR [README]" >&2
-  exit 2
-fi
+# shellcheck source=cases-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases-lib.sh"
+args_or_usage 4 5 "diag-cases.sh CASE DIAG JSON_CHECK WORKDIR [README]" $#
 case_name=$1
 diag=$2
 json_check=$3
 work=$4
 readme=${5:-}
 mkdir -p "$work"
-
-# shellcheck source=cases-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/cases-lib.sh"
 
 # run NAME ARG...: runs diag, keeping its outputs in $work/NAME.out and $work/NAME.err; sets rc.
 run() {
