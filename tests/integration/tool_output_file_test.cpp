@@ -87,6 +87,20 @@ TEST_F(output_file_test, existing_file_is_replaced_and_keeps_its_permissions) {
   EXPECT_EQ(entries(), 1u);
 }
 
+TEST_F(output_file_test, root_replacing_a_users_file_keeps_its_owner) {
+  const std::string p = path("report.json");
+  std::ofstream(p) << "old\n";
+  if (::geteuid() != 0 || ::chown(p.c_str(), 65534, 65534) != 0) {
+    GTEST_SKIP() << "needs root (to give the file to another user)";
+  }
+  output_file::open(p).write("new\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_gid, 65534u);
+  EXPECT_EQ(read(p), "new\n");
+}
+
 TEST_F(output_file_test, symlink_keeps_the_link_and_replaces_its_target) {
   fs::create_directory(m_dir / "sub");
   const std::string target = path("sub/target.json");

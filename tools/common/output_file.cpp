@@ -172,6 +172,7 @@ output_file output_file::open(const std::string& path) {
       out.fail("", errno);
     }
     out.m_mode = st.st_mode & 07777;
+    out.m_owner = std::make_pair(st.st_uid, st.st_gid);
   } else if (errno != ENOENT) {
     out.fail("", errno);
   } else {
@@ -188,9 +189,9 @@ output_file output_file::open(const std::string& path) {
   return out;
 }
 
-output_file::output_file(output_file&& other) noexcept
-    : m_path(std::move(other.m_path)), m_target(std::move(other.m_target)), m_kind(other.m_kind),
-      m_fd(std::exchange(other.m_fd, -1)), m_mode(other.m_mode), m_stdout(other.m_stdout) {}
+output_file::output_file(output_file&& other) noexcept {
+  *this = std::move(other);
+}
 
 output_file& output_file::operator=(output_file&& other) noexcept {
   if (this != &other) {
@@ -202,6 +203,7 @@ output_file& output_file::operator=(output_file&& other) noexcept {
     m_kind = other.m_kind;
     m_fd = std::exchange(other.m_fd, -1);
     m_mode = other.m_mode;
+    m_owner = other.m_owner;
     m_stdout = other.m_stdout;
   }
   return *this;
@@ -258,6 +260,11 @@ void output_file::write_replace(std::string_view text) {
   };
   if (::fchmod(fd, m_mode) != 0) {
     give_up("cannot set permissions");
+  }
+  if (m_owner) {
+    // Keeps the owner of the file replaced, where allowed (root replacing a user's file); a
+    // user who may not chown writes a file of their own, as any editor does.
+    (void)::fchown(fd, m_owner->first, m_owner->second);
   }
   if (!write_all(fd, text)) {
     give_up("write failed");

@@ -12,7 +12,8 @@
 //                            opened and written through; it stays what it is
 //   a regular file, or a new name
 //                            replaced atomically: a unique temporary file from mkstemp beside
-//                            it, fsync, rename; the old file's permissions are kept
+//                            it, fsync, rename; the old file's permissions (and, where
+//                            allowed, its owner) are kept
 //   a symbolic link          followed to its final target, which is written as above; the link
 //                            stays a link
 //
@@ -20,10 +21,12 @@
 //
 // Threads: an output_file is used by one thread at a time.
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
+#include <utility>
 
 namespace zokio::tools {
 
@@ -66,6 +69,8 @@ private:
   kind m_kind = kind::replace;
   int m_fd = -1;        ///< kind::descriptor, kind::stream: the open descriptor, or -1 until opened
   mode_t m_mode = 0644; ///< kind::replace: the permissions of the file written
+  /// kind::replace of an existing file: its owner and group, kept where allowed.
+  std::optional<std::pair<uid_t, gid_t>> m_owner;
   bool m_stdout = false;
 };
 
