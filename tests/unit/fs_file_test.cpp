@@ -105,6 +105,42 @@ TEST(fs_file, read_at_and_write_at_use_their_offsets) {
   EXPECT_EQ(open_fds(), fds) << fd_targets();
 }
 
+zokio::task<void> huge_offsets(std::string path) {
+  using zokio::fs::open_flags;
+  EXPECT_TRUE((co_await zokio::fs::write_file(path, "abcdefgh")).ok());
+  zokio::result<zokio::fs::file> f = co_await zokio::fs::file::open(path, open_flags::read_write);
+  EXPECT_TRUE(f.ok());
+  if (!f.ok()) {
+    co_return;
+  }
+  // Offsets that do not fit an off_t (libuv would take them, as negative numbers, for "use the
+  // file position") fail before anything is read or written.
+  std::string buf(8, '-');
+  const auto read_buf = std::as_writable_bytes(std::span(buf));
+  const zokio::result<std::size_t> r = co_await f->read_at(read_buf, std::uint64_t{1} << 63);
+  EXPECT_EQ(r.error(), std::errc::invalid_argument);
+  EXPECT_EQ(buf, "--------");
+  const std::string zz = "zz";
+  const auto zz_bytes = std::as_bytes(std::span(zz));
+  EXPECT_EQ((co_await f->write_at(zz_bytes, UINT64_MAX)).error(), std::errc::invalid_argument);
+  EXPECT_EQ((co_await f->write_at(zz_bytes, std::uint64_t{1} << 63)).error(),
+            std::errc::invalid_argument);
+  // A large offset that fits is fine: past the end, nothing to read.
+  const zokio::result<std::size_t> last = co_await f->read_at(read_buf, std::uint64_t{1} << 40);
+  EXPECT_TRUE(last.ok() && last.value() == 0);
+  EXPECT_EQ(::lseek(f->native_handle(), 0, SEEK_CUR), 0); // the position never moved
+  EXPECT_TRUE((co_await f->close()).ok());
+  const zokio::result<std::string> after = co_await zokio::fs::read_file(path);
+  EXPECT_TRUE(after.ok() && after.value() == "abcdefgh");
+}
+
+TEST(fs_file, offsets_above_int64_max_are_rejected_and_change_nothing) {
+  temp_dir dir;
+  zokio::runtime rt{{.workers = 1}};
+  rt.block_on(huge_offsets(dir.file("f")));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
 zokio::task<void> missing(std::string path) {
   zokio::result<std::string> r = co_await zokio::fs::read_file(path);
   EXPECT_FALSE(r.ok());
