@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -313,6 +314,44 @@ TEST(fs_file, file_io_is_not_starved_by_blocking_jobs) {
   const auto took = rt.block_on(read_while_pool_busy(dir.file("f"), uv_pool + 1));
   // Queued behind the jobs it would take at least 480 ms.
   EXPECT_LT(took, 200ms);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+} // namespace
+
+namespace {
+
+zokio::task<void> occupy(std::chrono::milliseconds d) {
+  co_await zokio::spawn_blocking([d] { std::this_thread::sleep_for(d); });
+}
+
+zokio::task<zokio::result<zokio::fs::file>> open_one(std::string path) {
+  co_return co_await zokio::fs::file::open(std::move(path));
+}
+
+/// Opens run on the blocking pool: with its one thread busy, an open waits in the queue, and
+/// cancelling it drops it from there at once instead of waiting for the thread.
+zokio::task<bool> cancel_queued_open(std::string path) {
+  auto busy = zokio::spawn(occupy(300ms));
+  co_await zokio::sleep_for(20ms); // the job holds the pool's only thread
+  const auto start = std::chrono::steady_clock::now();
+  auto opening = zokio::spawn(open_one(path));
+  co_await zokio::sleep_for(10ms);
+  opening.cancel();
+  const zokio::result<zokio::fs::file> f = co_await opening;
+  const auto took = std::chrono::steady_clock::now() - start;
+  co_await busy;
+  EXPECT_LT(took, 250ms) << "the cancelled open waited for the busy thread";
+  co_return !f.ok() && f.error() == std::errc::operation_canceled;
+}
+
+TEST(fs_file, a_cancelled_open_still_queued_is_dropped_at_once) {
+  temp_dir dir;
+  std::FILE* f = std::fopen(dir.file("f").c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  zokio::runtime rt{{.workers = 1, .max_blocking_threads = 1}};
+  EXPECT_TRUE(rt.block_on(cancel_queued_open(dir.file("f"))));
   zokio::testing::expect_clean_shutdown(rt);
 }
 
