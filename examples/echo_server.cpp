@@ -175,7 +175,9 @@ zokio::task<int> main_task(options o, unsigned workers) {
   } catch (const zokio::operation_cancelled&) {
     rc = 0; // cancelled before it could catch it: still a requested stop
   }
-  watcher.cancel(); // the server ended by itself (it could not listen): stop waiting
+  // Stop waiting for a signal: the server ended by itself (it could not listen), or a signal
+  // stopped it and the watcher is done (cancelling a finished task does nothing).
+  watcher.cancel();
   try {
     co_await watcher;
   } catch (const zokio::operation_cancelled&) {
