@@ -6,10 +6,12 @@
 #include <zokio/net/tcp_listener.hpp>
 #include <zokio/net/tcp_stream.hpp>
 #include <zokio/net/udp.hpp>
+#include <zokio/signal/listener.hpp>
 
 #include "loopback.hpp"
 #include "zokio_test.hpp"
 
+#include <csignal>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -22,6 +24,7 @@ using zokio::net::tcp_stream;
 using zokio::net::udp_socket;
 
 struct kept_objects {
+  std::optional<zokio::signal::listener> signals;
   std::optional<udp_socket> udp;
   std::optional<tcp_listener> listener;
   std::optional<tcp_stream> server;
@@ -29,6 +32,7 @@ struct kept_objects {
 };
 
 zokio::task<std::string> open_everything(kept_objects* k) {
+  k->signals.emplace(zokio::signal::listener{SIGUSR2});
   auto u = udp_socket::bind("127.0.0.1", 0);
   if (!u.ok()) {
     co_return "udp bind failed";
@@ -60,6 +64,7 @@ TEST(outlive, io_objects_kept_past_shutdown_are_reported_and_safe_to_destroy) {
   EXPECT_EQ(report.handles_left["udp"], 1u) << report.to_string();
   EXPECT_EQ(report.handles_left["tcp"], 2u) << report.to_string();
   EXPECT_EQ(report.handles_left["poll"], 1u) << report.to_string();
+  EXPECT_EQ(report.handles_left["signal"], 1u) << report.to_string();
   for (int status : report.loop_close_status) {
     EXPECT_EQ(status, 0) << "teardown closed them, so the loop closes";
   }
@@ -68,6 +73,7 @@ TEST(outlive, io_objects_kept_past_shutdown_are_reported_and_safe_to_destroy) {
   k.server.reset();
   k.listener.reset();
   k.udp.reset();
+  k.signals.reset();
 }
 
 TEST(outlive, io_objects_kept_past_shutdown_then_destroyed_before_the_runtime) {

@@ -24,13 +24,25 @@
 
 namespace zokio::detail {
 
-struct signal_listener_state {
+struct signal_listener_state : io_object {
   worker* m_owner = nullptr;
   std::vector<uv_handle_owner<uv_signal_t>> m_handles;
   std::deque<int> m_pending;               // received, not yet taken; each number at most once
   signal_recv_awaiter* m_waiter = nullptr; // the task waiting in recv()
 
-  void check_thread() const noexcept { assert(m_owner == t_worker); }
+  signal_listener_state() = default;
+  signal_listener_state(const signal_listener_state&) = delete;
+  signal_listener_state& operator=(const signal_listener_state&) = delete;
+  ~signal_listener_state() { worker::untrack_io(this); }
+
+  /// Teardown, when the listener outlived its runtime: close the handles now (the listener,
+  /// destroyed later, then has nothing left to close on the freed loop).
+  void close_handles() noexcept {
+    worker::untrack_io(this);
+    m_handles.clear();
+  }
+
+  void check_thread() const noexcept { assert(m_handles.empty() || m_owner == t_worker); }
 
   void set_ref(bool on) noexcept {
     for (auto& h : m_handles) {
@@ -119,6 +131,9 @@ listener::listener(std::vector<int> signums) {
   }
   auto state = std::make_unique<detail::signal_listener_state>();
   state->m_owner = w;
+  w->track_io(state.get(), "signal", [](detail::io_object* o) noexcept {
+    static_cast<detail::signal_listener_state*>(o)->close_handles();
+  });
   state->m_handles.reserve(signums.size());
   for (int s : signums) {
     auto* h = new uv_signal_t;

@@ -61,6 +61,13 @@ void timer_driver::on_timer(uv_timer_t* t) noexcept {
   self->m_armed_for = INT64_MAX;
   self->fire_expired();
   self->rearm();
+  // libuv runs timers before it polls, and computes the poll's timeout without knowing that a
+  // task just became ready: in a turn of uv_run(UV_RUN_ONCE) that started late, the poll would
+  // then block (for ever, if nothing else is pending) with the woken task in the ready queue.
+  // uv_stop makes this turn's poll return at once; libuv clears the flag when uv_run returns.
+  if (!self->m_owner->m_ready.empty()) {
+    uv_stop(self->m_loop);
+  }
 }
 
 void timer_driver::fire_expired() noexcept {
