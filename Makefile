@@ -1,8 +1,8 @@
 # Zokio: the two commands a user needs.
 #
 #   make run     install the Debian dependencies, build (release preset, build/), then run
-#                build/bin/zokio-diag --check-async and show its verdict and exit code; when
-#                that is not 0, make reports "Error <code>" and exits non-zero (make's own 2)
+#                build/bin/zokio-diag --check-async, which prints its verdict and exit code;
+#                when that is not 0, make reports "Error <code>" and exits non-zero (make's 2)
 #   make test    the same set-up, then the whole test suite three times, each in its own tree,
 #                stopping at the first pass that fails (non-zero on a failure):
 #                  release  build/       GCC, -O2: every test (what `make check` runs)
