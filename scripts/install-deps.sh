@@ -18,10 +18,11 @@ declare -A why=(
   [libbenchmark-dev]="the micro benchmarks (zokio-bench-micro)"
   [clang-14]="sanitizer builds (ASan/UBSan, TSan) and libFuzzer"
   [libclang-rt-14-dev]="the sanitizer runtimes for Clang 14"
+  [llvm-14]="llvm-symbolizer, so sanitizer reports name functions and lines (not a clang-14 dependency)"
   [clang-format]="the formatting check in the test suite"
 )
 order=(build-essential cmake ninja-build pkg-config libuv1-dev libcli11-dev nlohmann-json3-dev
-       libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev clang-format)
+       libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev llvm-14 clang-format)
 
 missing=()
 for p in "${order[@]}"; do
