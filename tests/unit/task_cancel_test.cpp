@@ -34,7 +34,10 @@ zokio::task<bool> cancel_a_sleeper() {
   try {
     co_await h;
   } catch (const zokio::operation_cancelled&) {
-    co_return p.started&& p.unwound && !p.finished;
+    EXPECT_TRUE(p.started);
+    EXPECT_TRUE(p.unwound);
+    EXPECT_TRUE(!p.finished);
+    co_return true;
   }
   co_return false;
 }
@@ -139,7 +142,9 @@ zokio::task<bool> cancel_a_joiner() {
     co_await target;
   } catch (const zokio::operation_cancelled&) {
   }
-  co_return joiner_cancelled&& target_alive;
+  EXPECT_TRUE(joiner_cancelled);
+  EXPECT_TRUE(target_alive);
+  co_return true;
 }
 
 TEST(cancel, cancelling_a_joiner_leaves_the_joined_task_running) {
