@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Mutation testing by hand: each tests/mutants/*.patch plants one deliberate bug in the runtime.
+# This script applies each patch, alone, to a temporary copy of the tree (git archive of HEAD, or
+# of the working tree with --worktree), builds that copy and runs the unit tests against it. A
+# mutant some test fails on is "killed"; one the whole suite passes is "survived"; a patch that no
+# longer applies is "stale" (the code it targets moved: update the patch). Nothing here touches
+# the normal build: the copy and its build live under a temporary directory, removed at the end
+# unless --keep.
+#
+#   scripts/mutants.sh [--jobs N] [--test-timeout S] [--json FILE] [--worktree] [--keep]
+#                      [--tests REGEX] [PATCH...]
+#
+# Exit: 0 every mutant killed; 1 some mutant survived or a patch is stale; 2 usage or build error.
+# Builds go through ccache when it is installed (one configure, then each mutant rebuilds only the
+# files its patch touched, and again once it is reverted).
+
+set -euo pipefail
+
+usage() {
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+jobs=2
+test_timeout=30
+json=""
+use_worktree=0
+keep=0
+tests_regex=""
+patches=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+  --jobs) jobs="$2"; shift 2 ;;
+  --test-timeout) test_timeout="$2"; shift 2 ;;
+  --json) json="$2"; shift 2 ;;
+  --worktree) use_worktree=1; shift ;;
+  --keep) keep=1; shift ;;
+  --tests) tests_regex="$2"; shift 2 ;;
+  -h | --help) usage; exit 0 ;;
+  -*) echo "mutants.sh: unknown option $1" >&2; exit 2 ;;
+  *) patches+=("$1"); shift ;;
+  esac
+done
+
+root="$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)"
+if [[ ${#patches[@]} -eq 0 ]]; then
+  shopt -s nullglob
+  patches=("$root"/tests/mutants/*.patch)
+  shopt -u nullglob
+fi
+if [[ ${#patches[@]} -eq 0 ]]; then
+  echo "mutants.sh: no patches in $root/tests/mutants" >&2
+  exit 2
+fi
+for p in "${patches[@]}"; do
+  [[ -f "$p" ]] || { echo "mutants.sh: no such patch: $p" >&2; exit 2; }
+done
+
+work="$(mktemp -d /tmp/zokio-mutants.XXXXXX)"
+cleanup() {
+  if [[ $keep -eq 0 ]]; then rm -rf "$work"; else echo "mutants.sh: kept $work"; fi
+}
+trap cleanup EXIT
+
+src="$work/src"
+build="$work/build"
+mkdir -p "$src"
+commit="$(git -C "$root" rev-parse --short HEAD)"
+if [[ $use_worktree -eq 1 ]]; then
+  # Tracked and untracked files of the working tree, as they are now (ignored files left out).
+  (cd "$root" && git ls-files -z --cached --others --exclude-standard |
+    xargs -0 tar -cf - --ignore-failed-read 2>/dev/null) | tar -xf - -C "$src"
+  commit="$commit+worktree"
+else
+  git -C "$root" archive HEAD | tar -xf - -C "$src"
+fi
+
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR="$work" CCACHE_NOHASHDIR=true
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+
+echo "== mutants.sh: configuring a copy of $commit in $work"
+if ! cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DZOKIO_BUILD_TOOLS=OFF -DZOKIO_BUILD_BENCH=OFF "${launcher[@]}" >"$work/configure.log" 2>&1; then
+  tail -20 "$work/configure.log" >&2
+  exit 2
+fi
+# Only what the unit tests need: the runtime, each tests/unit/*_test.cpp and the README example.
+targets=(readme_example)
+for f in "$src"/tests/unit/*_test.cpp; do
+  targets+=("$(basename "$f" .cpp)")
+done
+build_all() { # $1: log file
+  cmake --build "$build" -j "$jobs" --target "${targets[@]}" >"$1" 2>&1
+}
+echo "== building the unmutated copy (a baseline: its tests must pass)"
+if ! build_all "$work/build-base.log"; then
+  tail -30 "$work/build-base.log" >&2
+  exit 2
+fi
+
+# Every unit test except the format check, each under the tests' watchdog (a hang fails in
+# test_timeout seconds with what did not happen) and stopped at the first failure: one failing test
+# is enough to kill a mutant.
+run_suite() { # $1: log file
+  local extra=()
+  [[ -n "$tests_regex" ]] && extra=(-R "$tests_regex")
+  ZOKIO_TEST_WATCHDOG_S="$test_timeout" timeout $((test_timeout * 60)) \
+    ctest --test-dir "$build" -L unit -E '^format_check$' -j "$jobs" --stop-on-failure \
+    --no-tests=error "${extra[@]}" >"$1" 2>&1
+}
+
+if ! run_suite "$work/baseline.log"; then
+  echo "mutants.sh: the unmutated copy fails its own tests; fix that first:" >&2
+  grep -E "\*\*\*|Failed|FAILED" "$work/baseline.log" | head -20 >&2
+  exit 2
+fi
+
+declare -a names results details
+killed=0
+survived=0
+stale=0
+for p in "${patches[@]}"; do
+  name="$(basename "$p" .patch)"
+  names+=("$name")
+  if ! patch -d "$src" -p1 --dry-run --silent <"$p" >/dev/null 2>&1; then
+    echo "-- $name: STALE (the patch no longer applies)"
+    results+=("stale")
+    details+=("patch does not apply to $commit")
+    stale=$((stale + 1))
+    continue
+  fi
+  patch -d "$src" -p1 --silent <"$p"
+  log="$work/$name.log"
+  start=$(date +%s)
+  if ! build_all "$work/$name.build.log"; then
+    # A mutant that does not compile tells nothing: report it, as for a stale patch.
+    echo "-- $name: STALE (does not compile)"
+    results+=("stale")
+    details+=("does not compile: $(grep -m1 'error' "$work/$name.build.log" | cut -c1-200)")
+    stale=$((stale + 1))
+  elif run_suite "$log"; then
+    echo "-- $name: SURVIVED (every test passed) [$(($(date +%s) - start)) s]"
+    results+=("survived")
+    details+=("")
+    survived=$((survived + 1))
+  else
+    first="$(grep -m1 -E '\*\*\*(Failed|Timeout|Exception)|Failed  ' "$log" | sed -E 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: //; s/ \.+.*$//')"
+    [[ -z "$first" ]] && first="$(grep -m1 -iE 'fail|timeout' "$log")"
+    echo "-- $name: killed by $first [$(($(date +%s) - start)) s]"
+    results+=("killed")
+    details+=("$first")
+    killed=$((killed + 1))
+  fi
+  patch -d "$src" -p1 -R --silent <"$p"
+done
+
+echo "== $killed killed, $survived survived, $stale stale, of ${#names[@]} mutants (tree $commit)"
+
+if [[ -n "$json" ]]; then
+  {
+    printf '{\n  "schema": "zokio.mutants/1",\n  "commit": "%s",\n' "$commit"
+    printf '  "date": "%s",\n  "test_timeout_s": %s,\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$test_timeout"
+    printf '  "killed": %d, "survived": %d, "stale": %d,\n  "mutants": [\n' "$killed" "$survived" "$stale"
+    for i in "${!names[@]}"; do
+      sep=","
+      [[ $i -eq $((${#names[@]} - 1)) ]] && sep=""
+      d="${details[$i]//\\/\\\\}"
+      d="${d//\"/\\\"}"
+      printf '    {"name": "%s", "result": "%s", "detail": "%s"}%s\n' "${names[$i]}" "${results[$i]}" "$d" "$sep"
+    done
+    printf '  ]\n}\n'
+  } >"$json"
+  echo "== wrote $json"
+fi
+
+[[ $survived -eq 0 && $stale -eq 0 ]]
