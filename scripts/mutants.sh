@@ -101,20 +101,33 @@ if ! build_all "$work/build-base.log"; then
 fi
 
 # Every unit test except the format check, each under the tests' watchdog (a hang fails in
-# test_timeout seconds with what did not happen) and stopped at the first failure: one failing test
-# is enough to kill a mutant.
-run_suite() { # $1: log file
+# test_timeout seconds with what did not happen). A mutant run stops at the first failure: one
+# failing test is enough to kill a mutant.
+exclude='^format_check$'
+run_suite() { # $1: log file, $2: extra ctest arguments
   local extra=()
   [[ -n "$tests_regex" ]] && extra=(-R "$tests_regex")
+  # shellcheck disable=SC2086
   ZOKIO_TEST_WATCHDOG_S="$test_timeout" timeout $((test_timeout * 60)) \
-    ctest --test-dir "$build" -L unit -E '^format_check$' -j "$jobs" --stop-on-failure \
-    --no-tests=error "${extra[@]}" >"$1" 2>&1
+    ctest --test-dir "$build" -L unit -E "$exclude" -j "$jobs" --no-tests=error "${extra[@]}" $2 \
+    >"$1" 2>&1
 }
 
-if ! run_suite "$work/baseline.log"; then
-  echo "mutants.sh: the unmutated copy fails its own tests; fix that first:" >&2
-  grep -E "\*\*\*|Failed|FAILED" "$work/baseline.log" | head -20 >&2
-  exit 2
+# Tests that fail without any mutant (a known runtime bug not fixed yet) cannot kill one: they are
+# left out of the mutant runs, and named in the summary.
+baseline_failures=()
+if ! run_suite "$work/baseline.log" ""; then
+  mapfile -t baseline_failures < <(sed -n '/The following tests FAILED:/,$p' "$work/baseline.log" |
+    sed -nE 's/^[[:space:]]*[0-9]+ - ([^ ]+) \(.*$/\1/p')
+  if [[ ${#baseline_failures[@]} -eq 0 ]]; then
+    echo "mutants.sh: the unmutated copy's tests did not run:" >&2
+    tail -20 "$work/baseline.log" >&2
+    exit 2
+  fi
+  echo "== left out, failing without any mutant: ${baseline_failures[*]}"
+  for t in "${baseline_failures[@]}"; do
+    exclude="$exclude|^${t//./\\.}\$"
+  done
 fi
 
 declare -a names results details
@@ -140,7 +153,7 @@ for p in "${patches[@]}"; do
     results+=("stale")
     details+=("does not compile: $(grep -m1 'error' "$work/$name.build.log" | cut -c1-200)")
     stale=$((stale + 1))
-  elif run_suite "$log"; then
+  elif run_suite "$log" --stop-on-failure; then
     echo "-- $name: SURVIVED (every test passed) [$(($(date +%s) - start)) s]"
     results+=("survived")
     details+=("")
@@ -162,7 +175,13 @@ if [[ -n "$json" ]]; then
   {
     printf '{\n  "schema": "zokio.mutants/1",\n  "commit": "%s",\n' "$commit"
     printf '  "date": "%s",\n  "test_timeout_s": %s,\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$test_timeout"
-    printf '  "killed": %d, "survived": %d, "stale": %d,\n  "mutants": [\n' "$killed" "$survived" "$stale"
+    printf '  "killed": %d, "survived": %d, "stale": %d,\n' "$killed" "$survived" "$stale"
+    printf '  "left_out_failing_without_mutant": ['
+    for i in "${!baseline_failures[@]}"; do
+      [[ $i -gt 0 ]] && printf ', '
+      printf '"%s"' "${baseline_failures[$i]}"
+    done
+    printf '],\n  "mutants": [\n'
     for i in "${!names[@]}"; do
       sep=","
       [[ $i -eq $((${#names[@]} - 1)) ]] && sep=""
