@@ -8,7 +8,11 @@
 # unless --keep.
 #
 #   scripts/mutants.sh [--jobs N] [--test-timeout S] [--json FILE] [--worktree] [--keep]
-#                      [--tests REGEX] [PATCH...]
+#                      [--tests REGEX] [--targets "NAME..."] [PATCH...]
+#
+# --targets builds and runs only the named test executables (e.g. "task_spawn_test"): a quick
+# check of one mutant against the tests meant to kill it, when a header mutant would otherwise
+# rebuild every test. The full run (no --targets) is the one to record.
 #
 # Exit: 0 every mutant killed; 1 some mutant survived or a patch is stale; 2 usage or build error.
 # Builds go through ccache when it is installed (one configure, then each mutant rebuilds only the
@@ -17,7 +21,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 jobs=2
@@ -26,6 +30,7 @@ json=""
 use_worktree=0
 keep=0
 tests_regex=""
+only_targets=""
 patches=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -35,6 +40,7 @@ while [[ $# -gt 0 ]]; do
   --worktree) use_worktree=1; shift ;;
   --keep) keep=1; shift ;;
   --tests) tests_regex="$2"; shift 2 ;;
+  --targets) only_targets="$2"; shift 2 ;;
   -h | --help) usage; exit 0 ;;
   -*) echo "mutants.sh: unknown option $1" >&2; exit 2 ;;
   *) patches+=("$1"); shift ;;
@@ -91,6 +97,15 @@ targets=(readme_example)
 for f in "$src"/tests/unit/*_test.cpp; do
   targets+=("$(basename "$f" .cpp)")
 done
+if [[ -n "$only_targets" ]]; then
+  read -r -a targets <<<"$only_targets"
+  if [[ -z "$tests_regex" ]]; then
+    tests_regex="^($(
+      IFS='|'
+      echo "${targets[*]}"
+    ))\\."
+  fi
+fi
 build_all() { # $1: log file
   cmake --build "$build" -j "$jobs" --target "${targets[@]}" >"$1" 2>&1
 }
