@@ -5,8 +5,9 @@
 // Each worker binds the same address with SO_REUSEPORT and runs its own accept loop (the kernel
 // spreads connections over the workers); every connection gets a task that echoes what it
 // reads. `--port 0` picks a free port. Once listening, it prints `listening on HOST:PORT`.
-// SIGINT or SIGTERM stop it: a signal thread cancels the server task (join_handle::cancel is
-// thread-safe), the runtime shuts down, and the exit code says whether that was clean.
+// SIGINT or SIGTERM stop it: a zokio::signal::listener, made before the server listens, takes
+// them (one that comes before anyone awaits it is kept, not fatal); a task waiting on it cancels
+// the server task, the runtime shuts down, and the exit code says whether that was clean.
 
 #include <zokio/net/tcp_listener.hpp>
 #include <zokio/net/tcp_stream.hpp>
@@ -17,12 +18,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
-
-#include <pthread.h>
 
 using namespace std::chrono_literals;
 using zokio::net::tcp_listener;
@@ -148,8 +145,8 @@ zokio::task<int> serve(options o, unsigned workers) {
       co_await h;
     }
   } catch (const zokio::operation_cancelled&) {
-    // The signal thread cancelled us: stop accepting. Open connections are cancelled by the
-    // runtime's shutdown.
+    // A signal came (stop_on_signal cancelled us): stop accepting. Open connections are
+    // cancelled by the runtime's shutdown.
     for (auto& h : loops) {
       h.cancel();
     }
@@ -157,41 +154,34 @@ zokio::task<int> serve(options o, unsigned workers) {
   co_return 0;
 }
 
-/// Where the signal thread finds the server task. The handle lives in main_task's frame; the
-/// mutex makes sure the signal thread never touches it after main_task has let go of it.
-struct cancel_slot {
-  std::mutex m;
-  zokio::join_handle<int>* handle = nullptr;
-  bool requested = false;
-
-  void request() {
-    std::lock_guard<std::mutex> lock(m);
-    requested = true;
-    if (handle != nullptr) {
-      handle->cancel();
-    }
-  }
-};
-
-cancel_slot g_slot;
+/// Waits for SIGINT or SIGTERM and cancels the server.
+zokio::task<void> stop_on_signal(zokio::signal::listener* stop, zokio::join_handle<int>* server) {
+  const int sig = co_await stop->recv();
+  std::fprintf(stderr, "echo_server: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  server->cancel();
+}
 
 zokio::task<int> main_task(options o, unsigned workers) {
-  zokio::join_handle<int> h = zokio::spawn(serve(std::move(o), workers), {.name = "server"});
-  {
-    std::lock_guard<std::mutex> lock(g_slot.m);
-    g_slot.handle = &h;
-    if (g_slot.requested) {
-      h.cancel();
-    }
-  }
+  // Watch the signals before anything listens: from here on SIGINT and SIGTERM are requests to
+  // stop, also when they come before stop_on_signal awaits them.
+  zokio::signal::listener stop{SIGINT, SIGTERM};
+  zokio::join_handle<int> server = zokio::spawn(serve(std::move(o), workers), {.name = "server"});
+  // It points into this frame: it is cancelled and awaited before the frame goes away.
+  zokio::join_handle<void> watcher =
+      zokio::spawn(stop_on_signal(&stop, &server), {.name = "signals"});
   int rc = 0;
   try {
-    rc = co_await h;
+    rc = co_await server;
   } catch (const zokio::operation_cancelled&) {
     rc = 0; // cancelled before it could catch it: still a requested stop
   }
-  std::lock_guard<std::mutex> lock(g_slot.m);
-  g_slot.handle = nullptr;
+  // Stop waiting for a signal: the server ended by itself (it could not listen), or a signal
+  // stopped it and the watcher is done (cancelling a finished task does nothing).
+  watcher.cancel();
+  try {
+    co_await watcher;
+  } catch (const zokio::operation_cancelled&) {
+  }
   co_return rc;
 }
 
@@ -199,26 +189,6 @@ zokio::task<int> main_task(options o, unsigned workers) {
 
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
-
-  // Block the signals in every thread (the runtime's threads inherit the mask); one thread takes
-  // them with sigwait. SIGUSR1 tells it to leave.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread signals([set] {
-    for (;;) {
-      int sig = 0;
-      if (sigwait(&set, &sig) != 0 || sig == SIGUSR1) {
-        return;
-      }
-      std::fprintf(stderr, "echo_server: %s, shutting down\n",
-                   sig == SIGINT ? "SIGINT" : "SIGTERM");
-      g_slot.request();
-    }
-  });
 
   int rc = 0;
   bool clean = false;
@@ -235,7 +205,5 @@ int main(int argc, char** argv) {
     std::printf("shutdown: %s (%llu connections served)\n", report.to_string().c_str(),
                 static_cast<unsigned long long>(g_connections.load()));
   }
-  pthread_kill(signals.native_handle(), SIGUSR1);
-  signals.join();
   return rc != 0 ? rc : (clean ? 0 : 1);
 }

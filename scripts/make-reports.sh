@@ -3,21 +3,45 @@
 #   reports/diag/check-async.json   zokio-diag --check-async
 #   reports/bench/micro.json        zokio-bench-micro, 9 repetitions, aggregates
 #   reports/bench/tcp.json          zokio-bench-tcp (Zokio and raw libuv in one run), 9 repetitions
-# Timings depend on the machine and its load: compare rows within one file, not across machines.
+#
+#   scripts/make-reports.sh [diag|bench]...   (default: all of them)
+#
+# Every file records the commit the tools were built from and whether the tree was dirty then
+# (git_commit/git_dirty, or context.zokio_git_commit/zokio_git_dirty): build from a clean commit
+# before regenerating. Each tool writes its file through its own checked writer (atomically, and
+# only after checking the path). Timings depend on the machine and its load: compare rows within
+# one file, not across machines.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+parts=("$@")
+((${#parts[@]} != 0)) || parts=(diag bench)
 bin=build/bin
 for b in zokio-diag zokio-bench-micro zokio-bench-tcp; do
   [[ -x $bin/$b ]] || { echo "make-reports: $bin/$b is missing; run 'make run' first" >&2; exit 2; }
 done
+if [[ -n $(git status --porcelain --untracked-files=no -- . ':!reports' 2>/dev/null) ]]; then
+  echo "make-reports: warning: the tree has uncommitted changes; the reports say which build" \
+    "they come from (dirty flag), commit and rebuild for clean provenance" >&2
+fi
 mkdir -p reports/diag reports/bench
-"$bin/zokio-diag" --check-async --json reports/diag/check-async.json >/dev/null
-reps=(--benchmark_repetitions=9 --benchmark_report_aggregates_only=true
-      --benchmark_enable_random_interleaving=true --benchmark_format=console)
-"$bin/zokio-bench-micro" "${reps[@]}" --benchmark_out_format=json \
-  --benchmark_out=reports/bench/micro.json.tmp
-mv reports/bench/micro.json.tmp reports/bench/micro.json
-"$bin/zokio-bench-tcp" "${reps[@]}" --benchmark_out_format=json \
-  --benchmark_out=reports/bench/tcp.json.tmp
-mv reports/bench/tcp.json.tmp reports/bench/tcp.json
-echo "make-reports: wrote reports/diag/check-async.json, reports/bench/micro.json, reports/bench/tcp.json"
+written=()
+for part in "${parts[@]}"; do
+  case $part in
+  diag)
+    "$bin/zokio-diag" --check-async --json reports/diag/check-async.json >/dev/null
+    written+=(reports/diag/check-async.json)
+    ;;
+  bench)
+    reps=(--benchmark_repetitions=9 --benchmark_report_aggregates_only=true
+      --benchmark_enable_random_interleaving=true)
+    "$bin/zokio-bench-micro" "${reps[@]}" --json reports/bench/micro.json
+    "$bin/zokio-bench-tcp" "${reps[@]}" --json reports/bench/tcp.json
+    written+=(reports/bench/micro.json reports/bench/tcp.json)
+    ;;
+  *)
+    echo "make-reports: unknown part '$part' (diag or bench)" >&2
+    exit 2
+    ;;
+  esac
+done
+echo "make-reports: wrote ${written[*]}"

@@ -1,41 +1,87 @@
 #!/usr/bin/env bash
 # The integration cases of zokio-diag that need more than an exit code.
 #
-#   diag-cases.sh CASE DIAG JSON_CHECK WORKDIR
+#   diag-cases.sh CASE DIAG JSON_CHECK WORKDIR [README]
 #
 # CASE is one of:
 #   check-async-json   --check-async --json FILE exits 0; the file is a passing report and no
-#                      FILE.tmp is left behind
+#                      temporary file is left beside it
 #   json-stdout        --check-async --json - exits 0; standard output is exactly one passing
 #                      JSON document; the table went to standard error
 #   bad-usage          unknown flags, unknown --inject / --only values, a bad --scenario-timeout
 #                      and no check flag each exit 2 with one line on standard error
-#   help-version       --help exits 0; --version prints "zokio-diag X.Y.Z (commit)" and exits 0
+#   help-version       --help exits 0 and prints the exit-code table; --version prints
+#                      "zokio-diag X.Y.Z (commit[-dirty])" and exits 0
+#   readme-exit-codes  every line of --help's exit-code table is quoted in README
 #   inject-hang        --inject hang exits 3 with a task dump, and the report says "hang"
+#   inject-sync-fallback, inject-deadlock, inject-unclean-shutdown
+#                      each injection exits 5, 4 and 1, with the matching verdict in the report
+#   interrupt-int, interrupt-term
+#                      SIGINT / SIGTERM during a hung scenario: exit 3, the report lists the
+#                      scenarios done, the interrupted one, and the rest as not-run
+#   json-symlink       --json LINK: the link's target is replaced, the link stays a link
+#   json-fifo          --json FIFO with a reader: the reader gets the report, the FIFO stays
+#   json-dev-stdout    --json /dev/stdout: the report is on standard output; /dev/stdout stays
+#                      what it was (a symlink, also when run as root)
+#   json-procsub       --json >(cat >FILE): the process substitution gets the report
+#   json-bad-path      --json into a missing directory, or a directory: exit 2 at once, one
+#                      line naming the path, no scenario run
 set -u
 
-if (($# != 4)); then
-  echo "usage: diag-cases.sh CASE DIAG JSON_CHECK WORKDIR" >&2
-  exit 2
-fi
+# shellcheck source=cases-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cases-lib.sh"
+args_or_usage 4 5 "diag-cases.sh CASE DIAG JSON_CHECK WORKDIR [README]" $#
 case_name=$1
 diag=$2
 json_check=$3
 work=$4
+readme=${5:-}
 mkdir -p "$work"
-
-failures=0
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
 
 # run NAME ARG...: runs diag, keeping its outputs in $work/NAME.out and $work/NAME.err; sets rc.
 run() {
   local name=$1
   shift
-  "$diag" "$@" >"$work/$name.out" 2>"$work/$name.err"
+  run_tool "$name" "$diag" "$@"
+}
+
+# inject NAME KIND CODE VERDICT: --inject KIND exits CODE and the report's verdict is VERDICT.
+inject() {
+  local report="$work/$1.json"
+  rm -f "$report"
+  run "$1" --check-async --inject "$2" --json "$report"
+  show "$1"
+  ((rc == $3)) || fail "--inject $2 exited $rc, expected $3"
+  "$json_check" "$report" --verdict "$4" --exit-code "$3" --scenarios 7 ||
+    fail "the report of --inject $2 is wrong"
+  grep -q "^zokio-diag: exit $3 " "$work/$1.out" || fail "no 'zokio-diag: exit $3' line"
+}
+
+# interrupt NAME SIGNAL: a run whose second scenario hangs gets SIGNAL after 2 s.
+interrupt() {
+  local report="$work/$1.json"
+  rm -f "$report"
+  timeout 60 "$diag" --check-async --only no-runtime,yield,timeout --inject hang \
+    --scenario-timeout 50 --json "$report" >"$work/$1.out" 2>"$work/$1.err" &
+  local pid=$!
+  sleep 2
+  kill "-$2" "$pid"
+  wait "$pid"
   rc=$?
+  show "$1"
+  ((rc == 3)) || fail "SIG$2 during the run exited $rc, expected 3"
+  "$json_check" "$report" --verdict interrupted --exit-code 3 --scenarios 3 ||
+    fail "the report of the interrupted run is wrong"
+  grep -q '"verdict": "not-run"' "$report" || fail "no scenario was reported as not-run"
+  grep -q "^zokio-diag: interrupted by SIG$2" "$work/$1.err" ||
+    fail "no 'interrupted by SIG$2' line on standard error"
+}
+
+# temporaries DIR: fails when a temporary file of the writer is left in DIR.
+no_temporaries() {
+  local left
+  left=$(find "$1" -maxdepth 1 -name '.*.??????' -o -maxdepth 1 -name '*.tmp')
+  [[ -z $left ]] || fail "temporary files left behind: $left"
 }
 
 show() {
@@ -48,11 +94,12 @@ show() {
 case $case_name in
 check-async-json)
   report="$work/check-async.json"
-  rm -f "$report" "$report.tmp"
+  rm -f "$report"
   run check-async --check-async --json "$report"
   show check-async
   ((rc == 0)) || fail "--check-async --json FILE exited $rc, expected 0"
-  [[ ! -e $report.tmp ]] || fail "$report.tmp was left behind"
+  [[ -f $report && ! -L $report ]] || fail "$report is not a regular file"
+  no_temporaries "$work"
   "$json_check" "$report" --verdict pass --exit-code 0 --scenarios 7 || fail "the report is wrong"
   grep -q '^check-async: PASS (7/7 scenarios)$' "$work/check-async.out" ||
     fail "no 'check-async: PASS (7/7 scenarios)' line on standard output"
@@ -102,10 +149,110 @@ help-version)
   run help --help
   ((rc == 0)) || fail "--help exited $rc, expected 0"
   grep -q -- '--check-async' "$work/help.out" || fail "--help does not mention --check-async"
+  for code in 0 1 2 3 4 5; do
+    grep -Eq "^  $code  [a-z]" "$work/help.out" || fail "--help has no line for exit code $code"
+  done
   run version --version
   ((rc == 0)) || fail "--version exited $rc, expected 0"
-  grep -Eq '^zokio-diag [0-9]+\.[0-9]+\.[0-9]+ \(([0-9a-f]{4,}|unknown)\)$' "$work/version.out" ||
-    fail "--version printed '$(cat "$work/version.out")', not 'zokio-diag X.Y.Z (commit)'"
+  grep -Eq '^zokio-diag [0-9]+\.[0-9]+\.[0-9]+ \(([0-9a-f]{12}(-dirty)?|unknown)\)$' \
+    "$work/version.out" ||
+    fail "--version printed '$(cat "$work/version.out")', not 'zokio-diag X.Y.Z (commit[-dirty])'"
+  ;;
+readme-exit-codes)
+  [[ -f $readme ]] || fail "no README given"
+  run help --help
+  lines=$(grep -E '^  [0-9]  ' "$work/help.out")
+  [[ -n $lines ]] || fail "--help printed no exit-code table"
+  while read -r code meaning; do
+    grep -Fq "| $code | $meaning |" "$readme" ||
+      fail "README does not quote exit code $code as '| $code | $meaning |'"
+  done <<<"$lines"
+  ;;
+inject-sync-fallback) inject sync-fallback sync-fallback 5 sync-fallback ;;
+inject-deadlock) inject deadlock deadlock 4 deadlock ;;
+inject-unclean-shutdown)
+  inject unclean-shutdown unclean-shutdown 1 fail
+  grep -q 'shutdown not clean: 1 task(s) left' "$work/unclean-shutdown.json" ||
+    fail "the report does not say that the shutdown was not clean"
+  ;;
+interrupt-int) interrupt interrupt-int INT ;;
+interrupt-term) interrupt interrupt-term TERM ;;
+json-symlink)
+  rm -rf "$work/links" && mkdir -p "$work/links/target-dir"
+  echo stale >"$work/links/target-dir/report.json"
+  chmod 640 "$work/links/target-dir/report.json"
+  ln -s target-dir/report.json "$work/links/link.json"
+  run symlink --check-async --only yield --json "$work/links/link.json"
+  show symlink
+  ((rc == 0)) || fail "--json LINK exited $rc, expected 0"
+  [[ -L $work/links/link.json ]] || fail "the symlink was replaced"
+  [[ $(readlink "$work/links/link.json") == target-dir/report.json ]] || fail "the link changed"
+  "$json_check" "$work/links/target-dir/report.json" --verdict pass --exit-code 0 --scenarios 1 ||
+    fail "the link's target does not hold the report"
+  [[ $(stat -c %a "$work/links/target-dir/report.json") == 640 ]] ||
+    fail "the target's permissions were not kept"
+  no_temporaries "$work/links"
+  no_temporaries "$work/links/target-dir"
+  ;;
+json-fifo)
+  fifo="$work/report.fifo"
+  rm -f "$fifo" "$work/fifo.got"
+  mkfifo "$fifo"
+  timeout 60 cat "$fifo" >"$work/fifo.got" &
+  reader=$!
+  run fifo --check-async --only yield --json "$fifo"
+  show fifo
+  wait "$reader" || fail "the FIFO's reader failed or timed out"
+  ((rc == 0)) || fail "--json FIFO exited $rc, expected 0"
+  [[ -p $fifo ]] || fail "the FIFO is no longer a FIFO"
+  "$json_check" "$work/fifo.got" --verdict pass --exit-code 0 --scenarios 1 ||
+    fail "the FIFO's reader did not get the report"
+  ;;
+json-dev-stdout)
+  before=$(stat -c %F /dev/stdout)
+  run dev-stdout --check-async --only yield --json /dev/stdout
+  show dev-stdout
+  ((rc == 0)) || fail "--json /dev/stdout exited $rc, expected 0 (uid $(id -u))"
+  after=$(stat -c %F /dev/stdout)
+  [[ $before == "$after" ]] || fail "/dev/stdout was '$before' and is now '$after'"
+  [[ ! -e /dev/stdout.tmp ]] || fail "/dev/stdout.tmp was created"
+  "$json_check" "$work/dev-stdout.out" --verdict pass --exit-code 0 --scenarios 1 ||
+    fail "standard output is not the report alone"
+  grep -q '^check-async: PASS' "$work/dev-stdout.err" ||
+    fail "the table did not go to standard error"
+  ;;
+json-procsub)
+  rm -f "$work/procsub.got"
+  timeout 120 "$diag" --check-async --only yield --json >(cat >"$work/procsub.got") \
+    >"$work/procsub.out" 2>"$work/procsub.err"
+  rc=$?
+  wait $! # the process substitution
+  show procsub
+  ((rc == 0)) || fail "--json >(...) exited $rc, expected 0"
+  "$json_check" "$work/procsub.got" --verdict pass --exit-code 0 --scenarios 1 ||
+    fail "the process substitution did not get the report"
+  ;;
+json-bad-path)
+  expect_path_error() {
+    local name=$1 path=$2
+    SECONDS=0
+    run "$name" --check-async --json "$path"
+    if ((rc != 2)); then
+      show "$name"
+      fail "--json $path exited $rc, expected 2"
+      return
+    fi
+    [[ ! -s $work/$name.out ]] || fail "--json $path: something ran before the error (stdout)"
+    ((SECONDS < 5)) || fail "--json $path took ${SECONDS}s to fail: the scenarios ran first"
+    [[ $(wc -l <"$work/$name.err") == 1 ]] || fail "--json $path: not one line on stderr"
+    grep -Fq "zokio-diag: --json $path: " "$work/$name.err" ||
+      fail "--json $path: the error does not name the path: $(cat "$work/$name.err")"
+    ! grep -Eq 'tmp|XXXXXX' "$work/$name.err" || fail "--json $path: the error names a temporary"
+    echo "ok: --json $path -> 2: $(cat "$work/$name.err")"
+  }
+  expect_path_error missing-dir "$work/no/such/dir/report.json"
+  mkdir -p "$work/a-directory"
+  expect_path_error directory "$work/a-directory"
   ;;
 inject-hang)
   report="$work/inject-hang.json"
@@ -126,8 +273,4 @@ inject-hang)
   ;;
 esac
 
-if ((failures != 0)); then
-  echo "diag-cases.sh $case_name: $failures failure(s)" >&2
-  exit 1
-fi
-echo "diag-cases.sh $case_name: ok"
+finish_case diag-cases.sh

@@ -6,10 +6,11 @@
 // (schema, tool, version, git commit, host facts, UTC timestamp, checks, exit code), and every
 // scenario has a name, a known verdict, a reason, a wall time and counters (null or an object
 // of unsigned counters). --verdict V: every check has verdict V; for "pass" every scenario
-// passed, and every scenario with counters shows no inline await and no sync fallback; for
-// "hang" the last scenario hung. --exit-code N: the document's exit_code is N. --scenarios N:
-// the checks hold N scenarios in all, with distinct names. Exit 0 when valid, 1 when not, 2 on
-// bad arguments.
+// passed, and every scenario with counters shows no inline await and no sync fallback; for any
+// other V at least one scenario has verdict V (see check_failing_scenarios: for "hang" and
+// "interrupted" exactly one, followed only by "not-run"). --exit-code N: the document's exit_code
+// is N. --scenarios N: the checks hold N scenarios in all, with distinct names. Exit 0 when valid,
+// 1 when not, 2 on bad arguments.
 
 #include <nlohmann/json.hpp>
 
@@ -37,7 +38,8 @@ bool is_nonempty_string(const json& j, const char* key) {
   return j.contains(key) && j[key].is_string() && !j[key].get<std::string>().empty();
 }
 
-const std::set<std::string> verdicts = {"pass", "fail", "sync-fallback", "deadlock", "hang"};
+const std::set<std::string> verdicts = {"pass",    "fail",        "sync-fallback", "deadlock",
+                                        "not-run", "interrupted", "hang"};
 
 void check_counters(const std::string& where, const json& c, bool must_be_clean) {
   if (c.is_null()) {
@@ -73,6 +75,48 @@ void check_counters(const std::string& where, const json& c, bool must_be_clean)
   }
 }
 
+std::uint64_t counter(const json& s, const char* key) {
+  const json& c = s["counters"];
+  return c.is_object() && c.contains(key) && c[key].is_number_unsigned()
+             ? c[key].get<std::uint64_t>()
+             : 0;
+}
+
+/// A check with a failing verdict V: at least one scenario has verdict V. For "hang" and
+/// "interrupted" (a run cut short) exactly one does, every scenario after it is "not-run" and
+/// none before it is; otherwise no scenario is "not-run". A "sync-fallback" scenario's counters
+/// show the inline await or the sync fallback.
+void check_failing_scenarios(const std::string& name, const json& scenarios, const std::string& v) {
+  const bool cut_short = v == "hang" || v == "interrupted";
+  std::size_t with_v = 0;
+  bool after_cut = false;
+  for (const json& s : scenarios) {
+    const std::string sv = s.value("verdict", "");
+    const std::string where = "check " + name + ", scenario '" + s.value("name", "") + "'";
+    if (sv == v) {
+      ++with_v;
+    }
+    if (sv == "not-run" && !after_cut) {
+      problem(where + ": not-run " +
+              (cut_short ? "before the scenario that was cut short"
+                         : "although the run was not cut short"));
+    }
+    if (after_cut && sv != "not-run") {
+      problem(where + ": verdict '" + sv + "' after the run was cut short (expected not-run)");
+    }
+    if (cut_short && sv == v) {
+      after_cut = true;
+    }
+    if (sv == "sync-fallback" && counter(s, "awaits_inline") + counter(s, "sync_fallbacks") == 0) {
+      problem(where + ": verdict sync-fallback, but its counters show no inline await");
+    }
+  }
+  if (with_v == 0 || (cut_short && with_v != 1)) {
+    problem("check " + name + ": " + std::to_string(with_v) + " scenario(s) with verdict '" + v +
+            "', expected " + (cut_short ? "exactly one" : "at least one"));
+  }
+}
+
 void check_document(const json& doc, const std::optional<std::string>& want_verdict,
                     std::optional<long> want_exit, std::optional<std::size_t> want_scenarios) {
   if (!doc.is_object()) {
@@ -91,6 +135,9 @@ void check_document(const json& doc, const std::optional<std::string>& want_verd
   }
   if (!is_nonempty_string(doc, "git_commit")) {
     problem("git_commit is missing or empty");
+  }
+  if (!doc.contains("git_dirty") || !doc["git_dirty"].is_boolean()) {
+    problem("git_dirty is missing or not a boolean");
   }
   const json host = doc.value("host", json::object());
   if (!is_nonempty_string(host, "cpu_model") || !is_nonempty_string(host, "kernel") ||
@@ -164,8 +211,8 @@ void check_document(const json& doc, const std::optional<std::string>& want_verd
     if (want_verdict == "pass" && !any_counters) {
       problem("check " + name + ": no scenario reported counters");
     }
-    if (want_verdict == "hang" && check["scenarios"].back().value("verdict", "") != "hang") {
-      problem("check " + name + ": the last scenario did not hang");
+    if (want_verdict && *want_verdict != "pass") {
+      check_failing_scenarios(name, check["scenarios"], *want_verdict);
     }
   }
   if (want_scenarios && scenarios != *want_scenarios) {

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -103,6 +104,42 @@ TEST(fs_file, read_at_and_write_at_use_their_offsets) {
   rt.block_on(offsets(dir.file("f")));
   zokio::testing::expect_clean_shutdown(rt);
   EXPECT_EQ(open_fds(), fds) << fd_targets();
+}
+
+zokio::task<void> huge_offsets(std::string path) {
+  using zokio::fs::open_flags;
+  EXPECT_TRUE((co_await zokio::fs::write_file(path, "abcdefgh")).ok());
+  zokio::result<zokio::fs::file> f = co_await zokio::fs::file::open(path, open_flags::read_write);
+  EXPECT_TRUE(f.ok());
+  if (!f.ok()) {
+    co_return;
+  }
+  // Offsets that do not fit an off_t (libuv would take them, as negative numbers, for "use the
+  // file position") fail before anything is read or written.
+  std::string buf(8, '-');
+  const auto read_buf = std::as_writable_bytes(std::span(buf));
+  const zokio::result<std::size_t> r = co_await f->read_at(read_buf, std::uint64_t{1} << 63);
+  EXPECT_EQ(r.error(), std::errc::invalid_argument);
+  EXPECT_EQ(buf, "--------");
+  const std::string zz = "zz";
+  const auto zz_bytes = std::as_bytes(std::span(zz));
+  EXPECT_EQ((co_await f->write_at(zz_bytes, UINT64_MAX)).error(), std::errc::invalid_argument);
+  EXPECT_EQ((co_await f->write_at(zz_bytes, std::uint64_t{1} << 63)).error(),
+            std::errc::invalid_argument);
+  // A large offset that fits is fine: past the end, nothing to read.
+  const zokio::result<std::size_t> last = co_await f->read_at(read_buf, std::uint64_t{1} << 40);
+  EXPECT_TRUE(last.ok() && last.value() == 0);
+  EXPECT_EQ(::lseek(f->native_handle(), 0, SEEK_CUR), 0); // the position never moved
+  EXPECT_TRUE((co_await f->close()).ok());
+  const zokio::result<std::string> after = co_await zokio::fs::read_file(path);
+  EXPECT_TRUE(after.ok() && after.value() == "abcdefgh");
+}
+
+TEST(fs_file, offsets_above_int64_max_are_rejected_and_change_nothing) {
+  temp_dir dir;
+  zokio::runtime rt{{.workers = 1}};
+  rt.block_on(huge_offsets(dir.file("f")));
+  zokio::testing::expect_clean_shutdown(rt);
 }
 
 zokio::task<void> missing(std::string path) {
@@ -277,6 +314,44 @@ TEST(fs_file, file_io_is_not_starved_by_blocking_jobs) {
   const auto took = rt.block_on(read_while_pool_busy(dir.file("f"), uv_pool + 1));
   // Queued behind the jobs it would take at least 480 ms.
   EXPECT_LT(took, 200ms);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+} // namespace
+
+namespace {
+
+zokio::task<void> occupy(std::chrono::milliseconds d) {
+  co_await zokio::spawn_blocking([d] { std::this_thread::sleep_for(d); });
+}
+
+zokio::task<zokio::result<zokio::fs::file>> open_one(std::string path) {
+  co_return co_await zokio::fs::file::open(std::move(path));
+}
+
+/// Opens run on the blocking pool: with its one thread busy, an open waits in the queue, and
+/// cancelling it drops it from there at once instead of waiting for the thread.
+zokio::task<bool> cancel_queued_open(std::string path) {
+  auto busy = zokio::spawn(occupy(300ms));
+  co_await zokio::sleep_for(20ms); // the job holds the pool's only thread
+  const auto start = std::chrono::steady_clock::now();
+  auto opening = zokio::spawn(open_one(path));
+  co_await zokio::sleep_for(10ms);
+  opening.cancel();
+  const zokio::result<zokio::fs::file> f = co_await opening;
+  const auto took = std::chrono::steady_clock::now() - start;
+  co_await busy;
+  EXPECT_LT(took, 250ms) << "the cancelled open waited for the busy thread";
+  co_return !f.ok() && f.error() == std::errc::operation_canceled;
+}
+
+TEST(fs_file, a_cancelled_open_still_queued_is_dropped_at_once) {
+  temp_dir dir;
+  std::FILE* f = std::fopen(dir.file("f").c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  zokio::runtime rt{{.workers = 1, .max_blocking_threads = 1}};
+  EXPECT_TRUE(rt.block_on(cancel_queued_open(dir.file("f"))));
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -59,12 +59,17 @@ TEST(spawn_blocking, returns_values_and_exceptions) {
 
 zokio::task<bool> cancel_running_job() {
   std::atomic<bool> ran{false};
-  auto h = zokio::spawn_blocking([&ran] {
+  std::atomic<bool> started{false};
+  auto h = zokio::spawn_blocking([&ran, &started] {
+    started = true;
     std::this_thread::sleep_for(30ms);
     ran = true;
     return 1;
   });
-  co_await zokio::sleep_for(5ms);
+  // Cancel only once the job runs (a queued job is dropped instead): bounded, not a hang.
+  for (int i = 0; i < 2000 && !started.load(); ++i) {
+    co_await zokio::sleep_for(1ms);
+  }
   h.cancel(); // a running job is waited for, never torn down under the pool thread
   try {
     co_await h;

@@ -1,5 +1,7 @@
 #include "check.hpp"
 
+#include <zokio_tools/exit_codes.hpp>
+
 namespace zokio::diag_tool {
 
 namespace {
@@ -7,15 +9,17 @@ namespace {
 // One row per verdict, in the order of the enum: its spelling and its exit code (DESIGN.md).
 struct verdict_row {
   const char* name;
-  int exit_code;
+  tools::exit_status exit;
 };
 
 constexpr verdict_row k_rows[] = {
-    {"pass", 0},          // verdict::pass
-    {"fail", 1},          // verdict::fail
-    {"sync-fallback", 5}, // verdict::sync_fallback
-    {"deadlock", 4},      // verdict::deadlock
-    {"hang", 3},          // verdict::hang
+    {"pass", tools::exit_status::passed},                 // verdict::pass
+    {"fail", tools::exit_status::failed},                 // verdict::fail
+    {"sync-fallback", tools::exit_status::sync_fallback}, // verdict::sync_fallback
+    {"deadlock", tools::exit_status::tool_error},         // verdict::deadlock
+    {"not-run", tools::exit_status::interrupted},         // verdict::not_run
+    {"interrupted", tools::exit_status::interrupted},     // verdict::interrupted
+    {"hang", tools::exit_status::interrupted},            // verdict::hang
 };
 
 const verdict_row& row(verdict v) noexcept {
@@ -29,10 +33,11 @@ const char* to_string(verdict v) noexcept {
 }
 
 int exit_code(verdict v) noexcept {
-  return row(v).exit_code;
+  return tools::code(row(v).exit);
 }
 
-// The enum is ordered by severity, which gives DESIGN.md's ranking of exit codes: 3, 4, 5, 1.
+// The enum is ordered by severity, which gives DESIGN.md's ranking of exit codes: 3, 4, 5, 1
+// (not-run only ever comes with interrupted, which outranks it).
 verdict worst(verdict a, verdict b) noexcept {
   return a >= b ? a : b;
 }

@@ -17,13 +17,17 @@ enum class verdict {
   fail,          ///< a behaviour or counter check failed (exit 1)
   sync_fallback, ///< an await completed inline although force_async forbids it (exit 5)
   deadlock,      ///< the runtime reported a deadlock (exit 4)
+  not_run,       ///< the run was interrupted before this scenario started (exit 3)
+  interrupted,   ///< SIGINT or SIGTERM arrived while this scenario ran (exit 3)
   hang,          ///< the watchdog fired (exit 3)
 };
 
-/// The spelling used in tables and JSON: "pass", "fail", "sync-fallback", "deadlock", "hang".
+/// The spelling used in tables and JSON: "pass", "fail", "sync-fallback", "deadlock", "not-run",
+/// "interrupted", "hang".
 const char* to_string(verdict v) noexcept;
 
-/// The process exit code of a verdict: 0, 1, 5, 4, 3.
+/// The process exit code of a verdict, from the one table of zokio_tools/exit_codes.hpp:
+/// 0, 1, 5, 4, 3, 3, 3.
 int exit_code(verdict v) noexcept;
 
 /// The more severe of two verdicts: exit codes rank 3, 4, 5, 1, then 0.

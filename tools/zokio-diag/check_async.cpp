@@ -3,6 +3,7 @@
 #include <zokio/zokio.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
@@ -116,12 +117,30 @@ private:
 struct scenario_env {
   watchdog& m_watchdog;
   unsigned m_inject_inline_awaits = 0;
-  bool m_hang_pending = false; // --inject hang, until the first runtime has taken it
+  bool m_hang_pending = false;             // --inject hang, until the first runtime has taken it
+  bool m_deadlock_pending = false;         // --inject deadlock, likewise
+  bool m_unclean_shutdown_pending = false; // --inject unclean-shutdown, likewise
 };
 
 zokio::task<void> never_finish() {
   co_await zokio::sleep_for(std::chrono::hours(24)); // external: not a deadlock, only a hang
 }
+
+zokio::task<void> wait_for_nobody(std::shared_ptr<zokio::event> never_set) {
+  co_await never_set->wait(); // internal, and nothing else is pending: a deadlock
+}
+
+/// Waits for a blocking job that runs until `release` is set; a running job cannot be
+/// cancelled, so the task outlives any shutdown grace shorter than that.
+zokio::task<void> hold_blocking_job(std::shared_ptr<std::atomic<bool>> release) {
+  co_await zokio::spawn_blocking([release] {
+    while (!release->load()) {
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+}
+
+constexpr auto unclean_shutdown_grace = 200ms;
 
 /// A force_async runtime that the watchdog dumps while the scenario runs. The destructor shuts
 /// it down (if `finish` did not) before the watchdog lets go of it.
@@ -131,23 +150,37 @@ public:
       : m_rt(zokio::runtime_options{.workers = workers,
                                     .force_async = true,
                                     .name = "zokio-diag",
+                                    .shutdown_grace = env.m_unclean_shutdown_pending
+                                                          ? unclean_shutdown_grace
+                                                          : zokio::runtime_options{}.shutdown_grace,
                                     .inject_inline_awaits = env.m_inject_inline_awaits}),
         m_watchdog(env.m_watchdog) {
     m_watchdog.watch(&m_rt);
-    if (env.m_hang_pending) {
-      env.m_hang_pending = false;
-      try {
+    if (std::exchange(env.m_unclean_shutdown_pending, false)) {
+      m_release = std::make_shared<std::atomic<bool>>(false);
+      (void)m_rt.spawn(hold_blocking_job(m_release)); // detached; runs once block_on drives it
+    }
+    const bool hang = std::exchange(env.m_hang_pending, false);
+    const bool deadlock = std::exchange(env.m_deadlock_pending, false);
+    try {
+      if (hang) {
         m_rt.block_on(never_finish());
-      } catch (...) {
-        m_watchdog.watch(nullptr);
-        throw;
       }
+      if (deadlock) {
+        m_rt.block_on(wait_for_nobody(std::make_shared<zokio::event>()));
+      }
+    } catch (...) {
+      m_watchdog.watch(nullptr);
+      throw;
     }
   }
   ~watched_runtime() {
     try {
       (void)m_rt.shutdown();
     } catch (...) {
+    }
+    if (m_release) {
+      m_release->store(true); // the blocking job ends; its task was reported as left
     }
     m_watchdog.watch(nullptr);
   }
@@ -165,6 +198,7 @@ public:
 private:
   zokio::runtime m_rt;
   watchdog& m_watchdog;
+  std::shared_ptr<std::atomic<bool>> m_release; // --inject unclean-shutdown
 };
 
 // --- 1. concurrent-sleeps ---------------------------------------------------------------------
@@ -580,11 +614,22 @@ const std::vector<std::string>& async_scenario_names() {
   return names;
 }
 
+std::vector<std::string> planned_scenarios(const std::vector<std::string>& only) {
+  std::vector<std::string> v;
+  for (const std::string& name : async_scenario_names()) {
+    if (only.empty() || std::find(only.begin(), only.end(), name) != only.end()) {
+      v.push_back(name);
+    }
+  }
+  return v;
+}
+
 check_result run_check_async(const async_check_options& options, watchdog& wd,
                              const std::function<void(const scenario_result&)>& on_result) {
   check_result result;
   result.check = "async";
-  scenario_env env{wd, options.inject_inline_awaits, options.inject_hang};
+  scenario_env env{wd, options.inject_inline_awaits, options.inject_hang, options.inject_deadlock,
+                   options.inject_unclean_shutdown};
   for (const scenario& s : battery) {
     if (!options.only.empty() &&
         std::find(options.only.begin(), options.only.end(), s.name) == options.only.end()) {
@@ -603,12 +648,14 @@ check_result run_check_async(const async_check_options& options, watchdog& wd,
     } catch (...) {
       out.fail("an exception that is not a std::exception");
     }
-    wd.disarm();
     scenario_result r = std::move(out).result(s.name, clock::now() - start);
     result.outcome = worst(result.outcome, r.outcome);
+    // Reported before the watchdog lets go, so that a run cut short at any moment lists every
+    // finished scenario (main.cpp's cut_short skips one it already has).
     if (on_result) {
       on_result(r);
     }
+    wd.disarm();
     result.scenarios.push_back(std::move(r));
   }
   return result;

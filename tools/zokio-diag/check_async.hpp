@@ -23,10 +23,19 @@ struct async_check_options {
   /// --inject hang: the first runtime blocks on a task that never finishes, so the watchdog
   /// must fire.
   bool inject_hang = false;
+  /// --inject deadlock: the first runtime blocks on a task that waits for an event nobody sets,
+  /// so the runtime's deadlock detector must fire (exit 4).
+  bool inject_deadlock = false;
+  /// --inject unclean-shutdown: the first runtime gets a task stuck in a blocking job past a
+  /// short shutdown grace, so the clean-shutdown check must fail (exit 1).
+  bool inject_unclean_shutdown = false;
 };
 
 /// The scenarios of the battery, in the order they run.
 const std::vector<std::string>& async_scenario_names();
+
+/// The scenarios a run with `only` runs, in the order they run.
+std::vector<std::string> planned_scenarios(const std::vector<std::string>& only);
 
 /// Runs the scenarios one after another, each under `wd`. `on_result` sees each result as soon
 /// as it is known (the watchdog's report of a hang lists those that finished).

@@ -1,12 +1,14 @@
 // zokio-diag: checks that prove the Zokio runtime's claims, as a human table or a JSON document,
-// and an exit code (DESIGN.md, "Tools: the shared contract"):
-//   0 passed; 1 a check failed; 2 usage or environment error; 3 hang (the watchdog fired);
-//   4 deadlock or an error of the tool itself; 5 sync fallback.
-// With several failures the code is the first of 3, 4, 5, 1 that applies.
+// and an exit code (DESIGN.md, "Tools: the shared contract"). The exit codes are the table of
+// zokio_tools/exit_codes.hpp, which --help prints; the verdicts map onto it in check.cpp.
 
 #include "check_async.hpp"
 #include "report.hpp"
 #include "watchdog.hpp"
+
+#include <zokio_tools/exit_codes.hpp>
+#include <zokio_tools/output_file.hpp>
+#include <zokio_tools/provenance.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -19,27 +21,27 @@
 #include <string>
 #include <vector>
 
-#ifndef ZOKIO_DIAG_VERSION
-#define ZOKIO_DIAG_VERSION "0.0.0"
-#endif
-#ifndef ZOKIO_DIAG_GIT_COMMIT
-#define ZOKIO_DIAG_GIT_COMMIT "unknown"
-#endif
-
 namespace {
 
 using namespace zokio::diag_tool;
 
-constexpr int exit_usage = 2;
-constexpr int exit_tool_error = 4;
+constexpr int exit_usage = zokio::tools::code(zokio::tools::exit_status::usage);
+constexpr int exit_tool_error = zokio::tools::code(zokio::tools::exit_status::tool_error);
 
 /// The kinds of --inject, each making one check fail on purpose.
-const std::vector<std::string> inject_kinds = {"sync-fallback", "hang"};
+const std::vector<std::string> inject_kinds = {"sync-fallback", "hang", "deadlock",
+                                               "unclean-shutdown"};
 
 int usage_error(const std::string& why) {
   std::string line = why;
   std::replace(line.begin(), line.end(), '\n', ' ');
   std::fprintf(stderr, "zokio-diag: %s (see --help)\n", line.c_str());
+  return exit_usage;
+}
+
+/// An environment error, such as an output path that cannot be written: one line, exit 2.
+int environment_error(const std::string& why) {
+  std::fprintf(stderr, "zokio-diag: %s\n", why.c_str());
   return exit_usage;
 }
 
@@ -62,21 +64,63 @@ std::optional<long long> positive_seconds(const std::string& text) {
   return v >= 1 && v <= week ? std::optional<long long>(v) : std::nullopt;
 }
 
-/// The results so far, for the report the watchdog writes when a scenario hangs.
+/// The results so far, for the report written when a scenario hangs or a signal ends the run.
 struct progress {
   std::mutex m_mutex;
   std::vector<scenario_result> m_done;
 };
 
+/// The report of a run cut short: the scenarios done, the one in progress (`name`, empty for
+/// none) with verdict `why`, and every other planned scenario as not run.
+check_result cut_short(const std::vector<std::string>& planned, std::vector<scenario_result> done,
+                       const std::string& name, const zokio::runtime* rt,
+                       std::chrono::nanoseconds elapsed, verdict why, long long timeout_s) {
+  check_result partial;
+  partial.check = "async";
+  partial.scenarios = std::move(done);
+  for (const scenario_result& r : partial.scenarios) {
+    partial.outcome = worst(partial.outcome, r.outcome);
+  }
+  const auto has = [&partial](const std::string& n) {
+    return std::any_of(partial.scenarios.begin(), partial.scenarios.end(),
+                       [&n](const scenario_result& r) { return r.name == n; });
+  };
+  if (!name.empty() && !has(name)) {
+    scenario_result current;
+    current.name = name;
+    current.outcome = why;
+    current.reason = why == verdict::hang ? "did not finish within " + std::to_string(timeout_s) +
+                                                " s (watchdog); task dump on standard error"
+                                          : "interrupted by a signal while it ran";
+    current.wall_ms = static_cast<double>(elapsed.count()) / 1e6;
+    if (rt != nullptr) {
+      current.counters = rt->stats();
+    }
+    partial.scenarios.push_back(std::move(current));
+  }
+  for (const std::string& p : planned) {
+    if (!has(p)) {
+      scenario_result skipped;
+      skipped.name = p;
+      skipped.outcome = verdict::not_run;
+      skipped.reason = "not run: the run was cut short";
+      partial.scenarios.push_back(std::move(skipped));
+    }
+  }
+  partial.outcome = worst(partial.outcome, why);
+  return partial;
+}
+
+/// The last line of every run: the exit code and what it means, from the one table.
+void print_exit_line(std::FILE* out, int code) {
+  std::fprintf(out, "zokio-diag: exit %d (%s)\n", code, zokio::tools::exit_meaning(code));
+}
+
 int run(int argc, char** argv) {
-  CLI::App app{"zokio-diag: checks that prove the Zokio runtime's claims.\n"
-               "Exit codes: 0 pass, 1 a check failed, 2 usage error, 3 hang (watchdog), "
-               "4 deadlock or tool error, 5 sync fallback.",
-               "zokio-diag"};
-  app.set_version_flag("--version",
-                       std::string("zokio-diag ") + ZOKIO_DIAG_VERSION + " (" +
-                           ZOKIO_DIAG_GIT_COMMIT + ")",
-                       "Print the version and git commit, then exit");
+  CLI::App app{"zokio-diag: checks that prove the Zokio runtime's claims.", "zokio-diag"};
+  app.footer(zokio::tools::exit_code_help());
+  app.set_version_flag("--version", "zokio-diag " + zokio::tools::version_line(),
+                       "Print the version and the git commit it was built from, then exit");
 
   bool check_async = false;
   std::string json_path;
@@ -90,7 +134,8 @@ int run(int argc, char** argv) {
       ->delimiter(',')
       ->type_name("NAME[,NAME...]");
   app.add_option("--inject", inject,
-                 "Make a check fail on purpose: sync-fallback (exit 5) or hang (exit 3)")
+                 "Make a check fail on purpose: sync-fallback (exit 5), hang (exit 3), "
+                 "deadlock (exit 4) or unclean-shutdown (exit 1)")
       ->type_name("KIND");
   std::string scenario_timeout = "30";
   app.add_option("--scenario-timeout", scenario_timeout,
@@ -133,9 +178,21 @@ int run(int argc, char** argv) {
                        ")");
   }
 
+  // Before any work: a path that cannot be written fails now, not after every scenario.
+  std::optional<zokio::tools::output_file> json_out;
+  if (!json_path.empty()) {
+    try {
+      json_out = zokio::tools::output_file::open(json_path);
+    } catch (const zokio::tools::output_error& e) {
+      return environment_error(std::string("--json ") + e.what());
+    }
+  }
+
+  const zokio::tools::provenance& build = zokio::tools::build_provenance();
   run_info info;
-  info.version = ZOKIO_DIAG_VERSION;
-  info.git_commit = ZOKIO_DIAG_GIT_COMMIT;
+  info.version = build.version;
+  info.git_commit = build.git_commit;
+  info.git_dirty = build.git_dirty;
   info.host = probe_host();
   info.timestamp = utc_timestamp_now();
   if (app.count("--inject") != 0) {
@@ -144,65 +201,65 @@ int run(int argc, char** argv) {
   info.only = only;
   info.scenario_timeout_s = *scenario_timeout_s;
 
-  const bool json_to_stdout = json_path == "-";
   // With the JSON on standard output, the table goes to standard error.
-  std::FILE* const table_out = json_to_stdout ? stderr : stdout;
+  std::FILE* const table_out = json_out && json_out->is_stdout() ? stderr : stdout;
+  const std::vector<std::string> planned = planned_scenarios(only);
 
   progress done;
-  watchdog wd(
-      std::chrono::seconds(*scenario_timeout_s),
-      [&](const std::string& name, const zokio::runtime* rt, std::chrono::nanoseconds elapsed) {
-        check_result partial;
-        partial.check = "async";
-        {
-          std::lock_guard<std::mutex> lock(done.m_mutex);
-          partial.scenarios = done.m_done;
-        }
-        scenario_result hung;
-        hung.name = name;
-        hung.outcome = verdict::hang;
-        hung.reason = "did not finish within " + std::to_string(*scenario_timeout_s) +
-                      " s (watchdog); task dump on standard error";
-        hung.wall_ms = static_cast<double>(elapsed.count()) / 1e6;
-        if (rt != nullptr) {
-          hung.counters = rt->stats();
-        }
-        partial.scenarios.push_back(std::move(hung));
-        partial.outcome = verdict::hang;
-        print_table(table_out, partial);
-        if (!json_path.empty()) {
-          write_report(json_path, render_json(info, {partial}, exit_code(verdict::hang)));
-        }
-      });
+  watchdog wd(std::chrono::seconds(*scenario_timeout_s),
+              [&](const std::string& name, const zokio::runtime* rt,
+                  std::chrono::nanoseconds elapsed, verdict why) {
+                std::vector<scenario_result> so_far;
+                {
+                  std::lock_guard<std::mutex> lock(done.m_mutex);
+                  so_far = done.m_done;
+                }
+                const check_result partial = cut_short(planned, std::move(so_far), name, rt,
+                                                       elapsed, why, *scenario_timeout_s);
+                const int code = exit_code(partial.outcome);
+                print_table(table_out, partial);
+                if (json_out) {
+                  json_out->write(render_json(info, {partial}, code));
+                }
+                print_exit_line(table_out, code);
+              });
+  stop_signals signals(wd);
 
   async_check_options options;
   options.only = only;
   options.inject_inline_awaits = inject == "sync-fallback" ? 1 : 0;
   options.inject_hang = inject == "hang";
+  options.inject_deadlock = inject == "deadlock";
+  options.inject_unclean_shutdown = inject == "unclean-shutdown";
   const check_result result = run_check_async(options, wd, [&done](const scenario_result& r) {
     std::lock_guard<std::mutex> lock(done.m_mutex);
     done.m_done.push_back(r);
   });
+  // From here on the run is complete: a signal no longer cuts it short.
+  signals.stop();
 
   int code = exit_code(result.outcome);
   print_table(table_out, result);
-  if (!json_path.empty()) {
+  if (json_out) {
     try {
-      write_report(json_path, render_json(info, {result}, code));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "zokio-diag: %s\n", e.what());
+      json_out->write(render_json(info, {result}, code));
+    } catch (const zokio::tools::output_error& e) {
+      environment_error(std::string("--json ") + e.what());
       // The verdict stays visible; a passing run whose report is lost is an environment error.
       if (code == 0) {
         code = exit_usage;
       }
     }
   }
+  print_exit_line(table_out, code);
   return code;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts, so that only stop_signals' thread ever takes SIGINT/SIGTERM.
+  block_stop_signals();
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

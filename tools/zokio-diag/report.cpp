@@ -4,13 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
-#include <cstring>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
-#include <iostream>
-#include <stdexcept>
 #include <thread>
 
 #include <sys/utsname.h>
@@ -82,6 +77,7 @@ std::string render_json(const run_info& run, const std::vector<check_result>& ch
   doc["tool"] = "zokio-diag";
   doc["version"] = run.version;
   doc["git_commit"] = run.git_commit;
+  doc["git_dirty"] = run.git_dirty;
   doc["host"] = {
       {"cpu_model", run.host.cpu_model}, {"cores", run.host.cores}, {"kernel", run.host.kernel}};
   doc["timestamp"] = run.timestamp;
@@ -101,34 +97,6 @@ std::string render_json(const run_info& run, const std::vector<check_result>& ch
   doc["checks"] = std::move(list);
   doc["exit_code"] = exit_code;
   return doc.dump(2) + "\n";
-}
-
-void write_report(const std::string& path, const std::string& text) {
-  if (path == "-") {
-    std::cout << text << std::flush;
-    if (!std::cout) {
-      throw std::runtime_error("cannot write the report to standard output");
-    }
-    return;
-  }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) {
-      throw std::runtime_error("cannot open " + tmp + ": " + std::strerror(errno));
-    }
-    f << text;
-    f.flush();
-    if (!f) {
-      throw std::runtime_error("cannot write " + tmp);
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + ec.message());
-  }
 }
 
 void print_table(std::FILE* out, const check_result& check) {

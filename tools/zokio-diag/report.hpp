@@ -1,7 +1,8 @@
 #pragma once
 
 // How zokio-diag reports: the human table, and the JSON document of the shared tool contract
-// (schema "zokio.diag/1": tool, version, git commit, host facts, timestamp, checks, exit code).
+// (schema "zokio.diag/1": tool, version, git commit and dirty flag, host facts, timestamp,
+// checks, exit code). The document is written by zokio_tools/output_file.hpp.
 
 #include "check.hpp"
 
@@ -24,6 +25,7 @@ host_facts probe_host();
 struct run_info {
   std::string version;
   std::string git_commit;
+  bool git_dirty = false;
   host_facts host;
   std::string timestamp; ///< UTC, ISO 8601, e.g. 2024-05-01T12:00:00Z
   std::optional<std::string> inject;
@@ -37,10 +39,6 @@ std::string utc_timestamp_now();
 /// The whole JSON document.
 std::string render_json(const run_info& run, const std::vector<check_result>& checks,
                         int exit_code);
-
-/// Writes `text` to `path`, or to standard output for "-". A file is written to `path`.tmp and
-/// then renamed, so a reader never sees half a document. Throws std::runtime_error on failure.
-void write_report(const std::string& path, const std::string& text);
 
 /// The human table of one check: one row per scenario, the reasons of those that did not pass,
 /// and a verdict line such as "check-async: PASS (7/7 scenarios)".

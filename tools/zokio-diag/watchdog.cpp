@@ -4,7 +4,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+
+#include <pthread.h>
+#include <signal.h>
 
 namespace zokio::diag_tool {
 
@@ -70,16 +74,81 @@ void watchdog::expire(std::chrono::nanoseconds elapsed) {
   } else {
     std::fputs("  (no runtime is running)\n", stderr);
   }
+  finish(elapsed, verdict::hang);
+}
+
+void watchdog::interrupt(int signo) {
+  std::unique_lock<std::mutex> lock(m_mutex); // held until the exit, as in expire
+  const auto elapsed =
+      m_armed ? std::chrono::steady_clock::now() - m_started : std::chrono::nanoseconds(0);
+  std::fprintf(stderr, "zokio-diag: interrupted by %s%s%s%s\n",
+               signo == SIGINT ? "SIGINT" : "SIGTERM", m_armed ? " during '" : "",
+               m_armed ? m_name.c_str() : "", m_armed ? "'" : "");
+  if (!m_armed) {
+    m_name.clear();
+  }
+  finish(elapsed, verdict::interrupted);
+}
+
+void watchdog::finish(std::chrono::nanoseconds elapsed, verdict why) {
   if (m_on_expiry) {
     try {
-      m_on_expiry(m_name, m_rt, elapsed);
+      m_on_expiry(m_name, m_rt, elapsed, why);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "zokio-diag: watchdog: writing the report failed: %s\n", e.what());
+      std::fprintf(stderr, "zokio-diag: writing the report failed: %s\n", e.what());
     }
   }
   std::cout.flush();
   std::fflush(nullptr);
-  std::_Exit(3);
+  std::_Exit(exit_code(why));
+}
+
+namespace {
+
+sigset_t stop_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+} // namespace
+
+void block_stop_signals() {
+  const sigset_t set = stop_set();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+stop_signals::stop_signals(watchdog& wd)
+    : m_watchdog(wd), m_thread([this, set = stop_set()] {
+        for (;;) {
+          int signo = 0;
+          if (sigwait(&set, &signo) != 0) {
+            continue;
+          }
+          if (m_stop.load()) {
+            return;
+          }
+          m_watchdog.interrupt(signo);
+        }
+      }) {}
+
+stop_signals::~stop_signals() {
+  stop();
+}
+
+void stop_signals::stop() {
+  if (!m_thread.joinable()) {
+    return;
+  }
+  m_stop.store(true);
+  // A signal of its own wakes the waiting thread; it sees m_stop and returns. A stop signal that
+  // arrived just before is handled first: the run then ends as interrupted.
+  pthread_kill(m_thread.native_handle(), SIGTERM);
+  m_thread.join();
+  const sigset_t set = stop_set();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
 } // namespace zokio::diag_tool

@@ -1,15 +1,20 @@
 #pragma once
 
 // A deadline for work that could hang, enforced from a thread of its own (outside every libuv
-// loop, so a stuck loop cannot stop it).
+// loop, so a stuck loop cannot stop it), and the end of a run that SIGINT or SIGTERM interrupts.
 //
 // Threads: `arm`, `disarm` and `watch` are called by the thread running the checks; the watchdog
 // thread waits on `m_cv` until the deadline. Everything shared is guarded by `m_mutex`. When the
 // deadline passes, the watchdog thread holds `m_mutex` while it dumps the watched runtime, so the
-// runtime cannot be unwatched (and then destroyed) under the dump.
+// runtime cannot be unwatched (and then destroyed) under the dump. `stop_signals` runs a thread
+// of its own that waits for SIGINT/SIGTERM (blocked in every other thread) and then calls
+// `interrupt`, which takes `m_mutex` the same way.
+
+#include "check.hpp"
 
 #include <zokio/runtime/runtime.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -21,11 +26,12 @@ namespace zokio::diag_tool {
 
 class watchdog {
 public:
-  /// Called on the watchdog thread once the deadline has passed, after the task dump is printed
-  /// and before the process exits with code 3: the work's name, the runtime being watched (or
-  /// nullptr) and how long the work has run.
+  /// Called once the deadline has passed (verdict::hang, on the watchdog thread, after the task
+  /// dump is printed) or a stop signal arrived (verdict::interrupted, on the signal thread),
+  /// before the process exits with code 3: the work's name (empty when no work was armed), the
+  /// runtime being watched (or nullptr) and how long the work has run.
   using expiry_fn = std::function<void(const std::string& name, const zokio::runtime* rt,
-                                       std::chrono::nanoseconds)>;
+                                       std::chrono::nanoseconds, verdict why)>;
 
   watchdog(std::chrono::seconds limit, expiry_fn on_expiry);
   ~watchdog();
@@ -39,10 +45,13 @@ public:
   /// The runtime whose task dump is printed if the deadline passes; nullptr for none. Call with
   /// nullptr before destroying it.
   void watch(const zokio::runtime* rt);
+  /// Ends the run now: `on_expiry` with verdict::interrupted, then exit code 3.
+  [[noreturn]] void interrupt(int signo);
 
 private:
   void run();
   [[noreturn]] void expire(std::chrono::nanoseconds elapsed);
+  [[noreturn]] void finish(std::chrono::nanoseconds elapsed, verdict why);
 
   const std::chrono::seconds m_limit;
   const expiry_fn m_on_expiry;
@@ -54,6 +63,29 @@ private:
   std::chrono::steady_clock::time_point m_started;
   const zokio::runtime* m_rt = nullptr;
   std::thread m_thread; // last: started once the fields above exist
+};
+
+/// Blocks SIGINT and SIGTERM in the calling thread. Call it first in main, before any thread
+/// starts: every thread started later inherits the mask, so only `stop_signals` sees them.
+void block_stop_signals();
+
+/// Turns SIGINT and SIGTERM into `watchdog::interrupt`, from a thread of its own that waits for
+/// them (block_stop_signals must have run). `stop` (or the destructor) ends that thread and
+/// unblocks the signals in the calling thread again, so a signal after the run has its default
+/// effect.
+class stop_signals {
+public:
+  explicit stop_signals(watchdog& wd);
+  ~stop_signals();
+  stop_signals(const stop_signals&) = delete;
+  stop_signals& operator=(const stop_signals&) = delete;
+
+  void stop();
+
+private:
+  watchdog& m_watchdog;
+  std::atomic<bool> m_stop{false}; // set before the thread is woken with a signal of its own
+  std::thread m_thread;
 };
 
 } // namespace zokio::diag_tool

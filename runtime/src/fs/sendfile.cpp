@@ -220,6 +220,7 @@ task<result<std::uint64_t>> sendfile(file& in, net::tcp_stream& out, std::uint64
 
   std::unique_ptr<std::byte[]> chunk; // the fallback buffer, allocated on first use
   bool zero_copy = true;              // sendfile(2) works for this pair of descriptors
+  bool seekable = true;               // `in` takes pread (not a pipe, a FIFO, a terminal)
   std::uint64_t sent = 0;
   while (sent < length) {
     if (!out.is_open()) {
@@ -235,7 +236,7 @@ task<result<std::uint64_t>> sendfile(file& in, net::tcp_stream& out, std::uint64
         sent += static_cast<std::uint64_t>(r);
         continue;
       }
-      if (r == UV_EINVAL || r == UV_ENOSYS || r == UV_ENOTSUP) {
+      if (r == UV_EINVAL || r == UV_ENOSYS || r == UV_ENOTSUP || r == UV_ESPIPE) {
         zero_copy = false; // a file sendfile(2) cannot read: copy the rest of the range
       } else if (r < 0 && r != UV_EAGAIN) {
         co_return fail(detail::uv_error(static_cast<int>(r)));
@@ -249,7 +250,14 @@ task<result<std::uint64_t>> sendfile(file& in, net::tcp_stream& out, std::uint64
     }
     const std::span<std::byte> buf(chunk.get(), static_cast<std::size_t>(std::min<std::uint64_t>(
                                                     length - sent, detail::fallback_chunk)));
-    const result<std::size_t> n = co_await in.read_at(buf, pos, where);
+    const result<std::size_t> n =
+        seekable ? co_await in.read_at(buf, pos, where) : co_await in.read(buf, where);
+    if (!n.ok() && seekable && n.error() == std::errc::invalid_seek && pos == 0) {
+      // A file that cannot seek is read in order from where it is, which only an offset of 0
+      // names (pread failed before reading anything).
+      seekable = false;
+      continue;
+    }
     if (!n.ok()) {
       co_return fail(n.error());
     }

@@ -27,12 +27,18 @@ task<result<std::string>> read_file(std::string path, site where) {
   // usual case needs no second buffer growth.
   data.resize(*size == 0 ? unknown_size_chunk : static_cast<std::size_t>(*size) + 1);
   std::size_t got = 0;
+  bool seekable = true; // until pread says otherwise (ESPIPE: a pipe, a FIFO, a terminal)
   for (;;) {
     if (got == data.size()) {
       data.resize(std::max(data.size() * 2, unknown_size_chunk));
     }
     auto buf = std::as_writable_bytes(std::span<char>(data.data() + got, data.size() - got));
-    result<std::size_t> n = co_await f.read_at(buf, got, where);
+    result<std::size_t> n =
+        seekable ? co_await f.read_at(buf, got, where) : co_await f.read(buf, where);
+    if (!n && seekable && n.error() == std::errc::invalid_seek) {
+      seekable = false; // pread failed before reading anything: read in order from here
+      continue;
+    }
     if (!n) {
       co_return n.error();
     }
@@ -56,13 +62,19 @@ task<result<void>> write_file(std::string path, std::span<const std::byte> data,
   }
   file f = std::move(opened).value();
   std::size_t done = 0;
+  bool seekable = true; // until pwrite says otherwise, as in read_file
   while (done < data.size()) {
-    result<std::size_t> n = co_await f.write_at(data.subspan(done), done, where);
+    result<std::size_t> n = seekable ? co_await f.write_at(data.subspan(done), done, where)
+                                     : co_await f.write(data.subspan(done), where);
+    if (!n && seekable && n.error() == std::errc::invalid_seek) {
+      seekable = false;
+      continue;
+    }
     if (!n) {
       co_return n.error();
     }
     if (*n == 0) {
-      co_return std::errc::io_error; // a regular file that takes no bytes: never loop on it
+      co_return std::errc::io_error; // a file that takes no bytes: never loop on it
     }
     done += *n;
   }

@@ -106,6 +106,7 @@ tcp_impl* tcp_impl::create(worker* w, int* err) noexcept {
   }
   s->m_tcp.data = s;
   s->m_owner = w;
+  w->track_io(s, "tcp", [](io_object* o) noexcept { static_cast<tcp_impl*>(o)->close(); });
   // Unreferenced until a reader waits: a stream that merely exists is no external work for the
   // deadlock detector (requests on it, such as writes and connects, count by themselves).
   uv_unref(s->handle());
@@ -141,6 +142,7 @@ void tcp_impl::close() noexcept {
   if (m_closing) {
     return;
   }
+  worker::untrack_io(this);
   m_closing = true;
   m_reading = false;
   if (tcp_read_awaiter* r = m_reader; r != nullptr) {
@@ -353,6 +355,7 @@ void tcp_listener_impl::close() noexcept {
   if (m_closing) {
     return;
   }
+  worker::untrack_io(this);
   while (tcp_accept_awaiter* a = pop()) {
     a->m_status = UV_ECANCELED;
     a->fire();

@@ -60,7 +60,7 @@ void ignore_sigpipe_once() noexcept;
 std::byte* overflow_alloc();
 void overflow_free(std::byte* p) noexcept;
 
-struct tcp_impl {
+struct tcp_impl : io_object {
   uv_tcp_t m_tcp; // m_tcp.data == this
   worker* m_owner = nullptr;
   unsigned m_refs = 2; // the tcp_stream, and the open handle
@@ -99,7 +99,7 @@ struct tcp_impl {
   void drop_empty_buffer() noexcept;
 };
 
-struct tcp_listener_impl {
+struct tcp_listener_impl : io_object {
   uv_poll_t m_poll; // m_poll.data == this; watches m_fd for readability
   int m_fd = -1;
   worker* m_owner = nullptr;

@@ -249,6 +249,9 @@ result<tcp_listener> tcp_listener::bind(const socket_address& address,
   l->m_poll.data = l;
   l->m_fd = fd;
   l->m_owner = w;
+  w->track_io(l, "poll", [](detail::io_object* o) noexcept {
+    static_cast<detail::tcp_listener_impl*>(o)->close();
+  });
   l->m_port = socket_address::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss)).port();
   uv_unref(reinterpret_cast<uv_handle_t*>(&l->m_poll)); // referenced only while acceptors wait
   return tcp_listener(l);
@@ -268,7 +271,10 @@ tcp_listener::~tcp_listener() {
 
 void tcp_listener::close() noexcept {
   if (tcp_listener_impl* l = std::exchange(m_impl, nullptr); l != nullptr) {
-    ZOKIO_NET_ASSERT_OWNER(l);
+    // Closed already (by teardown, when the listener outlived its runtime): only let go.
+    if (!l->m_closing) {
+      ZOKIO_NET_ASSERT_OWNER(l);
+    }
     l->close();
     l->release();
   }

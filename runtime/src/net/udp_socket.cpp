@@ -16,9 +16,15 @@
 
 namespace zokio::detail {
 
-struct udp_state {
+struct udp_state;
+void close_udp(udp_state* s) noexcept;
+void release_udp(udp_state* s) noexcept;
+
+struct udp_state : io_object {
   uv_udp_t handle;
   worker* owner = nullptr;
+  unsigned refs = 2;    // the udp_socket, and the open handle (dropped in its close callback)
+  bool closing = false; // closed by its socket, or by teardown when it outlived the runtime
   // Waiting receivers, first come first served; the socket reads only while this is not empty.
   udp_recv_awaiter* head = nullptr;
   udp_recv_awaiter* tail = nullptr;
@@ -253,6 +259,28 @@ result<std::size_t> udp_send_awaiter::take() {
   return m_buf.size();
 }
 
+void release_udp(udp_state* s) noexcept {
+  if (--s->refs == 0) {
+    delete s;
+  }
+}
+
+void close_udp(udp_state* s) noexcept {
+  if (s->closing) {
+    return;
+  }
+  s->closing = true;
+  worker::untrack_io(s);
+  // libuv does not call the receive callback of a closing handle: fail the receivers here.
+  while (udp_recv_awaiter* r = pop_receiver(s)) {
+    r->m_status = UV_ECANCELED;
+    r->fire();
+  }
+  // Queued sends complete with UV_ECANCELED before the close callback lets go of the state.
+  uv_close(reinterpret_cast<uv_handle_t*>(&s->handle),
+           [](uv_handle_t* h) { release_udp(static_cast<udp_state*>(h->data)); });
+}
+
 } // namespace zokio::detail
 
 namespace zokio::net {
@@ -273,6 +301,9 @@ result<udp_socket> udp_socket::bind(std::string_view host, std::uint16_t port) {
     return detail::uv_error(rc);
   }
   s->handle.data = s;
+  w->track_io(s, "udp", [](detail::io_object* o) noexcept {
+    detail::close_udp(static_cast<detail::udp_state*>(o));
+  });
   udp_socket sock(s); // closes the handle on the error paths below
   if (int rc = uv_udp_bind(&s->handle, reinterpret_cast<const sockaddr*>(&addr), 0); rc != 0) {
     return detail::uv_error(rc);
@@ -300,15 +331,11 @@ void udp_socket::close() noexcept {
   if (s == nullptr) {
     return;
   }
-  assert(detail::t_worker == s->owner && "a udp_socket is closed on the worker that bound it");
-  // libuv does not call the receive callback of a closing handle: fail the receivers here.
-  while (detail::udp_recv_awaiter* r = detail::pop_receiver(s)) {
-    r->m_status = UV_ECANCELED;
-    r->fire();
-  }
-  // Queued sends complete with UV_ECANCELED before the close callback frees the state.
-  uv_close(reinterpret_cast<uv_handle_t*>(&s->handle),
-           [](uv_handle_t* h) { delete static_cast<detail::udp_state*>(h->data); });
+  // Closed already (by teardown, when the socket outlived its runtime): only let go.
+  assert((s->closing || detail::t_worker == s->owner) &&
+         "a udp_socket is closed on the worker that bound it");
+  detail::close_udp(s);
+  detail::release_udp(s);
 }
 
 } // namespace zokio::net

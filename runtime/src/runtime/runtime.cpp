@@ -4,10 +4,13 @@
 
 #include <zokio/detail/awaiter.hpp>
 #include <zokio/diag/task_dump.hpp>
+#include <zokio/task/when_all.hpp>
 
 #include <cstdio>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 
 namespace zokio {
 
@@ -95,7 +98,11 @@ runtime_impl::~runtime_impl() {
   // its memory is left to the process rather than freed under a running thread.
   for (auto& w : m_workers) {
     if (!w->m_closed) {
-      (void)w.release();
+      // Kept reachable from a global, so that leak checkers see a deliberate keep, not a leak.
+      static std::mutex kept_mutex;
+      static std::vector<worker*> kept;
+      std::lock_guard<std::mutex> lock(kept_mutex);
+      kept.push_back(w.release());
     }
   }
 }
@@ -105,11 +112,11 @@ bool runtime_impl::owns(const worker_core* w) const noexcept {
 }
 
 worker_core* runtime_impl::pick_worker() {
-  if (m_shut.load(std::memory_order_acquire)) {
-    throw no_runtime_error("zokio: spawn on a runtime that has shut down");
-  }
   if (owns(t_worker)) {
-    return t_worker;
+    return t_worker; // a task of this runtime: spawns locally, cancelled at once when stopping
+  }
+  if (m_shutting_down.load(std::memory_order_acquire)) {
+    throw_stopping();
   }
   const unsigned i = m_next_worker.fetch_add(1, std::memory_order_relaxed) % size();
   return m_workers[i].get();
@@ -125,6 +132,30 @@ double runtime_impl::ns_per_tick() const noexcept {
 #endif
 }
 
+namespace {
+
+std::string what_of(const std::exception_ptr& e) noexcept {
+  try {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      return x.what();
+    } catch (...) {
+    }
+    return "unknown exception";
+  } catch (...) {
+    return {}; // out of memory while copying the message
+  }
+}
+
+} // namespace
+
+void print_failure(const task_record* t) noexcept {
+  std::fprintf(stderr, "zokio: detached task %llu '%s' (spawned at %s:%u) failed: %s\n",
+               static_cast<unsigned long long>(t->m_id), t->m_name.c_str(), t->m_spawn_site.file,
+               t->m_spawn_site.line, what_of(t->m_error).c_str());
+}
+
 void runtime_impl::report_failure(task_record* t) noexcept {
   task_failure f{t->m_id, t->m_name, t->m_spawn_site, t->m_error};
   try {
@@ -132,19 +163,67 @@ void runtime_impl::report_failure(task_record* t) noexcept {
       m_options.on_task_error(f);
       return;
     }
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(t->m_error);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    std::fprintf(stderr, "zokio: detached task %llu '%s' (spawned at %s:%u) failed: %s\n",
-                 static_cast<unsigned long long>(t->m_id), t->m_name.c_str(), t->m_spawn_site.file,
-                 t->m_spawn_site.line, what.c_str());
+    print_failure(t);
   } catch (...) {
     std::fprintf(stderr, "zokio: on_task_error threw; a detached task failure was dropped\n");
   }
+}
+
+void report_unobserved(std::uint64_t id, std::string_view name, const site& where,
+                       std::exception_ptr error) noexcept {
+  auto* w = static_cast<worker*>(t_worker);
+  try {
+    if (w != nullptr && w->m_rt->m_options.on_task_error) {
+      w->m_rt->m_options.on_task_error(task_failure{id, name, where, error});
+      return;
+    }
+  } catch (...) {
+    std::fprintf(stderr, "zokio: on_task_error threw; a task failure was dropped\n");
+    return;
+  }
+  std::fprintf(stderr, "zokio: task %llu '%.*s' (at %s:%u) failed unobserved: %s\n",
+               static_cast<unsigned long long>(id), static_cast<int>(name.size()), name.data(),
+               where.file, where.line, what_of(error).c_str());
+}
+
+[[noreturn]] void throw_stopping() {
+  throw no_runtime_error("zokio: spawn on a runtime that is shutting down or has shut down: it "
+                         "takes no new tasks from other threads");
+}
+
+namespace {
+
+// The workers alive in this process, of every runtime. A join_handle may outlive its runtime;
+// what it does then (cancel, report an unobserved failure) must not reach into a freed worker,
+// so those rare paths look the worker up here first. Workers are added when made and removed
+// when destroyed (a worker leaked on purpose at shutdown stays, and stays valid).
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::unordered_set<const worker_core*>& registry() {
+  static std::unordered_set<const worker_core*> s;
+  return s;
+}
+
+} // namespace
+
+void register_worker(const worker_core* w) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registry().insert(w);
+}
+
+void unregister_worker(const worker_core* w) noexcept {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registry().erase(w);
+}
+
+bool worker_alive(const worker_core* w) noexcept {
+  if (w == t_worker) {
+    return true; // this thread drives it
+  }
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  return registry().count(w) != 0;
 }
 
 void runtime_impl::drive_until(task_record* t) {
@@ -187,16 +266,22 @@ shutdown_report runtime_impl::shutdown() {
     throw std::logic_error("zokio: runtime::shutdown() called from inside the runtime");
   }
   m_shutting_down.store(true, std::memory_order_release);
+  // From here on, spawns from other threads are refused (they throw); those posted before are
+  // still in the inboxes, are drained below and start cancelled.
   for (auto& w : m_workers) {
-    w->post(nullptr, inbox_op::cancel_all);
+    w->close_intake();
   }
-  const auto deadline = std::chrono::steady_clock::now() + m_options.shutdown_grace;
+  for (auto& w : m_workers) {
+    (void)w->post(nullptr, inbox_op::cancel_all); // the loops are open until teardown
+  }
+  using clock = std::chrono::steady_clock;
+  const auto deadline = saturating_deadline<clock>(clock::now(), m_options.shutdown_grace);
   auto all_done = [this, deadline] {
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (clock::now() > deadline) {
       return true;
     }
     for (auto& w : m_workers) {
-      if (w->live_count() != 0) {
+      if (w->live_count() != 0 || !w->inbox_empty()) {
         return false;
       }
     }
@@ -211,12 +296,12 @@ shutdown_report runtime_impl::shutdown() {
   w0.run(all_done);
   w0.stop_watch();
   for (unsigned i = 1; i < size(); ++i) {
-    m_workers[i]->post(nullptr, inbox_op::stop);
+    (void)m_workers[i]->post(nullptr, inbox_op::stop);
   }
   for (unsigned i = 1; i < size(); ++i) {
     m_workers[i]->join_thread();
   }
-  const auto teardown_deadline = std::chrono::steady_clock::now() + m_options.shutdown_grace;
+  const auto teardown_deadline = saturating_deadline<clock>(clock::now(), m_options.shutdown_grace);
   for (auto& w : m_workers) {
     w->teardown(m_report, teardown_deadline);
   }
@@ -248,7 +333,7 @@ runtime_stats runtime_impl::stats() const {
     o.loop_iterations = c.loop_iterations.get();
     o.stalls = c.stalls.get();
     o.deadlocks_detected = c.deadlocks_detected.get();
-    o.lost_wakeups = c.lost_wakeups.get();
+    o.lost_wakeups = c.lost_wakeups.get() + w->m_lost_posts.load(std::memory_order_relaxed);
     o.timers_pending = c.timers_pending.get();
     o.blocking_in_flight = c.blocking_in_flight.get();
     o.handles_active = w->m_handles_active.load(std::memory_order_relaxed);
@@ -269,8 +354,11 @@ void schedule_new(worker_core* w, task_record* t, std::string_view name, const s
   t->m_spawned_at = ticks();
   if (t_worker == w) {
     wk->accept_new(t);
-  } else {
-    wk->post(t, inbox_op::spawn);
+  } else if (!wk->post(t, inbox_op::spawn)) {
+    // Refused: the runtime is stopping. The task never runs; its join_handle (being unwound by
+    // this exception) lets go of the last reference and destroys the unstarted frame.
+    t->release();
+    throw_stopping();
   }
 }
 
@@ -318,7 +406,14 @@ void finish_task(task_record* t) noexcept {
 void detach_task(task_record* t) noexcept {
   t->m_detached.store(true, std::memory_order_seq_cst);
   if (t->done() && t->m_outcome == task_outcome::error && !t->m_error_reported.exchange(true)) {
-    static_cast<worker*>(t->m_worker)->m_rt->report_failure(t);
+    // The handle may outlive its runtime: report through the runtime only while its worker
+    // exists; after that the failure is still printed, never dropped and never a use of freed
+    // memory. The lock keeps the worker alive while it reports.
+    if (worker_alive(t->m_worker)) {
+      static_cast<worker*>(t->m_worker)->m_rt->report_failure(t);
+    } else {
+      print_failure(t);
+    }
   }
   t->release();
 }
@@ -331,9 +426,16 @@ void cancel_task(task_record* t) noexcept {
   auto* w = static_cast<worker*>(t->m_worker);
   if (t_worker == w) {
     w->cancel_local(t);
-  } else {
-    t->add_ref(); // released when the worker has handled the request
-    w->post(t, inbox_op::cancel);
+    return;
+  }
+  // From another thread: through the owner's inbox, if the owner still exists (a task left
+  // behind by shutdown may be cancelled through a handle that outlived the runtime).
+  if (!worker_alive(w)) {
+    return;
+  }
+  t->add_ref(); // released when the worker has handled the request
+  if (!w->post(t, inbox_op::cancel)) {
+    t->release(); // the worker is torn down: nothing left to cancel
   }
 }
 
@@ -419,8 +521,8 @@ void runtime::begin_block_on() {
         "zokio: block_on called on a thread that drives a worker; blocking here would stop the "
         "loop that must make progress: co_await the task instead");
   }
-  if (m_impl->m_shut.load(std::memory_order_acquire)) {
-    throw no_runtime_error("zokio: block_on on a runtime that has shut down");
+  if (m_impl->m_shutting_down.load(std::memory_order_acquire)) {
+    throw no_runtime_error("zokio: block_on on a runtime that is shutting down or has shut down");
   }
   if (m_impl->m_in_block_on.exchange(true, std::memory_order_acq_rel)) {
     throw nested_block_on_error("zokio: block_on is already running on another thread");

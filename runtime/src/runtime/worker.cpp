@@ -18,7 +18,8 @@ void fatal(const char* what, int err) {
 } // namespace
 
 worker::worker(runtime_impl* rt, unsigned index, const runtime_options& options)
-    : m_budget(options.ready_budget == 0 ? 1 : options.ready_budget) {
+    : m_budget(options.ready_budget == 0 ? 1 : options.ready_budget),
+      m_stall_ns(saturating_ns(options.stall_threshold)) {
   m_index = index;
   m_rt = rt;
   m_force_async = options.force_async;
@@ -40,32 +41,51 @@ worker::worker(runtime_impl* rt, unsigned index, const runtime_options& options)
   m_watch->data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(m_watch));
   m_timers.init(&m_loop, this);
+  register_worker(this);
 }
 
 worker::~worker() {
+  unregister_worker(this);
   if (m_thread.joinable()) {
     m_thread.join();
   }
 }
 
 void worker_core::remote_wake(task_record* t) noexcept {
-  static_cast<worker*>(this)->post(t, inbox_op::wake);
+  (void)static_cast<worker*>(this)->post(t, inbox_op::wake); // a refused wake is counted lost
 }
 
-void worker::post(task_record* t, inbox_op op, void* arg) noexcept {
-  {
-    std::lock_guard<std::mutex> lock(m_inbox_mutex);
-    if (!m_async_open) {
-      // The worker is gone: only a wake from a thread the runtime does not know about, after
-      // shutdown, can get here. Dropping it is the only safe thing; count it as lost.
-      m_stats.lost_wakeups.add();
-      return;
+bool worker::post(task_record* t, inbox_op op, void* arg) noexcept {
+  std::lock_guard<std::mutex> lock(m_inbox_mutex);
+  if (!m_async_open) {
+    // The worker is gone: a wake from a thread the runtime does not know about, after shutdown.
+    // Its task was left behind (shutdown reported it); dropping the wake is the only safe thing.
+    if (op == inbox_op::wake) {
+      m_lost_posts.fetch_add(1, std::memory_order_relaxed);
     }
-    m_inbox.push_back({t, op, arg});
-    m_inbox_pending.store(true, std::memory_order_release);
-    m_rt->m_epoch.fetch_add(1, std::memory_order_acq_rel);
-    uv_async_send(m_async);
+    return false;
   }
+  if (op == inbox_op::spawn && !m_intake_open) {
+    return false;
+  }
+  try {
+    m_inbox.push_back({t, op, arg});
+  } catch (...) {
+    // Out of memory: a message that cannot be queued is refused like one to a stopped worker.
+    if (op == inbox_op::wake) {
+      m_lost_posts.fetch_add(1, std::memory_order_relaxed);
+    }
+    return false;
+  }
+  m_inbox_pending.store(true, std::memory_order_release);
+  m_rt->m_epoch.fetch_add(1, std::memory_order_acq_rel);
+  uv_async_send(m_async);
+  return true;
+}
+
+void worker::close_intake() noexcept {
+  std::lock_guard<std::mutex> lock(m_inbox_mutex);
+  m_intake_open = false;
 }
 
 bool worker::inbox_empty() noexcept {
@@ -109,6 +129,64 @@ void worker::drain_inbox() noexcept {
   }
   m_inbox_work.clear();
   m_progress.store(m_progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void worker::settle_leftovers(shutdown_report& report) noexcept {
+  // m_async_open is false: nothing is added any more, the lock only orders us after the last
+  // post().
+  {
+    std::lock_guard<std::mutex> lock(m_inbox_mutex);
+    m_inbox_work.swap(m_inbox);
+    m_inbox_pending.store(false, std::memory_order_relaxed);
+  }
+  for (const inbox_item& item : m_inbox_work) {
+    switch (item.op) {
+    case inbox_op::spawn:
+      // Posted before the intake closed but never drained (the grace ran out first): it never
+      // ran and never will. Its handle may still be dropped safely; the report says it is left.
+      ++report.tasks_left;
+      item.task->release();
+      break;
+    case inbox_op::cancel:
+      item.task->release();
+      break;
+    case inbox_op::blocking_done:
+      finish_blocking(this, item.arg);
+      break;
+    case inbox_op::wake:
+      m_stats.lost_wakeups.add(); // its task is live, so already counted as left
+      break;
+    case inbox_op::cancel_all:
+    case inbox_op::stop:
+      break;
+    }
+  }
+  m_inbox_work.clear();
+}
+
+void worker::track_io(io_object* o, const char* type, void (*close)(io_object*) noexcept) noexcept {
+  o->m_io_worker = this;
+  o->m_io_type = type;
+  o->m_io_close = close;
+  o->m_io_prev = nullptr;
+  o->m_io_next = m_io_head;
+  if (m_io_head != nullptr) {
+    m_io_head->m_io_prev = o;
+  }
+  m_io_head = o;
+}
+
+void worker::untrack_io(io_object* o) noexcept {
+  worker* w = o->m_io_worker;
+  if (w == nullptr) {
+    return;
+  }
+  (o->m_io_prev != nullptr ? o->m_io_prev->m_io_next : w->m_io_head) = o->m_io_next;
+  if (o->m_io_next != nullptr) {
+    o->m_io_next->m_io_prev = o->m_io_prev;
+  }
+  o->m_io_prev = o->m_io_next = nullptr;
+  o->m_io_worker = nullptr;
 }
 
 void worker::accept_new(task_record* t) noexcept {
@@ -182,9 +260,23 @@ void worker::resume(task_record* t) noexcept {
   // Single writer: plain load and store, no locked instruction on the hot path.
   t->m_resumes.store(t->m_resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   m_progress.store(m_progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  const std::uint64_t started = m_resume_start;
   t->m_resume.resume(); // `t` may be freed once this returns
   m_in_task = false;
   t_current = nullptr;
+  // The task charged its busy time when it suspended or finished, which moved m_resume_start to
+  // that moment: the difference is how long this resume ran, with no extra clock read.
+  if (const std::uint64_t spent = m_resume_start - started; spent > stall_screen_ticks)
+      [[unlikely]] {
+    note_long_resume(spent);
+  }
+}
+
+void worker::note_long_resume(std::uint64_t spent_ticks) noexcept {
+  if (m_stall_ns > 0 &&
+      static_cast<double>(spent_ticks) * m_rt->ns_per_tick() >= static_cast<double>(m_stall_ns)) {
+    m_stats.stalls.add();
+  }
 }
 
 void worker::run_ready() noexcept {
@@ -298,11 +390,21 @@ void worker::teardown(shutdown_report& report, std::chrono::steady_clock::time_p
     std::lock_guard<std::mutex> lock(m_inbox_mutex);
     m_async_open = false;
   }
+  settle_leftovers(report);
   uv_close(reinterpret_cast<uv_handle_t*>(m_async),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
   uv_close(reinterpret_cast<uv_handle_t*>(m_watch),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   m_timers.close();
+  // I/O objects whose owners kept them open: a leak, reported by type, and closed the way the
+  // owner would close it, so that destroying the owner later is safe (io_object).
+  while (io_object* o = m_io_head) {
+    ++report.handles_left[o->m_io_type];
+    o->m_io_close(o); // untracks it
+    if (m_io_head == o) {
+      untrack_io(o); // a close that forgot: never loop for ever
+    }
+  }
   // Anything else still open is a leak: report it by type, then close it so the loop can close.
   uv_walk(
       &m_loop,

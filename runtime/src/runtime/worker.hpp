@@ -29,6 +29,21 @@
 namespace zokio::detail {
 
 class runtime_impl;
+class worker;
+
+/// The private state of an I/O object that owns a libuv handle (a TCP stream or listener, a UDP
+/// socket). Its worker tracks it while the handle is open. A user may keep the public object past
+/// shutdown() or the runtime's end: teardown then closes the handle the way the object would
+/// (waiters failed, state freed by reference count after libuv's close callback) and reports it
+/// as left open; the object, destroyed later, finds it closed and touches neither loop nor
+/// worker. Owner thread only.
+struct io_object {
+  io_object* m_io_prev = nullptr;
+  io_object* m_io_next = nullptr;
+  worker* m_io_worker = nullptr; // set while tracked
+  const char* m_io_type = "";
+  void (*m_io_close)(io_object*) noexcept = nullptr;
+};
 
 enum class inbox_op : unsigned char { wake, spawn, cancel, cancel_all, stop, blocking_done };
 
@@ -60,8 +75,14 @@ public:
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
-  /// Posts a message from any thread and wakes the loop.
-  void post(task_record* t, inbox_op op, void* arg = nullptr) noexcept;
+  /// Posts a message from any thread and wakes the loop. False when the worker no longer takes
+  /// it: a spawn once shutdown has begun (close_intake), anything once the loop is torn down.
+  /// The caller then owns what it meant to hand over (a spawn's record, a cancel's reference).
+  [[nodiscard]] bool post(task_record* t, inbox_op op, void* arg = nullptr) noexcept;
+
+  /// Refuses spawns posted from now on. Every spawn posted before is still drained and run (as a
+  /// cancelled task) before the worker stops: shutdown() waits for empty inboxes.
+  void close_intake() noexcept;
 
   /// Takes a new task on the owner thread.
   void accept_new(task_record* t) noexcept;
@@ -69,6 +90,11 @@ public:
   void cancel_local(task_record* t) noexcept;
   void cancel_all_local() noexcept;
   void unlink_live(task_record* t) noexcept;
+
+  /// Tracks `o`, whose handle of type `type` ("tcp", "udp", ...) was just opened on this loop;
+  /// `close` closes it as its owner would. untrack_io() when the owner closes it.
+  void track_io(io_object* o, const char* type, void (*close)(io_object*) noexcept) noexcept;
+  static void untrack_io(io_object* o) noexcept;
 
   /// Drives the loop on the calling thread until `done()` holds. `idle_check` runs when the
   /// loop is about to block with nothing runnable; it may return true to stop driving.
@@ -107,11 +133,22 @@ public:
 
 private:
   void drain_inbox() noexcept;
+  /// Teardown: what was posted after the last drain. Spawns never ran (reported as tasks left),
+  /// cancels give back their reference, finished blocking jobs are accounted.
+  void settle_leftovers(shutdown_report& report) noexcept;
   void run_ready() noexcept;
   void resume(task_record* t) noexcept;
+  /// Counts a resume that ran past `stall_threshold` (once per resume).
+  void note_long_resume(std::uint64_t spent_ticks) noexcept;
+
+  /// Resumes shorter than this many ticks are never stalls: at most 100 µs on any clock of 1 GHz
+  /// or more (and exactly 100 µs where ticks are nanoseconds), far below the smallest threshold
+  /// of 1 ms. Only longer ones pay for the conversion to time.
+  static constexpr std::uint64_t stall_screen_ticks = 100'000;
   void thread_main();
 
   unsigned m_budget;
+  std::int64_t m_stall_ns; // 0: stall counting is off
   uv_loop_t m_loop;
   uv_async_t* m_async = nullptr;
   uv_timer_t* m_watch = nullptr;
@@ -123,7 +160,13 @@ private:
   std::vector<inbox_item> m_inbox;
   std::vector<inbox_item> m_inbox_work;
   std::atomic<bool> m_inbox_pending{false};
-  bool m_async_open = false;
+  bool m_async_open = false; // under m_inbox_mutex
+  bool m_intake_open = true; // under m_inbox_mutex: spawns are taken
+  /// Wakes dropped by post() after teardown, counted by the posting thread (m_stats has one
+  /// writer, the owner); stats() adds them to lost_wakeups.
+  std::atomic<std::uint64_t> m_lost_posts{0};
+
+  io_object* m_io_head = nullptr; // I/O objects with an open handle
 
   spinlock m_live_lock;
   task_record* m_live_head = nullptr;
@@ -135,6 +178,17 @@ private:
 
   friend class runtime_impl;
 };
+
+/// Prints a detached task's failure to standard error (the default `on_task_error`).
+void print_failure(const task_record* t) noexcept;
+/// Throws no_runtime_error: the runtime takes no new tasks from other threads.
+[[noreturn]] void throw_stopping();
+/// The process-wide set of live workers (see runtime.cpp).
+void register_worker(const worker_core* w);
+void unregister_worker(const worker_core* w) noexcept;
+/// True while `w` exists. Its answer is only as fresh as the call: destroying a runtime while
+/// another thread drops or cancels its handles is the caller's race.
+bool worker_alive(const worker_core* w) noexcept;
 
 /// The runtime behind zokio::runtime.
 class runtime_impl {

@@ -10,7 +10,7 @@ bool event_awaiter::ready() const noexcept {
 
 bool event_awaiter::arm() {
   std::lock_guard<std::mutex> lock(m_event.m_mutex);
-  if (m_event.m_set.load(std::memory_order_relaxed)) {
+  if (m_event.m_set) {
     return false;
   }
   m_event.m_waiters.push_back(this);
@@ -28,13 +28,21 @@ bool event_awaiter::withdraw() noexcept {
 
 } // namespace detail
 
+bool event::is_set() const noexcept {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  return m_set;
+}
+
 void event::set() noexcept {
   detail::event_awaiter* waiters = nullptr;
   {
     std::lock_guard<std::mutex> lock(m_mutex);
-    m_set.store(true, std::memory_order_release);
+    m_set = true;
     waiters = m_waiters.take_all();
   }
+  // From here on the event itself is never touched: anybody who sees it set (is_set() and the
+  // waiters' arm() read it under the lock, so only after the unlock above) may destroy it. The
+  // waiters taken are suspended until fired, so their frames stay valid until then.
   while (waiters != nullptr) {
     detail::event_awaiter* next = waiters->m_next; // read first: the fire may free the waiter
     waiters->fire();
@@ -44,7 +52,7 @@ void event::set() noexcept {
 
 void event::reset() noexcept {
   std::lock_guard<std::mutex> lock(m_mutex);
-  m_set.store(false, std::memory_order_release);
+  m_set = false;
 }
 
 } // namespace zokio

@@ -75,6 +75,10 @@ semaphore_permit semaphore_acquire_awaiter::take() {
 
 } // namespace detail
 
+void semaphore::throw_too_many() {
+  throw std::length_error("zokio::semaphore: more than max_permits (2^61 - 1) permits");
+}
+
 void semaphore::give_to_waiters(std::size_t n) noexcept {
   // Granted waiters, chained through their (now free) m_next links and woken after unlocking.
   detail::semaphore_acquire_awaiter* granted = nullptr;

@@ -77,7 +77,15 @@ void blocking_pool::cancel(blocking_job* job) noexcept {
     item->cancelled = true;
   }
   // Completed through the inbox like a job that ran, so `m_done` never runs inside withdraw().
-  item->owner->post(nullptr, inbox_op::blocking_done, item);
+  hand_back(item);
+}
+
+void blocking_pool::hand_back(pool_item* item) noexcept {
+  // A worker torn down after its grace refuses it: the job's task was reported as left behind,
+  // and only the item is ours to free.
+  if (!item->owner->post(nullptr, inbox_op::blocking_done, item)) {
+    delete item;
+  }
 }
 
 void blocking_pool::thread_main(std::shared_ptr<shared> sp) noexcept {
@@ -106,7 +114,7 @@ void blocking_pool::thread_main(std::shared_ptr<shared> sp) noexcept {
     ++s.m_busy;
     lock.unlock();
     item->job->m_run(item->job); // catches the job's exceptions itself
-    item->owner->post(nullptr, inbox_op::blocking_done, item);
+    hand_back(item);
     lock.lock();
     --s.m_busy;
     s.m_idle.notify_all();

@@ -70,6 +70,8 @@ private:
     bool m_stopping = false;
   };
   static void thread_main(std::shared_ptr<shared> s) noexcept;
+  /// Posts a finished (or withdrawn) job back to its worker, or frees it if the worker is gone.
+  static void hand_back(pool_item* item) noexcept;
 
   const unsigned m_max_threads;
   std::shared_ptr<shared> m_shared;

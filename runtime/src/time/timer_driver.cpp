@@ -61,6 +61,13 @@ void timer_driver::on_timer(uv_timer_t* t) noexcept {
   self->m_armed_for = INT64_MAX;
   self->fire_expired();
   self->rearm();
+  // libuv runs timers before it polls, and computes the poll's timeout without knowing that a
+  // task just became ready: in a turn of uv_run(UV_RUN_ONCE) that started late, the poll would
+  // then block (for ever, if nothing else is pending) with the woken task in the ready queue.
+  // uv_stop makes this turn's poll return at once; libuv clears the flag when uv_run returns.
+  if (!self->m_owner->m_ready.empty()) {
+    uv_stop(self->m_loop);
+  }
 }
 
 void timer_driver::fire_expired() noexcept {
@@ -77,14 +84,19 @@ void timer_driver::rearm() noexcept {
     return;
   }
   const std::int64_t due = m_heap.front()->m_deadline_ns;
-  if (due >= m_armed_for) {
+  // Already armed for this deadline or an earlier one. (A saturated deadline equals the
+  // "not armed" mark, so the handle's own state decides.)
+  if (due >= m_armed_for && uv_is_active(reinterpret_cast<uv_handle_t*>(m_timer)) != 0) {
     return;
   }
   // libuv counts in milliseconds from its cached loop time: refresh it and round up, so the
   // timer never fires before the deadline.
   uv_update_time(m_loop);
   const std::int64_t left = due - now_ns();
-  const std::uint64_t ms = left <= 0 ? 0 : static_cast<std::uint64_t>((left + 999'999) / 1'000'000);
+  // Round up without adding first: `left` may be as large as INT64_MAX (a saturated deadline).
+  const std::uint64_t ms =
+      left <= 0 ? 0
+                : static_cast<std::uint64_t>(left / 1'000'000 + (left % 1'000'000 != 0 ? 1 : 0));
   m_armed_for = due;
   uv_timer_start(m_timer, &timer_driver::on_timer, ms, 0);
 }

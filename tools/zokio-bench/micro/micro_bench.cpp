@@ -19,6 +19,8 @@
 // - a failure (exception out of block_on, a failed or cancelled task) marks the benchmark as
 //   errored and makes the program exit 1, so the ctest smoke run catches it.
 
+#include "../bench_main.hpp"
+
 #include <zokio/zokio.hpp>
 
 #include <benchmark/benchmark.h>
@@ -495,22 +497,11 @@ BENCHMARK(BM_mpsc_contended)
 } // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-    return 2;
-  }
-#if defined(ZOKIO_FRAME_POOL) && ZOKIO_FRAME_POOL
-  benchmark::AddCustomContext("zokio_frame_pool", "on");
-#else
-  benchmark::AddCustomContext("zokio_frame_pool", "off");
-#endif
-  benchmark::AddCustomContext("zokio_workers", "1 (BM_spawn_many_cross_worker: 2)");
-  benchmark::AddCustomContext("zokio_time", "real (wall clock)");
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  if (g_failed) {
-    std::fprintf(stderr, "zokio-bench-micro: at least one benchmark failed (see above)\n");
-    return 1;
-  }
-  return 0;
+  return zokio::tools::bench_main(
+      argc, argv,
+      {.name = "zokio-bench-micro",
+       .context = {{"zokio_frame_pool", ZOKIO_FRAME_POOL ? "on" : "off"},
+                   {"zokio_workers", "1 (BM_spawn_many_cross_worker: 2)"},
+                   {"zokio_time", "real (wall clock)"}},
+       .failed = &g_failed});
 }

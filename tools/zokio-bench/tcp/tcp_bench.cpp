@@ -16,6 +16,8 @@
 // Rules as in zokio-bench-micro: wall-clock time (UseRealTime); a failure marks the benchmark
 // errored and makes the program exit 1; a Zokio runtime that does not shut down clean() aborts.
 
+#include "../bench_main.hpp"
+
 #include <zokio/net/tcp_listener.hpp>
 #include <zokio/net/tcp_stream.hpp>
 #include <zokio/zokio.hpp>
@@ -507,19 +509,12 @@ BENCHMARK(BM_tcp_stream_zokio)->UseRealTime()->Unit(benchmark::kMicrosecond);
 } // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-    return 2;
-  }
-  benchmark::AddCustomContext("zokio_workers", "1 (server and client tasks on worker 0)");
-  benchmark::AddCustomContext("libuv_loops", "1 (server and client callbacks on one loop)");
-  benchmark::AddCustomContext("transport", "TCP over 127.0.0.1, TCP_NODELAY");
-  benchmark::AddCustomContext("libuv_version", uv_version_string());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  if (g_failed) {
-    std::fprintf(stderr, "zokio-bench-tcp: at least one benchmark failed (see above)\n");
-    return 1;
-  }
-  return 0;
+  return zokio::tools::bench_main(
+      argc, argv,
+      {.name = "zokio-bench-tcp",
+       .context = {{"zokio_workers", "1 (server and client tasks on worker 0)"},
+                   {"libuv_loops", "1 (server and client callbacks on one loop)"},
+                   {"transport", "TCP over 127.0.0.1, TCP_NODELAY"},
+                   {"libuv_version", uv_version_string()}},
+       .failed = &g_failed});
 }

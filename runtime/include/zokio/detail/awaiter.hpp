@@ -2,9 +2,13 @@
 
 #include <zokio/detail/worker_core.hpp>
 #include <zokio/runtime/errors.hpp>
+#include <zokio/util/result.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <coroutine>
+#include <system_error>
+#include <type_traits>
 
 // Every await of a runtime operation goes through counted_awaiter: it counts the await, decides
 // between completing inline and suspending (always suspending under force_async), records what
@@ -66,6 +70,14 @@ inline bool current_task_cancelled() noexcept {
   return t != nullptr && t->m_cancel_requested.load(std::memory_order_relaxed);
 }
 
+/// An awaiter that cancellation does not interrupt: it declares `static constexpr bool
+/// ignores_cancel = true` and its `withdraw()` returns false. Only the runtime's own structured
+/// waits use it (waiting for a cancelled child to unwind, so that what it produced is not lost).
+template <typename D>
+concept ignores_cancel = requires {
+  requires D::ignores_cancel;
+};
+
 /// CRTP base of every runtime awaiter. `Derived` provides:
 /// - `static constexpr wait_kind kind`;
 /// - `bool ready()`: the result is already there;
@@ -90,7 +102,8 @@ public:
     m_task = t;
     worker_core& w = *t->m_worker;
     w.m_stats.awaits.add();
-    if (t->m_cancel_requested.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (!ignores_cancel<Derived> && t->m_cancel_requested.load(std::memory_order_relaxed))
+        [[unlikely]] {
       m_cancelled = true;
       w.m_stats.awaits_cancelled.add();
       return true;
@@ -124,7 +137,10 @@ public:
       armed = !(w.m_force_async && self().ready()) && self().arm();
     } catch (...) {
       // Registration failed: the task goes on running and gets the exception at its co_await.
+      // The await completed (with that exception) without suspending: it counts as inline, so
+      // that awaits = awaits_inline + awaits_suspended + awaits_cancelled keeps holding.
       undo_suspend(t, w);
+      w.m_stats.awaits_inline.add();
       throw;
     }
     if (armed) {
@@ -142,7 +158,36 @@ public:
     return false;
   }
 
-  decltype(auto) await_resume() { return self().take(); }
+  decltype(auto) await_resume() {
+    using R = decltype(self().take());
+    try {
+      if constexpr (is_result_v<R>) {
+        R r = self().take();
+        if (!r.ok() && r.error() == std::errc::operation_canceled) [[unlikely]] {
+          note_cancel_seen();
+        }
+        return r;
+      } else if constexpr (std::is_integral_v<R> && std::is_signed_v<R>) {
+        // The runtime's private awaiters return libuv statuses: UV_ECANCELED is -ECANCELED.
+        R status = self().take();
+        if (status == -ECANCELED) [[unlikely]] {
+          note_cancel_seen();
+        }
+        return status;
+      } else if constexpr (std::is_same_v<R, std::error_code>) {
+        std::error_code e = self().take();
+        if (e == std::errc::operation_canceled) [[unlikely]] {
+          note_cancel_seen();
+        }
+        return e;
+      } else {
+        return self().take();
+      }
+    } catch (const operation_cancelled&) {
+      note_cancel_seen();
+      throw;
+    }
+  }
 
 protected:
   void throw_if_cancelled() const {
@@ -162,6 +207,13 @@ protected:
 
 private:
   Derived& self() noexcept { return *static_cast<Derived*>(this); }
+  /// The await failed as cancelled: if that was asked for, record that the task saw it (an
+  /// operation closed under it, or a joined task that was cancelled, is not that).
+  void note_cancel_seen() noexcept {
+    if (m_task->m_cancel_requested.load(std::memory_order_relaxed)) {
+      m_task->m_cancel_seen = true;
+    }
+  }
   static void undo_suspend(task_record* t, worker_core& w) noexcept {
     t->m_awaiter = nullptr;
     note_running(t);

@@ -97,6 +97,10 @@ struct task_record {
   std::atomic<bool> m_detached{false};
   std::atomic<bool> m_error_reported{false};
   task_outcome m_outcome = task_outcome::pending;
+  /// Owner only: an await of this task failed because cancellation was requested (it threw
+  /// operation_cancelled or returned errc::operation_canceled). After that, what the task returns
+  /// is a consequence of the cancellation, not a completed operation (timeout, when_any).
+  bool m_cancel_seen = false;
   std::exception_ptr m_error;
 
   bool done() const noexcept { return m_joiner.load(std::memory_order_acquire) == joiner_done; }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <zokio/detail/duration.hpp>
 #include <zokio/detail/worker_core.hpp>
 
 #include <chrono>
@@ -31,17 +32,21 @@ inline std::int64_t now_ns() noexcept {
       .count();
 }
 
+/// The deadline `d` from now, in steady_clock nanoseconds. A negative `d` is now; one too long to
+/// represent is never (the maximum), not a wrapped-around moment in the past.
 template <typename Rep, typename Period>
 std::int64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  std::int64_t ns = saturating_ns(d);
   if (ns < 0) {
     ns = 0;
   }
-  const std::int64_t now = now_ns();
-  if (ns > std::numeric_limits<std::int64_t>::max() - now) {
-    return std::numeric_limits<std::int64_t>::max();
-  }
-  return now + static_cast<std::int64_t>(ns);
+  return saturating_add(now_ns(), ns);
+}
+
+/// A steady_clock time point of any unit as a deadline in nanoseconds, saturated.
+template <typename Duration>
+std::int64_t deadline_at(std::chrono::time_point<std::chrono::steady_clock, Duration> t) noexcept {
+  return saturating_ns(t.time_since_epoch());
 }
 
 } // namespace zokio::detail

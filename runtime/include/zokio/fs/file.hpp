@@ -15,14 +15,20 @@
 #include <type_traits>
 #include <utility>
 
-// Files on libuv's thread pool: every operation is one `uv_fs_*` request, so the loop thread
-// never blocks on a disk.
+// Files off the loop thread, so it never blocks on a disk or on another process:
+// - operations that finish on their own (read_at, write_at, fsync, size, close) are `uv_fs_*`
+//   requests on libuv's thread pool;
+// - operations that can wait for another process for ever (open, which blocks on a FIFO until a
+//   peer opens it; read and write at the file position, which block on a pipe) run on the
+//   runtime's blocking pool. libuv joins its process-wide pool threads when the process exits,
+//   so one stuck there would hang the exit after shutdown() gave up on its task; a thread of the
+//   blocking pool is detached instead (see task/blocking_pool.hpp).
 //
-// Ownership: the uv_fs_t of an operation is allocated in src/fs/fs_request.cpp when the
-// operation starts and freed in its completion callback, never in the awaiting frame: a
-// cancelled operation that a pool thread already runs is waited for, and its result discarded.
-// The awaiter (inside the suspended frame) is written by that callback and read by the task
-// after it resumes, both on the worker's loop thread.
+// Ownership: the request of an operation (a uv_fs_t, or a blocking job) is allocated in
+// src/fs/fs_request.cpp when the operation starts and freed in its completion callback, never in
+// the awaiting frame: a cancelled operation that a pool thread already runs is waited for, and
+// its result discarded. The awaiter (inside the suspended frame) is written by that callback and
+// read by the task after it resumes, both on the worker's loop thread.
 
 namespace zokio::fs {
 
@@ -53,7 +59,9 @@ namespace zokio::detail {
 /// One file operation: its arguments, and its outcome once the request completes. Plain data
 /// that src/fs/fs_request.cpp turns into a `uv_fs_*` call.
 struct fs_op {
-  enum class code : std::uint8_t { open, close, read, write, fsync, fstat };
+  // read and write are positional (pread/pwrite); read_seq and write_seq use and move the file
+  // position (read/write), for files that cannot seek.
+  enum class code : std::uint8_t { open, close, read, write, read_seq, write_seq, fsync, fstat };
 
   code m_code = code::fstat;
   bool m_started = false;   // a request was submitted (the fd of `close` then belongs to it)
@@ -65,7 +73,7 @@ struct fs_op {
   std::string m_path;         // open: read while submitting (libuv copies it)
   std::byte* m_buf = nullptr; // read and write: the caller's buffer, valid until completion
   std::size_t m_len = 0;
-  std::int64_t m_offset = 0;
+  std::int64_t m_offset = 0; // read and write: never negative (libuv takes -1 as "no offset")
 
   std::int64_t m_result = 0; // libuv's result: >= 0 (fd, byte count, 0) or a negative UV_E*
   std::uint64_t m_size = 0;  // fstat: the file size
@@ -73,10 +81,16 @@ struct fs_op {
   awaiter_base* m_awaiter = nullptr;
 };
 
+/// True for the operations that run on the runtime's blocking pool rather than libuv's: those
+/// that can wait for another process for ever.
+constexpr bool fs_on_blocking_pool(fs_op::code c) noexcept {
+  return c == fs_op::code::open || c == fs_op::code::read_seq || c == fs_op::code::write_seq;
+}
+
 /// Submits `op` on worker `w`'s loop; the callback sets the outcome and fires `op->m_awaiter`.
 /// Returns false when it completed at once (an argument libuv rejected; `m_result` holds it).
 bool fs_start(worker_core* w, fs_op* op) noexcept;
-/// Asks libuv to drop a request still waiting for a pool thread; its callback then reports
+/// Asks the pool to drop a request still waiting for a thread; its callback then reports
 /// UV_ECANCELED. A request a pool thread already runs completes normally.
 void fs_cancel(fs_op* op) noexcept;
 /// Closes `fd` without waiting: through the loop of the worker this thread drives, or with a
@@ -104,7 +118,7 @@ public:
     m_op.m_awaiter = this;
     return fs_start(this->m_task->m_worker, &m_op);
   }
-  /// A request cannot be taken back from a pool thread: ask libuv to drop it and let the
+  /// A request cannot be taken back from a pool thread: ask the pool to drop it and let the
   /// callback wake the task either way; the result is then discarded.
   bool withdraw() noexcept {
     m_op.m_withdrawn = true;
@@ -149,8 +163,10 @@ public:
 
   /// Opens `path`. `mode` gives the permission bits of a file `open_flags::create` creates.
   /// Errors: `errc::no_such_file_or_directory`, `permission_denied`, `file_exists` (with
-  /// `exclusive`), ... Cancellation: returns `errc::operation_canceled`; a file opened meanwhile
-  /// is closed.
+  /// `exclusive`), ... Opening a FIFO waits until its other end is opened, possibly for ever, so
+  /// open runs on the runtime's blocking pool (as `read`). Cancellation: returns
+  /// `errc::operation_canceled`; an open a pool thread already runs is waited for, and a file
+  /// opened meanwhile is closed.
   static detail::fs_awaiter<file> open(std::string path, open_flags flags = open_flags::read,
                                        unsigned mode = 0644, site where = site::current());
 
@@ -158,14 +174,33 @@ public:
   /// Returns the count: fewer at the end of the file, 0 at or past it. `buf` must stay valid
   /// until the await completes. Cancellation: returns `errc::operation_canceled`; a read a pool
   /// thread already runs is waited for, and `buf` may hold what it read.
+  ///
+  /// Errors: `errc::invalid_argument` for an `offset` above INT64_MAX (no file offset can be
+  /// that large; nothing is read and the position is untouched), `errc::invalid_seek` for a file
+  /// that cannot seek (a pipe, a FIFO: use `read`), ...
   detail::fs_awaiter<std::size_t> read_at(std::span<std::byte> buf, std::uint64_t offset,
                                           site where = site::current()) const;
 
   /// Writes `buf` at `offset` (at the end with `open_flags::append`). Returns the count written,
-  /// which may be less than `buf.size()`. As `read_at` for buffers and cancellation (a
-  /// cancelled write may have reached the file).
+  /// which may be less than `buf.size()`. As `read_at` for buffers, cancellation (a cancelled
+  /// write may have reached the file) and errors (`invalid_argument` above INT64_MAX: nothing is
+  /// written).
   detail::fs_awaiter<std::size_t> write_at(std::span<const std::byte> buf, std::uint64_t offset,
                                            site where = site::current()) const;
+
+  /// Reads up to `buf.size()` bytes at the file position and moves it (read(2)): for files that
+  /// cannot seek (pipes, FIFOs, terminals). Returns the count; 0 at the end of the file (on a
+  /// FIFO: once every writer has closed it). It may wait for ever for another process, so it
+  /// runs on the runtime's blocking pool, whose threads shutdown can abandon. As `read_at` for
+  /// buffers and cancellation (a read that already waits on a pool thread is waited for).
+  detail::fs_awaiter<std::size_t> read(std::span<std::byte> buf,
+                                       site where = site::current()) const;
+
+  /// Writes `buf` at the file position and moves it (write(2)); the counterpart of `read`. A
+  /// FIFO whose reader has gone gives `errc::broken_pipe` (SIGPIPE is set to ignored if the
+  /// program left it at its default, as for TCP).
+  detail::fs_awaiter<std::size_t> write(std::span<const std::byte> buf,
+                                        site where = site::current()) const;
 
   /// Flushes the file's data and metadata to the device (fsync(2)).
   detail::fs_awaiter<void> fsync(site where = site::current()) const;
@@ -186,18 +221,10 @@ private:
   friend class detail::fs_awaiter;
   file(int fd, detail::worker_core* owner) noexcept : m_fd(fd), m_owner(owner) {}
 
-  detail::fs_op op(detail::fs_op::code c) const noexcept {
-    assert(m_owner == nullptr || m_owner == detail::t_worker);
-    detail::fs_op o;
-    o.m_code = c;
-    o.m_fd = m_fd;
-    if (m_fd < 0) {
-      // Nothing to submit: the await reports EBADF (without suspending, unless force_async).
-      o.m_done = true;
-      o.m_result = -static_cast<std::int64_t>(EBADF);
-    }
-    return o;
-  }
+  detail::fs_op op(detail::fs_op::code c) const noexcept;
+  detail::fs_op io_op(detail::fs_op::code c, std::span<const std::byte> buf) const noexcept;
+  detail::fs_op io_op_at(detail::fs_op::code c, std::span<const std::byte> buf,
+                         std::uint64_t offset) const noexcept;
   void reset() noexcept {
     if (m_fd >= 0) {
       detail::fs_close_detached(std::exchange(m_fd, -1));
@@ -207,6 +234,44 @@ private:
   int m_fd = -1;
   detail::worker_core* m_owner = nullptr;
 };
+
+inline detail::fs_op file::op(detail::fs_op::code c) const noexcept {
+  assert(m_owner == nullptr || m_owner == detail::t_worker);
+  detail::fs_op o;
+  o.m_code = c;
+  o.m_fd = m_fd;
+  if (m_fd < 0) {
+    // Nothing to submit: the await reports EBADF (without suspending, unless force_async).
+    o.m_done = true;
+    o.m_result = -static_cast<std::int64_t>(EBADF);
+  }
+  return o;
+}
+
+inline detail::fs_op file::io_op(detail::fs_op::code c,
+                                 std::span<const std::byte> buf) const noexcept {
+  detail::fs_op o = op(c);
+  // libuv takes a non-const buffer for writes too; writes only read from it.
+  o.m_buf = const_cast<std::byte*>(buf.data());
+  o.m_len = buf.size();
+  return o;
+}
+
+inline detail::fs_op file::io_op_at(detail::fs_op::code c, std::span<const std::byte> buf,
+                                    std::uint64_t offset) const noexcept {
+  detail::fs_op o = io_op(c, buf);
+  if (offset > static_cast<std::uint64_t>(INT64_MAX)) {
+    // As an int64_t it would be negative, and libuv takes a negative offset as "use and move the
+    // file position": reject it before anything is submitted.
+    if (!o.m_done) {
+      o.m_done = true;
+      o.m_result = -static_cast<std::int64_t>(EINVAL);
+    }
+    return o;
+  }
+  o.m_offset = static_cast<std::int64_t>(offset);
+  return o;
+}
 
 inline detail::fs_awaiter<file> file::open(std::string path, open_flags flags, unsigned mode,
                                            site where) {
@@ -220,21 +285,21 @@ inline detail::fs_awaiter<file> file::open(std::string path, open_flags flags, u
 
 inline detail::fs_awaiter<std::size_t> file::read_at(std::span<std::byte> buf, std::uint64_t offset,
                                                      site where) const {
-  detail::fs_op o = op(detail::fs_op::code::read);
-  o.m_buf = buf.data();
-  o.m_len = buf.size();
-  o.m_offset = static_cast<std::int64_t>(offset);
-  return detail::fs_awaiter<std::size_t>(std::move(o), where);
+  return detail::fs_awaiter<std::size_t>(io_op_at(detail::fs_op::code::read, buf, offset), where);
 }
 
 inline detail::fs_awaiter<std::size_t> file::write_at(std::span<const std::byte> buf,
                                                       std::uint64_t offset, site where) const {
-  detail::fs_op o = op(detail::fs_op::code::write);
-  // libuv takes a non-const buffer for writes too; it only reads from it.
-  o.m_buf = const_cast<std::byte*>(buf.data());
-  o.m_len = buf.size();
-  o.m_offset = static_cast<std::int64_t>(offset);
-  return detail::fs_awaiter<std::size_t>(std::move(o), where);
+  return detail::fs_awaiter<std::size_t>(io_op_at(detail::fs_op::code::write, buf, offset), where);
+}
+
+inline detail::fs_awaiter<std::size_t> file::read(std::span<std::byte> buf, site where) const {
+  return detail::fs_awaiter<std::size_t>(io_op(detail::fs_op::code::read_seq, buf), where);
+}
+
+inline detail::fs_awaiter<std::size_t> file::write(std::span<const std::byte> buf,
+                                                   site where) const {
+  return detail::fs_awaiter<std::size_t>(io_op(detail::fs_op::code::write_seq, buf), where);
 }
 
 inline detail::fs_awaiter<void> file::fsync(site where) const {

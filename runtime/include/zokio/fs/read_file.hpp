@@ -9,8 +9,10 @@
 
 namespace zokio::fs {
 
-/// Reads the whole file at `path` (open, read until end of file, close), each step a request on
-/// libuv's thread pool. A missing file is `errc::no_such_file_or_directory`.
+/// Reads the whole file at `path` (open, read until end of file, close), each step a request off
+/// the loop thread (see file.hpp). A missing file is `errc::no_such_file_or_directory`. A file
+/// that cannot seek (a FIFO, a character device such as a terminal) is read in order until its
+/// end of file (for a FIFO: until every writer has closed it); opening a FIFO waits for a writer.
 ///
 /// Thread-safety: await it from a task. Cancellation: returns `errc::operation_canceled` (a step
 /// a pool thread already runs is waited for first); the file is closed.

@@ -29,7 +29,10 @@ namespace zokio::fs {
 /// of at most 64 KiB goes the copying way, `in.read_at` into a buffer of the task and
 /// `out.write_all`, which waits for the socket to drain through the stream's own write path (no
 /// second watcher on the socket), and sendfile is tried again. When sendfile(2) cannot read the
-/// file (EINVAL, ENOSYS: not a regular file, say), the rest of the range is copied that way.
+/// file (EINVAL, ENOSYS, ESPIPE: not a regular file, say), the rest of the range is copied that
+/// way. A file that cannot seek (a pipe, a FIFO) is read in order with `in.read` from where it
+/// is, up to `length` bytes or its end of file; `offset` must then be 0 (else
+/// `errc::invalid_seek`).
 ///
 /// Thread-safety: `in` and `out` must belong to the worker that runs the calling task. No other
 /// write may run on `out` while sendfile runs, nor be pending when it starts (the bytes would

@@ -28,7 +28,9 @@ struct runtime_options {
   /// Every await suspends and is resumed by the loop on a later turn, even when its result is
   /// already there. `zokio-diag --check-async` runs with it to prove the asynchronous path.
   bool force_async = false;
-  /// A resume or callback running longer than this is a stall.
+  /// A resume of a task running longer than this is a stall, counted once in
+  /// `runtime_stats::stalls` (on the worker it ran on). Zero turns counting off. Time a task
+  /// spends suspended never counts.
   std::chrono::milliseconds stall_threshold{100};
   /// Called with every failure of a task nobody will join (detached, or its handle dropped
   /// without awaiting). The default prints one line to standard error.
@@ -43,6 +45,7 @@ struct runtime_options {
   // Additions after the contract's members.
 
   /// How long `shutdown()` waits for cancelled tasks to unwind before it reports them as left.
+  /// Every duration here may be as long as `milliseconds::max()`: deadlines saturate.
   std::chrono::milliseconds shutdown_grace{5000};
   /// Tasks resumed per loop turn before the loop polls for I/O again (Tokio's coop budget).
   unsigned ready_budget = 128;

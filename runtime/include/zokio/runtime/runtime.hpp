@@ -60,6 +60,11 @@ public:
   /// Spawns `t` from any thread, also one outside the runtime: on the calling worker when
   /// called from one of this runtime's workers, else on the workers in turn. Worker 0 runs only
   /// while some thread is in `block_on` or `shutdown`.
+  ///
+  /// Once `shutdown()` has begun, a spawn from outside the runtime throws `no_runtime_error`
+  /// (the runtime takes no new work); a spawn accepted before that runs, or starts cancelled,
+  /// and has finished before shutdown() returns. A task of the runtime may still spawn while it
+  /// unwinds: the new task starts cancelled.
   template <typename T>
   join_handle<T> spawn(task<T> t, spawn_options opts = {}, site where = site::current()) {
     return detail::spawn_on_worker(pick_worker(), std::move(t), opts, where);

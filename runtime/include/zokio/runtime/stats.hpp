@@ -25,8 +25,10 @@ struct worker_counters {
   /// no synchronous fallback: this stays 0 unless injected on purpose.
   std::uint64_t sync_fallbacks = 0;
   std::uint64_t loop_iterations = 0;
-  std::uint64_t stalls = 0;
+  std::uint64_t stalls = 0; ///< Resumes that ran past `runtime_options::stall_threshold`.
   std::uint64_t deadlocks_detected = 0;
+  /// Wakes that could not be delivered: posted to a worker already torn down by shutdown (its
+  /// task was reported as left).
   std::uint64_t lost_wakeups = 0;
   std::uint64_t timers_pending = 0;     ///< Gauge: sleeps and timeouts armed.
   std::uint64_t blocking_in_flight = 0; ///< Gauge: `spawn_blocking` jobs not finished.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <zokio/signal/listener.hpp>
 #include <zokio/task/task.hpp>
 #include <zokio/util/site.hpp>
 
@@ -7,14 +8,16 @@
 
 namespace zokio::signal {
 
-/// Waits until the process receives signal `signum` (e.g. SIGINT for a graceful shutdown). The
-/// signal is watched by a libuv signal handle on the current worker from the moment the task
-/// first suspends; a signal that arrives before that is not seen. Several waits, on any
-/// workers, all see the same signal.
+/// Waits until the process receives signal `signum` (e.g. SIGINT for a graceful shutdown): a
+/// `listener` that lives for one signal. The task is lazy, so the signal is watched only from the
+/// moment it first runs (when it is awaited or spawned and scheduled): a signal that arrives
+/// before that takes its default action. To be sure of a signal that may come early, make a
+/// `listener` first and `co_await l.recv()` later. Several waits, on any workers, all see the
+/// same signal.
 ///
 /// While a wait is pending the signal's default action (terminating the process, for SIGINT) is
-/// replaced; once no wait watches it any more, libuv restores the default, so a second SIGINT
-/// after the wait returned terminates the process as usual.
+/// replaced; once no wait or listener watches it any more, libuv restores the default, so a
+/// second SIGINT after the wait returned terminates the process as usual.
 ///
 /// Thread-safety: await it from a task. Cancellation: the handle is stopped and closed and the
 /// await throws `operation_cancelled`. Throws `std::invalid_argument` for a signal number

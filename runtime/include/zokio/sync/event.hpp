@@ -51,7 +51,9 @@ public:
 
   void set() noexcept;
   void reset() noexcept;
-  bool is_set() const noexcept { return m_set.load(std::memory_order_acquire); }
+  /// Whether the event is set. Read under the event's lock, so that once it says true, set() is
+  /// done with the event: a task may then destroy it (also after a wait() that completed at once).
+  bool is_set() const noexcept;
 
   /// Waits until the event is set. Cancellation: the waiter is removed and the await throws
   /// `operation_cancelled`. The event must outlive its waiters.
@@ -62,8 +64,8 @@ public:
 private:
   friend class detail::event_awaiter;
 
-  std::mutex m_mutex;
-  std::atomic<bool> m_set;
+  mutable std::mutex m_mutex;
+  bool m_set; // under m_mutex
   detail::waiter_list<detail::event_awaiter> m_waiters;
 };
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <stdexcept>
 #include <utility>
 
 // A counting semaphore shared by tasks on any worker, FIFO-fair by handoff.
@@ -107,8 +108,14 @@ private:
 /// Lifetime: the semaphore must outlive every permit and every waiting `acquire()`.
 class semaphore {
 public:
-  explicit semaphore(std::size_t permits) noexcept
-      : m_state(static_cast<std::uint64_t>(permits) << 1) {}
+  /// The most permits a semaphore holds: 2^61 - 1, as Tokio's `Semaphore::MAX_PERMITS`. The
+  /// count is packed with a flag into 64 bits, which leaves room for permits handed out and
+  /// released beyond this bound, never for wrapping around.
+  static constexpr std::size_t max_permits = std::size_t{0x1FFF'FFFF'FFFF'FFFF};
+
+  /// Throws `std::length_error` above `max_permits`: a semaphore never holds fewer permits than
+  /// it was given.
+  explicit semaphore(std::size_t permits) : m_state(checked(permits) << 1) {}
   semaphore(const semaphore&) = delete;
   semaphore& operator=(const semaphore&) = delete;
 
@@ -126,8 +133,22 @@ public:
     return try_take() ? semaphore_permit(this) : semaphore_permit();
   }
 
-  /// Adds `n` permits (waiters first, in FIFO order): the counterpart of `forget()`.
-  void add_permits(std::size_t n) noexcept { give(n); }
+  /// Adds `n` permits (waiters first, in FIFO order): the counterpart of `forget()`. Throws
+  /// `std::length_error`, adding nothing, when more than `max_permits` would then be free.
+  void add_permits(std::size_t n) {
+    checked(n);
+    std::uint64_t s = m_state.load(std::memory_order_relaxed);
+    while ((s & waiters_bit) == 0) {
+      if ((s >> 1) + n > max_permits) {
+        throw_too_many();
+      }
+      if (m_state.compare_exchange_weak(s, s + static_cast<std::uint64_t>(n) * one_permit,
+                                        std::memory_order_release, std::memory_order_relaxed)) {
+        return;
+      }
+    }
+    give_to_waiters(n); // no permit is free while tasks wait: n itself is in range
+  }
 
   /// A snapshot of the permits free now (0 while tasks wait).
   std::size_t available() const noexcept {
@@ -140,6 +161,14 @@ private:
 
   static constexpr std::uint64_t waiters_bit = 1;
   static constexpr std::uint64_t one_permit = 2;
+
+  [[noreturn]] static void throw_too_many();
+  static std::uint64_t checked(std::size_t n) {
+    if (n > max_permits) {
+      throw_too_many();
+    }
+    return static_cast<std::uint64_t>(n);
+  }
 
   bool try_take() noexcept {
     std::uint64_t s = m_state.load(std::memory_order_relaxed);

@@ -38,6 +38,7 @@ struct start_check {
   void await_suspend(std::coroutine_handle<>) const noexcept {}
   void await_resume() const {
     if (t_current->m_cancel_requested.load(std::memory_order_relaxed)) {
+      t_current->m_cancel_seen = true;
       throw operation_cancelled{};
     }
   }
@@ -186,6 +187,36 @@ public:
 private:
   root_promise<T>* m_target;
   bool* m_observed;
+};
+
+/// Waits until `target` has finished, whatever happens to the waiting task meanwhile: a
+/// cancellation of the waiter does not interrupt it (DESIGN.md, Cancellation). The runtime's
+/// structured waits (timeout, when_any) use it after cancelling a child, so that a value the
+/// child completed with in the same loop turn is seen rather than lost. The child is cancelled
+/// too, so the wait is as prompt as its unwinding.
+template <typename T>
+class settle_awaiter final : public counted_awaiter<settle_awaiter<T>>, public completion_waiter {
+public:
+  static constexpr wait_kind kind = wait_kind::join;
+  static constexpr bool ignores_cancel = true;
+
+  settle_awaiter(root_promise<T>* target, const site& where) noexcept
+      : counted_awaiter<settle_awaiter<T>>(where), m_target(target) {
+    this->m_notify = [](completion_waiter* w, task_record*) noexcept {
+      static_cast<settle_awaiter*>(w)->fire();
+    };
+  }
+
+  bool ready() const noexcept { return m_target->done(); }
+  bool arm() noexcept {
+    this->m_task->m_wait_target.store(m_target->m_id, std::memory_order_relaxed);
+    return m_target->set_joiner(this);
+  }
+  bool withdraw() noexcept { return false; }
+  void take() const noexcept {}
+
+private:
+  root_promise<T>* m_target;
 };
 
 } // namespace detail

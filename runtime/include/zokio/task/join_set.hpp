@@ -62,19 +62,26 @@ public:
     }
   }
 
-  class next_awaiter final : public detail::counted_awaiter<next_awaiter> {
+  /// `Settle`: the runtime's own uninterruptible form (detail::settle_awaiter explains it).
+  template <bool Settle>
+  class basic_next_awaiter final : public detail::counted_awaiter<basic_next_awaiter<Settle>> {
   public:
     static constexpr detail::wait_kind kind = detail::wait_kind::join;
-    next_awaiter(join_set& s, const site& where) noexcept
-        : detail::counted_awaiter<next_awaiter>(where), m_set(s) {}
+    static constexpr bool ignores_cancel = Settle;
+    basic_next_awaiter(join_set& s, const site& where) noexcept
+        : detail::counted_awaiter<basic_next_awaiter>(where), m_set(s) {}
     bool ready() const noexcept { return !m_set.m_done.empty() || m_set.m_tasks.empty(); }
     bool arm() noexcept {
       m_set.m_waiter = this;
       return true;
     }
     bool withdraw() noexcept {
-      m_set.m_waiter = nullptr;
-      return true;
+      if constexpr (Settle) {
+        return false;
+      } else {
+        m_set.m_waiter = nullptr;
+        return true;
+      }
     }
     std::optional<value_type> take() {
       this->throw_if_cancelled();
@@ -97,10 +104,17 @@ public:
   private:
     join_set& m_set;
   };
+  using next_awaiter = basic_next_awaiter<false>;
 
   /// The next task to finish: its value, or its exception rethrown, or operation_cancelled if
   /// it was cancelled. `std::nullopt` once the set is empty.
   next_awaiter next(site where = site::current()) noexcept { return next_awaiter(*this, where); }
+
+  /// As next(), but a cancellation of the awaiting task does not interrupt it: for waiting until
+  /// cancelled members have unwound (when_any). Not for general use.
+  basic_next_awaiter<true> settle_next(site where = site::current()) noexcept {
+    return basic_next_awaiter<true>(*this, where);
+  }
 
 private:
   struct notifier : detail::completion_waiter {

@@ -5,10 +5,13 @@
 #include <zokio/task/task.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -46,15 +49,43 @@ task<std::tuple<non_void_t<Ts>...>> when_all_impl(std::index_sequence<I...>, tas
   co_return std::tuple<non_void_t<Ts>...>{std::move(*std::get<I>(results))...};
 }
 
+/// How one child of when_any ended: a value or an exception (a cancelled child throws instead).
 template <typename T>
-task<std::pair<std::size_t, T>> tag_index(std::size_t i, task<T> t) {
-  co_return std::pair<std::size_t, T>{i, co_await std::move(t)};
+struct any_outcome {
+  std::optional<non_void_t<T>> value;
+  std::exception_ptr error;
+};
+
+/// Runs `t` and keeps its outcome (value or exception) as a value; a child stopped by the
+/// cancellation ends as cancelled. when_any decides what each outcome means.
+template <typename T>
+task<std::pair<std::size_t, any_outcome<T>>> tag_outcome(std::size_t i, task<T> t) {
+  any_outcome<T> o;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(t);
+      o.value.emplace();
+    } else {
+      o.value.emplace(co_await std::move(t));
+    }
+  } catch (const operation_cancelled&) {
+    throw;
+  } catch (...) {
+    o.error = std::current_exception();
+  }
+  if (t_current->m_cancel_seen) {
+    // It was stopped by when_any's cancellation: whatever it returned or threw after that
+    // (a cancelled read's error, a value() that threw on it) follows from it. It ends as
+    // cancelled, and is counted so.
+    throw operation_cancelled{};
+  }
+  co_return std::pair<std::size_t, any_outcome<T>>{i, std::move(o)};
 }
 
-inline task<std::pair<std::size_t, std::monostate>> tag_index(std::size_t i, task<void> t) {
-  co_await std::move(t);
-  co_return std::pair<std::size_t, std::monostate>{i, std::monostate{}};
-}
+/// Hands a failure nobody will observe to `runtime_options::on_task_error` of the runtime this
+/// thread drives (as for a detached task), so that it is never dropped silently.
+void report_unobserved(std::uint64_t id, std::string_view name, const site& where,
+                       std::exception_ptr error) noexcept;
 
 } // namespace detail
 
@@ -94,45 +125,100 @@ task<std::vector<detail::non_void_t<T>>> when_all(std::vector<task<T>> ts) {
   co_return out;
 }
 
-/// Runs the tasks concurrently and returns the index and value of the first to finish; the
-/// others are cancelled and have unwound before this returns. If the first to finish failed,
-/// its exception is rethrown. `std::invalid_argument` for an empty vector.
+/// What when_any gives: `first` is the index of the task that won and `second` its value (so
+/// `auto [i, v] = co_await when_any(...)` works as with a pair), and `also_completed` holds the
+/// other tasks that completed with a value before their cancellation reached them, as (index,
+/// value) in the order they finished. Usually empty; never silently dropped.
 template <typename T>
-task<std::pair<std::size_t, detail::non_void_t<T>>> when_any(std::vector<task<T>> ts) {
+struct when_any_result : std::pair<std::size_t, T> {
+  using std::pair<std::size_t, T>::pair;
+  std::vector<std::pair<std::size_t, T>> also_completed;
+};
+
+/// Runs the tasks concurrently (each spawned on this worker); once the first finishes, cancels
+/// the others and waits until they have unwound.
+///
+/// - The result is the first task to finish with a value. Others that completed with a value
+///   anyway (in the same loop turn, before the cancellation reached them) are in
+///   `also_completed`: a value an operation produced is never lost.
+/// - If the first to finish failed and no task produced a value, its exception is rethrown.
+///   Every other failure goes to `runtime_options::on_task_error`, as a detached task's would.
+/// - Cancelling the awaiting task cancels the children and waits for them; if one of them had
+///   completed with a value it is returned, else `operation_cancelled` is thrown.
+///
+/// `std::invalid_argument` for an empty vector.
+template <typename T>
+task<when_any_result<detail::non_void_t<T>>> when_any(std::vector<task<T>> ts,
+                                                      site where = site::current()) {
   if (ts.empty()) {
     throw std::invalid_argument("zokio::when_any of no tasks");
   }
-  using tagged = std::pair<std::size_t, detail::non_void_t<T>>;
+  using tagged = std::pair<std::size_t, detail::any_outcome<T>>;
   join_set<tagged> set;
+  std::vector<std::uint64_t> ids(ts.size());
   for (std::size_t i = 0; i < ts.size(); ++i) {
-    set.spawn(detail::tag_index(i, std::move(ts[i])));
+    ids[i] = set.spawn(detail::tag_outcome(i, std::move(ts[i])), {.name = "when_any"}, where);
   }
-  std::optional<tagged> winner;
-  std::exception_ptr failure;
+  // Outcomes in the order the tasks finished.
+  std::vector<tagged> done;
   try {
-    winner = co_await set.next();
-  } catch (...) {
-    failure = std::current_exception();
+    for (;;) {
+      std::optional<tagged> r = co_await set.next(where);
+      if (!r) {
+        break;
+      }
+      done.push_back(std::move(*r));
+      if (done.back().second.value || done.back().second.error) {
+        break; // the first completion decides; the rest are cancelled
+      }
+    }
+  } catch (const operation_cancelled&) {
+    // This task was cancelled (or a child before it started): settle the rest all the same.
   }
   set.cancel_all();
   while (!set.empty()) {
     try {
-      co_await set.next();
-    } catch (...) {
-      if (detail::current_task_cancelled()) {
-        break; // the set's destructor cancels and detaches the rest
+      std::optional<tagged> r = co_await set.settle_next(where);
+      if (!r) {
+        break;
       }
+      done.push_back(std::move(*r));
+    } catch (const operation_cancelled&) {
+      // A child cancelled before it started: it produced nothing.
     }
   }
-  if (failure) {
-    std::rethrow_exception(failure);
+  std::optional<when_any_result<detail::non_void_t<T>>> out;
+  const tagged* failed_first = nullptr;
+  for (tagged& d : done) {
+    if (d.second.value) {
+      if (!out) {
+        out.emplace(d.first, std::move(*d.second.value));
+      } else {
+        out->also_completed.emplace_back(d.first, std::move(*d.second.value));
+      }
+    } else if (d.second.error && failed_first == nullptr) {
+      failed_first = &d;
+    }
   }
-  co_return std::move(*winner);
+  // The failure that is rethrown is observed; every other one is reported, never dropped.
+  const tagged* rethrown = out ? nullptr : failed_first;
+  for (const tagged& d : done) {
+    if (d.second.error && &d != rethrown) {
+      detail::report_unobserved(ids[d.first], "when_any", where, d.second.error);
+    }
+  }
+  if (rethrown != nullptr) {
+    std::rethrow_exception(rethrown->second.error);
+  }
+  if (!out) {
+    throw operation_cancelled{};
+  }
+  co_return std::move(*out);
 }
 
 /// As the vector form, for tasks given as arguments.
 template <typename T, typename... Rest>
-task<std::pair<std::size_t, detail::non_void_t<T>>> when_any(task<T> first, task<Rest>... rest) {
+task<when_any_result<detail::non_void_t<T>>> when_any(task<T> first, task<Rest>... rest) {
   std::vector<task<T>> ts;
   ts.reserve(1 + sizeof...(Rest));
   ts.push_back(std::move(first));
@@ -141,3 +227,11 @@ task<std::pair<std::size_t, detail::non_void_t<T>>> when_any(task<T> first, task
 }
 
 } // namespace zokio
+
+// `auto [index, value] = co_await when_any(...)` binds the pair, as before when_any_result had
+// `also_completed`.
+template <typename T>
+struct std::tuple_size<zokio::when_any_result<T>> : std::integral_constant<std::size_t, 2> {};
+template <std::size_t I, typename T>
+struct std::tuple_element<I, zokio::when_any_result<T>>
+    : std::tuple_element<I, std::pair<std::size_t, T>> {};

@@ -54,11 +54,11 @@ private:
 /// Thread-safety: one task ticks an interval at a time, on the worker it runs on.
 class interval {
 public:
-  /// Throws `std::invalid_argument` for a period that is not positive.
+  /// Throws `std::invalid_argument` for a period that is not positive. A period too long to
+  /// represent in nanoseconds saturates: the ticks after the first never come.
   template <typename Rep, typename Period>
   explicit interval(std::chrono::duration<Rep, Period> period)
-      : m_period_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(period).count()),
-        m_next_ns(detail::now_ns()) {
+      : m_period_ns(detail::saturating_ns(period)), m_next_ns(detail::now_ns()) {
     if (m_period_ns <= 0) {
       throw std::invalid_argument("zokio::interval: the period must be positive");
     }
@@ -71,7 +71,7 @@ public:
   }
 
   /// The next tick is due one period from now.
-  void reset() noexcept { m_next_ns = detail::now_ns() + m_period_ns; }
+  void reset() noexcept { m_next_ns = detail::saturating_add(detail::now_ns(), m_period_ns); }
 
   std::chrono::nanoseconds period() const noexcept { return std::chrono::nanoseconds(m_period_ns); }
 
@@ -90,7 +90,8 @@ private:
     // Late by more than the tolerance: restart from now. Within it, the next deadline is still
     // ahead (the tolerance is at most a period), so keeping the schedule never fires at once.
     const std::int64_t tolerance = late_ns < m_period_ns ? late_ns : m_period_ns;
-    m_next_ns = (now - due_ns > tolerance ? now : due_ns) + m_period_ns;
+    const std::int64_t from = detail::saturating_sub(now, due_ns) > tolerance ? now : due_ns;
+    m_next_ns = detail::saturating_add(from, m_period_ns);
   }
 
   std::int64_t m_period_ns;

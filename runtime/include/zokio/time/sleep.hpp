@@ -36,7 +36,8 @@ public:
 
 /// Suspends the task for at least `d` on the worker's timer (one libuv timer per worker drives
 /// a heap of deadlines; no allocation per sleep). A zero or negative duration completes at once
-/// (but still through the loop under `force_async`).
+/// (but still through the loop under `force_async`); one too long to represent in nanoseconds
+/// (`seconds::max()`) saturates and never ends, rather than wrapping into the past.
 ///
 /// Thread-safety: await it from a task. Cancellation: the timer is removed and the await throws
 /// `operation_cancelled`.
@@ -51,9 +52,7 @@ template <typename Duration>
 detail::sleep_awaiter
 sleep_until(std::chrono::time_point<std::chrono::steady_clock, Duration> deadline,
             site where = site::current()) {
-  return detail::sleep_awaiter(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count(),
-      where);
+  return detail::sleep_awaiter(detail::deadline_at(deadline), where);
 }
 
 } // namespace zokio

@@ -68,10 +68,22 @@ private:
 
 } // namespace detail
 
-/// Runs `t` as a task of its own on this worker and waits at most `d` for it. Returns its value,
-/// or `std::errc::timed_out` when the deadline passes first (the inner task is then cancelled
-/// and has unwound before this returns), or `std::errc::operation_canceled` when the awaiting
-/// task is cancelled (the inner task is cancelled too). An exception of `t` is rethrown.
+/// Runs `t` as a task of its own on this worker and waits at most `d` for it.
+///
+/// - `t` finished first: its value (or its exception, rethrown).
+/// - The deadline passed first: the inner task is cancelled and has unwound before this
+///   returns. If it completed anyway (its operation finished in the same loop turn as the
+///   deadline, before the cancellation could reach it), that outcome wins and is returned: a
+///   value the operation produced is never dropped, and an operation that took effect is never
+///   reported as timed out. Otherwise `std::errc::timed_out`.
+/// - The awaiting task is cancelled: the inner task is cancelled too and has unwound before this
+///   returns; as above its outcome wins if it completed, else `std::errc::operation_canceled`.
+///
+/// A duration too long to represent saturates (no deadline), it never wraps into the past.
+/// Cancellation safety: whatever the inner task completed is returned, so `timeout(d, recv)`
+/// never loses a message and `timeout(d, send)` never reports a delivered message as timed out.
+/// Waiting for the unwinding is as prompt as the inner task's cancellation (a running
+/// `spawn_blocking` job is waited for).
 template <typename T, typename Rep, typename Period>
 task<result<T>> timeout(std::chrono::duration<Rep, Period> d, task<T> t,
                         site where = site::current()) {
@@ -79,19 +91,28 @@ task<result<T>> timeout(std::chrono::duration<Rep, Period> d, task<T> t,
   join_handle<T> h = spawn(std::move(t), {.name = "timeout"}, where);
   detail::root_promise<T>* rec = detail::record_of(h);
   const detail::timeout_outcome how = co_await detail::timeout_awaiter<T>(rec, deadline, where);
+  bool cancelled = false;
   if (how != detail::timeout_outcome::finished) {
     h.cancel();
-    if (how == detail::timeout_outcome::cancelled) {
-      co_return std::errc::operation_canceled;
-    }
+    co_await detail::settle_awaiter<T>(rec, where);
+    // Completion wins over the deadline: only an inner task that saw the cancellation (an await
+    // of it failed as cancelled) was stopped; whatever it then returned or threw follows from
+    // that. One that did not see it had completed its operation, and its outcome stands.
+    cancelled = rec->m_cancel_seen || rec->m_outcome == detail::task_outcome::cancelled;
+  } else {
+    cancelled = rec->m_outcome == detail::task_outcome::cancelled;
+  }
+  if (cancelled) {
     try {
-      (void)co_await h; // let the cancelled task unwind before reporting the timeout
+      (void)h.take_finished(); // observed: the handle releases instead of detaching
     } catch (...) {
+      // What a cancelled task threw is the cancellation's consequence, not a failure to report.
     }
-    co_return std::errc::timed_out;
+    co_return how == detail::timeout_outcome::timed_out ? std::errc::timed_out
+                                                        : std::errc::operation_canceled;
   }
   if constexpr (std::is_void_v<T>) {
-    h.take_finished();
+    h.take_finished(); // rethrows the inner task's exception
     co_return result<void>{};
   } else {
     co_return h.take_finished();

@@ -76,4 +76,11 @@ private:
   std::error_code m_error;
 };
 
+namespace detail {
+template <typename T>
+inline constexpr bool is_result_v = false;
+template <typename T>
+inline constexpr bool is_result_v<result<T>> = true;
+} // namespace detail
+
 } // namespace zokio

@@ -1,0 +1,143 @@
+// Durations and deadlines too large to represent saturate ("for ever"), never wrap into the past
+// (issue [fix] 2): a sleep of seconds::max() does not return at once, a timeout of seconds::max()
+// does not time out, an interval of hours::max() is valid and never ticks twice.
+
+#include <zokio/detail/duration.hpp>
+#include <zokio/time/interval.hpp>
+#include <zokio/time/sleep.hpp>
+#include <zokio/time/timeout.hpp>
+
+#include "zokio_test.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using zokio::detail::ns_max;
+using zokio::detail::ns_min;
+using zokio::detail::saturating_add;
+using zokio::detail::saturating_ns;
+
+TEST(saturate, conversions_clamp_instead_of_overflowing) {
+  EXPECT_EQ(saturating_ns(std::chrono::seconds::max()), ns_max);
+  EXPECT_EQ(saturating_ns(std::chrono::milliseconds::max()), ns_max);
+  EXPECT_EQ(saturating_ns(std::chrono::hours::max()), ns_max);
+  EXPECT_EQ(saturating_ns(std::chrono::hours(24 * 365 * 300)), ns_max);
+  EXPECT_EQ(saturating_ns(std::chrono::nanoseconds::max()), ns_max);
+  EXPECT_EQ(saturating_ns(std::chrono::seconds::min()), ns_min);
+  EXPECT_EQ(saturating_ns(std::chrono::duration<double>(INFINITY)), ns_max);
+  EXPECT_EQ(saturating_ns(std::chrono::duration<double>(-INFINITY)), ns_min);
+  EXPECT_EQ(saturating_ns(std::chrono::duration<double>(NAN)), 0);
+  // In range: exact.
+  EXPECT_EQ(saturating_ns(std::chrono::hours(24 * 365 * 200)),
+            std::int64_t{24} * 365 * 200 * 3600 * 1'000'000'000);
+  EXPECT_EQ(saturating_ns(1500us), 1'500'000);
+  EXPECT_EQ(saturating_ns(std::chrono::duration<double, std::milli>(2.5)), 2'500'000);
+  EXPECT_EQ(saturating_add(ns_max, 1), ns_max);
+  EXPECT_EQ(saturating_add(ns_min, -1), ns_min);
+  EXPECT_EQ(saturating_add(40, 2), 42);
+}
+
+template <typename Awaitable>
+zokio::task<void> await_it(Awaitable a) {
+  co_await std::move(a);
+}
+
+// Each of these must still be sleeping 50 ms later; then it is cancelled and unwinds.
+template <typename Awaitable>
+zokio::task<std::string> still_sleeping(Awaitable a) {
+  auto h = zokio::spawn(await_it(std::move(a)));
+  co_await zokio::sleep_for(50ms);
+  const bool finished = h.is_finished();
+  h.cancel();
+  try {
+    co_await h;
+  } catch (const zokio::operation_cancelled&) {
+  }
+  co_return finished ? "returned at once" : "";
+}
+
+TEST(saturate, huge_sleeps_do_not_return_at_once) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_EQ(rt.block_on(still_sleeping(zokio::sleep_for(std::chrono::seconds::max()))), "");
+  EXPECT_EQ(rt.block_on(still_sleeping(zokio::sleep_for(std::chrono::milliseconds::max()))), "");
+  EXPECT_EQ(rt.block_on(still_sleeping(zokio::sleep_for(std::chrono::hours(24 * 365 * 300)))), "");
+  EXPECT_EQ(rt.block_on(still_sleeping(zokio::sleep_for(std::chrono::nanoseconds::max()))), "");
+  using hours_point = std::chrono::time_point<std::chrono::steady_clock, std::chrono::hours>;
+  EXPECT_EQ(rt.block_on(still_sleeping(zokio::sleep_until(hours_point::max()))), "");
+  EXPECT_EQ(
+      rt.block_on(still_sleeping(zokio::sleep_until(std::chrono::steady_clock::time_point::max()))),
+      "");
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<int> answer_after(std::chrono::milliseconds d) {
+  co_await zokio::sleep_for(d);
+  co_return 42;
+}
+
+zokio::task<std::string> endless_timeouts() {
+  auto a = co_await zokio::timeout(std::chrono::seconds::max(), answer_after(30ms));
+  if (!a.ok() || a.value() != 42) {
+    co_return "timeout(seconds::max()) gave: " +
+        (a.ok() ? std::to_string(a.value()) : a.error().message());
+  }
+  auto b = co_await zokio::timeout(std::chrono::hours::max(), answer_after(1ms));
+  if (!b.ok() || b.value() != 42) {
+    co_return "timeout(hours::max()) failed";
+  }
+  co_return "";
+}
+
+TEST(saturate, a_timeout_of_seconds_max_does_not_expire) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_EQ(rt.block_on(endless_timeouts()), "");
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+template <typename Period>
+zokio::task<std::string> ticks_once(Period p) {
+  zokio::interval iv(p);
+  co_await iv.tick(); // the first tick is at once
+  auto h = zokio::spawn([](zokio::interval* i) -> zokio::task<void> { co_await i->tick(); }(&iv));
+  co_await zokio::sleep_for(50ms);
+  const bool ticked = h.is_finished();
+  h.cancel();
+  try {
+    co_await h;
+  } catch (const zokio::operation_cancelled&) {
+  }
+  iv.reset(); // saturates too
+  co_return ticked ? "a second tick came at once" : "";
+}
+
+TEST(saturate, huge_interval_periods_are_valid_and_never_tick_twice) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_EQ(rt.block_on(ticks_once(std::chrono::hours::max())), "");
+  EXPECT_EQ(rt.block_on(ticks_once(std::chrono::nanoseconds::max())), "");
+  EXPECT_EQ(rt.block_on(ticks_once(std::chrono::seconds::max())), "");
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> quick() {
+  co_await zokio::sleep_for(1ms);
+}
+
+TEST(saturate, runtime_options_of_any_length) {
+  // Graces of milliseconds::max(): a shutdown deadline that saturates instead of lying in the past.
+  zokio::runtime rt{{.workers = 2,
+                     .stall_threshold = std::chrono::milliseconds::max(),
+                     .deadlock_grace = std::chrono::milliseconds::max(),
+                     .shutdown_grace = std::chrono::milliseconds::max()}};
+  rt.block_on(quick());
+  EXPECT_EQ(rt.stats().stalls, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+} // namespace
