@@ -237,9 +237,12 @@ TEST(fs_file, shutdown_cancels_a_task_reading_files) {
   zokio::runtime rt{{.workers = 2}};
   rt.block_on(zokio::fs::write_file(dir.file("f"), pattern(256u << 10, 5))).value();
   rt.block_on(start_reader(dir.file("f"), &reads)); // worker 1 reads on its own thread
-  while (reads.load() < 3) {
+  // Bounded: a runtime that never runs the reader fails here in seconds, not at ctest's timeout.
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (reads.load() < 3 && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(1ms);
   }
+  EXPECT_GE(reads.load(), 3) << "worker 1 never read the file three times in 10 s";
   zokio::testing::expect_clean_shutdown(rt);
   EXPECT_EQ(open_fds(), fds) << fd_targets();
 }

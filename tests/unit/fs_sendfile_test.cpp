@@ -272,6 +272,14 @@ TEST(fs_sendfile, every_await_suspends_under_force_async) {
   write_plain(dir.file("forced"), data);
   zokio::runtime rt{{.workers = 1, .force_async = true}};
   EXPECT_EQ(rt.block_on(ranges(dir.file("forced"), &data)), "");
+  // What force_async promises, checked on the counters: awaits happened, none completed inline,
+  // every one suspended (or failed as cancelled), and each suspension was resumed once.
+  const zokio::runtime_stats s = rt.stats();
+  EXPECT_GT(s.awaits, 0u);
+  EXPECT_EQ(s.awaits_inline, 0u);
+  EXPECT_EQ(s.sync_fallbacks, 0u);
+  EXPECT_EQ(s.awaits, s.awaits_suspended + s.awaits_cancelled);
+  EXPECT_EQ(s.resumes_from_loop + s.resumes_from_task + s.resumes_cross_thread, s.awaits_suspended);
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -18,9 +18,10 @@ TEST(semaphore_limits, the_maximum_is_tokios) {
 }
 
 TEST(semaphore_limits, constructing_above_the_maximum_throws) {
-  EXPECT_THROW(semaphore(std::size_t{1} << 63), std::length_error);
-  EXPECT_THROW(semaphore(std::numeric_limits<std::size_t>::max()), std::length_error);
-  EXPECT_THROW(semaphore(semaphore::max_permits + 1), std::length_error);
+  const auto make = [](std::size_t n) { return semaphore(n).available(); };
+  EXPECT_THROW(make(std::size_t{1} << 63), std::length_error);
+  EXPECT_THROW(make(std::numeric_limits<std::size_t>::max()), std::length_error);
+  EXPECT_THROW(make(semaphore::max_permits + 1), std::length_error);
   semaphore s(semaphore::max_permits);
   EXPECT_EQ(s.available(), semaphore::max_permits);
 }

@@ -99,10 +99,12 @@ runtime_impl::~runtime_impl() {
   for (auto& w : m_workers) {
     if (!w->m_closed) {
       // Kept reachable from a global, so that leak checkers see a deliberate keep, not a leak.
+      // The list itself is never destroyed: a static destructor would drop it before the leak
+      // check at exit runs.
       static std::mutex kept_mutex;
-      static std::vector<worker*> kept;
+      static auto* kept = new std::vector<worker*>;
       std::lock_guard<std::mutex> lock(kept_mutex);
-      kept.push_back(w.release());
+      kept->push_back(w.release());
     }
   }
 }
