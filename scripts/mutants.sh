@@ -190,6 +190,7 @@ if [[ -n "$json" ]]; then
   {
     printf '{\n  "schema": "zokio.mutants/1",\n  "commit": "%s",\n' "$commit"
     printf '  "date": "%s",\n  "test_timeout_s": %s,\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$test_timeout"
+    printf '  "tests": "%s",\n' "${only_targets:-every unit test}"
     printf '  "killed": %d, "survived": %d, "stale": %d,\n' "$killed" "$survived" "$stale"
     printf '  "left_out_failing_without_mutant": ['
     for i in "${!baseline_failures[@]}"; do
