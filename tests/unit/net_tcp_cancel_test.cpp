@@ -77,7 +77,9 @@ zokio::task<std::string> cancel_accept() {
 
 TEST(tcp_cancel, accept_is_withdrawn_and_the_listener_keeps_working) {
   zokio::runtime rt{{.workers = 1}};
-  EXPECT_EQ(rt.block_on(cancel_accept()), "");
+  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "the cancelled accept to be withdrawn",
+                                            cancel_accept()),
+            "");
   zokio::testing::expect_clean_shutdown(rt);
 }
 
@@ -134,7 +136,9 @@ zokio::task<std::string> cancel_read() {
 
 TEST(tcp_cancel, read_is_withdrawn_and_the_stream_stays_usable) {
   zokio::runtime rt{{.workers = 1}};
-  EXPECT_EQ(rt.block_on(cancel_read()), "");
+  EXPECT_EQ(
+      zokio::testing::block_on_within(rt, 10s, "the cancelled read to be withdrawn", cancel_read()),
+      "");
   zokio::testing::expect_clean_shutdown(rt);
 }
 
@@ -196,8 +200,11 @@ zokio::task<std::string> close_under_a_write() {
 
 TEST(tcp_cancel, blocked_write_is_cancelled_by_closing_the_stream) {
   zokio::runtime rt{{.workers = 1}};
-  EXPECT_EQ(rt.block_on(cancel_write()), "");
-  EXPECT_EQ(rt.block_on(close_under_a_write()), "");
+  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "the cancelled write to end", cancel_write()),
+            "");
+  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "a write to end when its stream closes",
+                                            close_under_a_write()),
+            "");
   zokio::testing::expect_clean_shutdown(rt);
 }
 
@@ -243,7 +250,9 @@ zokio::task<std::string> cancel_connect() {
 
 TEST(tcp_cancel, blocked_connect_is_cancelled_and_timeout_works) {
   zokio::runtime rt{{.workers = 1}};
-  EXPECT_EQ(rt.block_on(cancel_connect()), "");
+  EXPECT_EQ(
+      zokio::testing::block_on_within(rt, 10s, "the cancelled connect to end", cancel_connect()),
+      "");
   zokio::testing::expect_clean_shutdown(rt);
 }
 
@@ -276,7 +285,9 @@ zokio::task<std::string> leave_tasks_blocked() {
 
 TEST(tcp_cancel, runtime_shutdown_unblocks_io_waits_cleanly) {
   zokio::runtime rt{{.workers = 2}};
-  EXPECT_EQ(rt.block_on(leave_tasks_blocked()), "");
+  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "the blocked tasks to be set up",
+                                            leave_tasks_blocked()),
+            "");
   EXPECT_GE(rt.stats().handles_active, 1u); // the blocked reads and the accept are external work
   zokio::testing::expect_clean_shutdown(rt);
 }

@@ -47,7 +47,7 @@ TEST(force_async, an_injected_inline_completion_is_counted_as_a_sync_fallback) {
   const auto s = rt.stats();
   EXPECT_EQ(s.sync_fallbacks, 1u);
   EXPECT_EQ(s.awaits_inline, 1u);
-  EXPECT_TRUE(rt.shutdown().clean());
+  zokio::testing::expect_clean_shutdown(rt);
 }
 
 } // namespace

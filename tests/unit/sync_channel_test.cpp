@@ -25,6 +25,7 @@ using zokio::testing::head_starts;
 using zokio::testing::hold_back;
 using zokio::testing::open_gate;
 using zokio::testing::race_gate;
+using zokio::testing::race_tally;
 
 // --- close ------------------------------------------------------------------------------------
 
@@ -48,7 +49,10 @@ zokio::task<bool> close_wakes_receivers(unsigned workers) {
   for (auto& h : hs) {
     got_values += co_await h;
   }
-  co_return (all_waiting && got_values == 0 && rx.is_closed());
+  EXPECT_TRUE(all_waiting);
+  EXPECT_TRUE(got_values == 0);
+  EXPECT_TRUE(rx.is_closed());
+  co_return true;
 }
 
 TEST(channel, close_wakes_every_waiting_receiver) {
@@ -83,7 +87,12 @@ zokio::task<bool> close_wakes_senders(unsigned workers) {
   const std::optional<int> a = co_await rx.recv();
   const std::optional<int> b = co_await rx.recv();
   const std::optional<int> end = co_await rx.recv();
-  co_return (all_blocked && sent == 0 && a == -1 && b == -2 && !end.has_value());
+  EXPECT_TRUE(all_blocked);
+  EXPECT_TRUE(sent == 0);
+  EXPECT_TRUE(a == -1);
+  EXPECT_TRUE(b == -2);
+  EXPECT_TRUE(!end.has_value());
+  co_return true;
 }
 
 TEST(channel, close_wakes_every_blocked_sender_and_keeps_queued_values) {
@@ -103,8 +112,14 @@ zokio::task<bool> send_on_closed() {
   const bool untouched = kept == "kept";
   const std::optional<std::string> a = co_await rx.recv();
   const std::optional<std::string> end = co_await rx.recv();
-  co_return (first && !second && st == zokio::send_status::closed && untouched && a == "a" &&
-             !end.has_value() && tx.is_closed());
+  EXPECT_TRUE(first);
+  EXPECT_TRUE(!second);
+  EXPECT_TRUE(st == zokio::send_status::closed);
+  EXPECT_TRUE(untouched);
+  EXPECT_TRUE(a == "a");
+  EXPECT_TRUE(!end.has_value());
+  EXPECT_TRUE(tx.is_closed());
+  co_return true;
 }
 
 TEST(channel, send_on_a_closed_channel_returns_false) {
@@ -123,7 +138,13 @@ zokio::task<bool> try_send_full_then_free() {
   const bool again = tx.try_send(std::move(two)) == zokio::send_status::sent;
   std::optional<std::unique_ptr<int>> got2 = co_await rx.recv();
   const bool empty = !rx.try_recv().has_value() && !rx.is_closed();
-  co_return (sent && full && got && **got == 1 && again && got2 && **got2 == 2 && empty);
+  EXPECT_TRUE(sent);
+  EXPECT_TRUE(full);
+  EXPECT_TRUE(got && **got == 1);
+  EXPECT_TRUE(again);
+  EXPECT_TRUE(got2 && **got2 == 2);
+  EXPECT_TRUE(empty);
+  co_return true;
 }
 
 TEST(channel, try_send_tells_full_from_closed_and_moves_only_on_success) {
@@ -163,7 +184,10 @@ zokio::task<bool> last_sender_closes() {
   const bool open_with_one_left = !consumer.is_finished();
   copy.reset(); // the last sender goes: the receiver drains and gets nullopt
   const int n = co_await consumer;
-  co_return (still_open && open_with_one_left && n == 10);
+  EXPECT_TRUE(still_open);
+  EXPECT_TRUE(open_with_one_left);
+  EXPECT_TRUE(n == 10);
+  co_return true;
 }
 
 TEST(channel, the_last_sender_dropped_closes_it) {
@@ -204,7 +228,12 @@ zokio::task<bool> backpressure(unsigned worker) {
   }
   co_await producer;
   const std::optional<int> end = co_await rx.recv();
-  co_return (stopped_at_capacity && one_more && in_order && !end.has_value() && sent == 100);
+  EXPECT_TRUE(stopped_at_capacity);
+  EXPECT_TRUE(one_more);
+  EXPECT_TRUE(in_order);
+  EXPECT_TRUE(!end.has_value());
+  EXPECT_TRUE(sent == 100);
+  co_return true;
 }
 
 TEST(channel, a_bounded_channel_applies_backpressure) {
@@ -297,7 +326,9 @@ zokio::task<bool> many_producers(std::size_t capacity) {
   for (auto& h : hs) {
     co_await h;
   }
-  co_return (in_order && total == producers * per_producer);
+  EXPECT_TRUE(in_order);
+  EXPECT_TRUE(total == producers * per_producer);
+  co_return true;
 }
 
 TEST(channel, several_producers_on_two_workers_keep_their_own_order) {
@@ -330,7 +361,10 @@ zokio::task<bool> cancelled_recv_loses_nothing() {
   }
   co_await tx.send(7); // the cancelled receiver was removed: the value waits in the queue
   const std::optional<int> v = co_await rx.recv();
-  co_return (started.is_set() && cancelled && v == 7);
+  EXPECT_TRUE(started.is_set());
+  EXPECT_TRUE(cancelled);
+  EXPECT_TRUE(v == 7);
+  co_return true;
 }
 
 TEST(channel, a_cancelled_recv_throws_and_loses_no_value) {
@@ -352,11 +386,9 @@ zokio::task<void> cancel_at_gate(zokio::join_handle<int>* h, race_gate* g, head_
 
 // A receive on worker 1 is cancelled while worker 0 sends. Either the receive got the value, or
 // it was cancelled and the value is still in the channel: never both, never neither.
-zokio::task<bool> recv_cancel_race(int rounds) {
+zokio::task<void> recv_cancel_race(race_tally* t) {
   auto [tx, rx] = zokio::make_channel<int>(0);
-  int delivered = 0;
-  int cancelled = 0;
-  for (int i = 0; i < rounds; ++i) {
+  for (int i = 0; t->more(); ++i) {
     zokio::event started;
     auto h = zokio::spawn_on(1, recv_one(&rx, &started));
     co_await started.wait(); // set right before the receive starts waiting, on worker 1
@@ -368,25 +400,32 @@ zokio::task<bool> recv_cancel_race(int rounds) {
     co_await canceller;
     bool got = false;
     try {
-      got = co_await h == i;
+      const int v = co_await h;
+      got = true;
+      if (v != i) {
+        t->fail("received " + std::to_string(v) + " instead of " + std::to_string(i));
+      }
     } catch (const zokio::operation_cancelled&) {
     }
     const std::optional<int> left = rx.try_recv();
-    if (got == left.has_value()) {
-      co_return false; // lost or duplicated
+    if (got && left) {
+      t->fail("value " + std::to_string(i) + " both received and left in the channel");
+    }
+    if (!got && !left) {
+      t->fail("value " + std::to_string(i) + " lost: neither received nor left in the channel");
     }
     if (left && *left != i) {
-      co_return false;
+      t->fail("the channel held " + std::to_string(*left) + " instead of " + std::to_string(i));
     }
-    (got ? delivered : cancelled) += 1;
+    t->count(got);
   }
-  // Both outcomes happen, or the race was not exercised.
-  co_return (delivered + cancelled == rounds && delivered > 0 && cancelled > 0);
 }
 
 TEST(channel, recv_cancelled_while_a_value_arrives_loses_nothing) {
   zokio::runtime rt{{.workers = 2}};
-  EXPECT_TRUE(rt.block_on(recv_cancel_race(600)));
+  race_tally t{"delivered", "cancelled", 600, 6000};
+  zokio::testing::block_on_within(rt, 50s, "600+ send/cancel races", recv_cancel_race(&t));
+  zokio::testing::expect_race_accounted(t);
   zokio::testing::expect_clean_shutdown(rt);
 }
 
@@ -410,8 +449,12 @@ zokio::task<bool> cancelled_send() {
     got.push_back((co_await rx.recv()).value_or(-1));
   }
   const int sent = co_await a + co_await c;
-  co_return (started == 3 && cancelled && sent == 2 && got == std::vector<int>{0, 1, 3} &&
-             !rx.try_recv().has_value());
+  EXPECT_TRUE(started == 3);
+  EXPECT_TRUE(cancelled);
+  EXPECT_TRUE(sent == 2);
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 3}));
+  EXPECT_TRUE(!rx.try_recv().has_value());
+  co_return true;
 }
 
 TEST(channel, a_cancelled_blocked_send_throws_and_sends_nothing) {
@@ -461,7 +504,9 @@ zokio::task<bool> channel_and_mutex_workload() {
   }
   tx.close();
   const int n = co_await consumer;
-  co_return (n == 100 && sum == 5050);
+  EXPECT_TRUE(n == 100);
+  EXPECT_TRUE(sum == 5050);
+  co_return true;
 }
 
 TEST(channel, force_async_delivers_every_channel_and_mutex_await_through_the_loop) {

@@ -21,6 +21,7 @@ using zokio::testing::head_starts;
 using zokio::testing::hold_back;
 using zokio::testing::open_gate;
 using zokio::testing::race_gate;
+using zokio::testing::race_tally;
 using zokio::testing::until_waiting;
 
 std::uint64_t current_id() {
@@ -57,7 +58,9 @@ zokio::task<int> thousand_increments(unsigned workers) {
   for (auto& h : hs) {
     co_await h;
   }
-  co_return (c.max_inside == 1 && !c.m.is_locked() ? c.value : -1);
+  EXPECT_EQ(c.max_inside, 1) << "two tasks were inside the lock at once";
+  EXPECT_FALSE(c.m.is_locked());
+  co_return c.value;
 }
 
 TEST(mutex, a_thousand_tasks_increment_exactly_under_the_lock) {
@@ -89,7 +92,9 @@ zokio::task<bool> try_lock_and_guards() {
   auto g = co_await m.lock(); // free: completes without waiting
   ok = ok && g && m.is_locked();
   g = zokio::mutex_guard(); // assigning over a guard unlocks it
-  co_return (ok && !m.is_locked());
+  EXPECT_TRUE(ok);
+  EXPECT_TRUE(!m.is_locked());
+  co_return true;
 }
 
 TEST(mutex, try_lock_and_guard_ownership) {
@@ -122,7 +127,9 @@ zokio::task<bool> fifo(unsigned workers) {
   for (auto& h : hs) {
     co_await h;
   }
-  co_return (no_barging && order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  EXPECT_TRUE(no_barging);
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  co_return true;
 }
 
 TEST(mutex, waiters_get_the_lock_in_fifo_order) {
@@ -168,7 +175,10 @@ zokio::task<bool> edges() {
   ok = ok && target(c) == current_id();
   g.unlock();
   co_await c;
-  co_return (ok && target(c) == 0 && !m.is_locked());
+  EXPECT_TRUE(ok);
+  EXPECT_TRUE(target(c) == 0);
+  EXPECT_TRUE(!m.is_locked());
+  co_return true;
 }
 
 TEST(mutex, waiters_record_whom_they_wait_for) {
@@ -198,7 +208,10 @@ zokio::task<bool> cancel_one_waiter() {
   g.unlock();
   co_await hs[0];
   co_await hs[2];
-  co_return (cancelled && order == std::vector<int>{0, 2} && !m.is_locked());
+  EXPECT_TRUE(cancelled);
+  EXPECT_EQ(order, (std::vector<int>{0, 2}));
+  EXPECT_TRUE(!m.is_locked());
+  co_return true;
 }
 
 TEST(mutex, a_cancelled_waiter_is_removed_and_the_others_proceed) {
@@ -229,11 +242,9 @@ zokio::task<void> cancel_at_gate(zokio::join_handle<void>* h, race_gate* g, head
 // the handoff wins (the waiter gets the lock, then fails at its next await and unlocks as it
 // unwinds) or the cancellation does (the unlock passes over it). Either way the mutex ends up
 // free and every other waiter gets it.
-zokio::task<bool> unlock_cancel_race(int rounds, int waiters) {
+zokio::task<void> unlock_cancel_race(race_tally* t, int waiters) {
   zokio::mutex m;
-  int handoff_won = 0;
-  int cancel_won = 0;
-  for (int i = 0; i < rounds; ++i) {
+  for (int i = 0; t->more(); ++i) {
     auto g = co_await m.lock();
     std::vector<zokio::event> started(static_cast<std::size_t>(waiters));
     std::vector<std::atomic<int>> got(static_cast<std::size_t>(waiters));
@@ -258,22 +269,36 @@ zokio::task<bool> unlock_cancel_race(int rounds, int waiters) {
     }
     for (std::size_t w = 1; w < got.size(); ++w) {
       if (got[w] != 1) {
-        co_return false; // a waiter behind the cancelled one never got the mutex
+        t->fail("waiter " + std::to_string(w) + " behind the cancelled one got the mutex " +
+                std::to_string(got[w].load()) + " times");
       }
     }
-    if (!first_cancelled || !m.try_lock()) {
-      co_return false; // the mutex was lost
+    if (got[0] > 1) {
+      t->fail("the cancelled waiter got the mutex " + std::to_string(got[0].load()) + " times");
     }
-    (got[0] == 1 ? handoff_won : cancel_won) += 1;
+    if (!first_cancelled) {
+      t->fail("the cancelled waiter's join did not throw operation_cancelled");
+    }
+    if (!m.try_lock()) {
+      t->fail("the mutex was lost: still locked after every waiter finished");
+    }
+    t->count(got[0] == 1);
   }
-  // Both sides win sometimes, or the race was not exercised.
-  co_return (handoff_won > 0 && cancel_won > 0 && !m.is_locked());
+  if (m.is_locked()) {
+    t->fail("the mutex is locked at the end");
+  }
 }
 
 TEST(mutex, cancel_racing_with_unlock_loses_nothing) {
   zokio::runtime rt{{.workers = 2}};
-  EXPECT_TRUE(rt.block_on(unlock_cancel_race(600, 1)));
-  EXPECT_TRUE(rt.block_on(unlock_cancel_race(300, 3)));
+  race_tally one{"handoff won", "cancel won", 600, 6000};
+  zokio::testing::block_on_within(rt, 50s, "600+ unlock/cancel races with one waiter",
+                                  unlock_cancel_race(&one, 1));
+  zokio::testing::expect_race_accounted(one);
+  race_tally three{"handoff won", "cancel won", 300, 3000};
+  zokio::testing::block_on_within(rt, 50s, "300+ unlock/cancel races with three waiters",
+                                  unlock_cancel_race(&three, 3));
+  zokio::testing::expect_race_accounted(three);
   zokio::testing::expect_clean_shutdown(rt);
 }
 

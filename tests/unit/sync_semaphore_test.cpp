@@ -20,6 +20,7 @@ using zokio::testing::head_starts;
 using zokio::testing::hold_back;
 using zokio::testing::open_gate;
 using zokio::testing::race_gate;
+using zokio::testing::race_tally;
 using zokio::testing::until_waiting;
 
 struct gate {
@@ -54,7 +55,10 @@ zokio::task<bool> bounded_concurrency(unsigned workers) {
   for (auto& h : hs) {
     co_await h;
   }
-  co_return (g.max_inside == 3 && g.done == 300 && g.sem.available() == 3);
+  EXPECT_TRUE(g.max_inside == 3);
+  EXPECT_TRUE(g.done == 300);
+  EXPECT_TRUE(g.sem.available() == 3);
+  co_return true;
 }
 
 TEST(semaphore, at_most_n_tasks_hold_a_permit_at_once) {
@@ -83,7 +87,9 @@ zokio::task<bool> permits_and_try_acquire() {
     auto p2 = s.try_acquire();
     ok = ok && p1 && p2 && s.available() == 1;
   }
-  co_return (ok && s.available() == 3);
+  EXPECT_TRUE(ok);
+  EXPECT_TRUE(s.available() == 3);
+  co_return true;
 }
 
 TEST(semaphore, try_acquire_release_forget_and_add_permits) {
@@ -112,8 +118,10 @@ zokio::task<bool> fifo(unsigned workers) {
   for (auto& h : hs) {
     co_await h;
   }
-  co_return (no_barging && order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9} &&
-             s.available() == 1);
+  EXPECT_TRUE(no_barging);
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_TRUE(s.available() == 1);
+  co_return true;
 }
 
 TEST(semaphore, waiters_get_permits_in_fifo_order) {
@@ -149,7 +157,10 @@ zokio::task<bool> add_permits_wakes_several() {
   for (auto& h : hs) {
     co_await h;
   }
-  co_return (three_first && all && s.available() == 5);
+  EXPECT_TRUE(three_first);
+  EXPECT_TRUE(all);
+  EXPECT_TRUE(s.available() == 5);
+  co_return true;
 }
 
 TEST(semaphore, add_permits_hands_them_to_waiters_first) {
@@ -177,7 +188,10 @@ zokio::task<bool> cancel_one_waiter() {
   held.release();
   co_await hs[0];
   co_await hs[2];
-  co_return (cancelled && order == std::vector<int>{0, 2} && s.available() == 1);
+  EXPECT_TRUE(cancelled);
+  EXPECT_EQ(order, (std::vector<int>{0, 2}));
+  EXPECT_TRUE(s.available() == 1);
+  co_return true;
 }
 
 TEST(semaphore, a_cancelled_waiter_is_removed_and_the_others_proceed) {
@@ -208,12 +222,10 @@ zokio::task<void> cancel_at_gate(zokio::join_handle<void>* a, zokio::join_handle
 // Two releases hand permits to the first two of three waiters while those two are being
 // cancelled. Whoever wins each race, every permit is back afterwards and the third waiter got
 // one.
-zokio::task<bool> release_cancel_race(int rounds) {
+zokio::task<void> release_cancel_race(race_tally* t) {
   constexpr std::size_t permits = 2;
   zokio::semaphore s(permits);
-  int handoff_won = 0;
-  int cancel_won = 0;
-  for (int i = 0; i < rounds; ++i) {
+  for (int i = 0; t->more(); ++i) {
     auto p1 = co_await s.acquire();
     auto p2 = co_await s.acquire();
     zokio::event started[3];
@@ -236,18 +248,21 @@ zokio::task<bool> release_cancel_race(int rounds) {
       } catch (const zokio::operation_cancelled&) {
       }
     }
-    if (got[2] != 1 || s.available() != permits) {
-      co_return false; // a permit was lost or made up, or the last waiter starved
+    if (got[2] != 1) {
+      t->fail("the third waiter got " + std::to_string(got[2].load()) + " permits, not 1");
     }
-    (got[0] == 1 ? handoff_won : cancel_won) += 1;
+    if (s.available() != permits) {
+      t->fail(std::to_string(s.available()) + " permits available after the round, not 2");
+    }
+    t->count(got[0] == 1);
   }
-  // Both sides win sometimes, or the race was not exercised.
-  co_return (handoff_won > 0 && cancel_won > 0);
 }
 
 TEST(semaphore, cancel_racing_with_release_loses_no_permit) {
   zokio::runtime rt{{.workers = 2}};
-  EXPECT_TRUE(rt.block_on(release_cancel_race(600)));
+  race_tally t{"handoff won", "cancel won", 600, 6000};
+  zokio::testing::block_on_within(rt, 50s, "600+ release/cancel races", release_cancel_race(&t));
+  zokio::testing::expect_race_accounted(t);
   zokio::testing::expect_clean_shutdown(rt);
 }
 

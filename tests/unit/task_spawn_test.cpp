@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -201,14 +202,64 @@ zokio::task<int> when_all_vector() {
   co_return sum;
 }
 
-zokio::task<void> when_all_failure() {
-  co_await zokio::when_all(sleeper(5ms, 1), fails());
+// A child that records that it ran to its end (or failed there), after `d`.
+zokio::task<int> finishes_after(std::chrono::milliseconds d, int v, std::vector<int>* done) {
+  co_await zokio::sleep_for(d);
+  done->push_back(v);
+  co_return v;
+}
+
+zokio::task<int> fails_after(std::chrono::milliseconds d, int v, std::vector<int>* done) {
+  co_await zokio::sleep_for(d);
+  done->push_back(v);
+  throw std::runtime_error("failure " + std::to_string(v));
+}
+
+// The later failure in argument order (3) happens first in time; the earlier one (1) happens
+// later; a slow success (2) comes last of all. when_all must wait for all three and rethrow
+// failure 1, the first in argument order.
+zokio::task<std::string> when_all_failure(std::vector<int>* done) {
+  try {
+    co_await zokio::when_all(fails_after(40ms, 1, done), finishes_after(80ms, 2, done),
+                             fails_after(5ms, 3, done));
+  } catch (const std::runtime_error& e) {
+    co_return e.what();
+  }
+  co_return "nothing thrown";
+}
+
+zokio::task<std::string> when_all_vector_failure(std::vector<int>* done) {
+  std::vector<zokio::task<int>> ts;
+  // The first child fails early, a slow one follows: it must still be awaited to its end.
+  ts.push_back(fails_after(10ms, 11, done));
+  ts.push_back(finishes_after(60ms, 10, done));
+  ts.push_back(fails_after(1ms, 12, done));
+  ts.push_back(finishes_after(30ms, 13, done));
+  try {
+    co_await zokio::when_all(std::move(ts));
+  } catch (const std::runtime_error& e) {
+    co_return e.what();
+  }
+  co_return "nothing thrown";
 }
 
 TEST(when_all, vector_form_and_failure) {
   zokio::runtime rt{{.workers = 1}};
   EXPECT_EQ(rt.block_on(when_all_vector()), 285);
-  EXPECT_THROW(rt.block_on(when_all_failure()), std::runtime_error);
+  std::vector<int> done;
+  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "when_all over failing children to finish",
+                                            when_all_failure(&done)),
+            "failure 1")
+      << "the first failure in argument order is rethrown";
+  EXPECT_EQ(done, (std::vector<int>{3, 1, 2})) << "every child was awaited to its end";
+  done.clear();
+  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "when_all over a vector to finish",
+                                            when_all_vector_failure(&done)),
+            "failure 11")
+      << "the first failure in argument order is rethrown";
+  EXPECT_EQ(done, (std::vector<int>{12, 11, 13, 10})) << "every child was awaited to its end";
+  EXPECT_EQ(rt.stats().tasks_failed, 4u);
+  EXPECT_EQ(rt.stats().tasks_cancelled, 0u) << "a failure does not cancel the siblings";
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -109,7 +109,8 @@ zokio::task<zokio::result<int>> in_time() {
 TEST(timeout, expires_and_cancels_the_inner_task) {
   zokio::runtime rt{{.workers = 1}};
   const auto start = std::chrono::steady_clock::now();
-  auto r = rt.block_on(times_out());
+  auto r = zokio::testing::block_on_within(
+      rt, 10s, "the timeout to expire and cancel its inner task", times_out());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error(), std::errc::timed_out);

