@@ -2,9 +2,12 @@
 
 #include <zokio/detail/awaiter.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+
+#include <pthread.h>
 
 namespace zokio::detail {
 
@@ -377,6 +380,14 @@ void worker::join_thread() {
 }
 
 void worker::thread_main() {
+#if defined(__linux__)
+  // "<name>-<index>", as runtime_options::name promises; Linux allows 15 characters.
+  std::string thread_name = m_rt->m_options.name;
+  const std::string suffix = "-" + std::to_string(m_index);
+  thread_name.resize(std::min<std::size_t>(thread_name.size(), 15 - suffix.size()));
+  thread_name += suffix;
+  pthread_setname_np(pthread_self(), thread_name.c_str());
+#endif
   run([this] { return m_stop.load(std::memory_order_acquire); });
 }
 

@@ -35,7 +35,8 @@ struct runtime_options {
   /// Called with every failure of a task nobody will join (detached, or its handle dropped
   /// without awaiting). The default prints one line to standard error.
   std::function<void(const task_failure&)> on_task_error{};
-  /// Shown in diagnostics and thread names.
+  /// Shown in diagnostics, and the worker threads are named "<name>-<index>" (cut to 15
+  /// characters, the limit of Linux thread names).
   std::string name = "zokio";
   /// `block_on` raises `deadlock_error` once the runtime has been provably stuck this long.
   /// Zero turns detection off (for programs that wake tasks from threads the runtime does not
