@@ -212,7 +212,10 @@ private:
       if (std::chrono::steady_clock::now() >= first->deadline) {
         fire(*first);
       }
-      m_cv.wait_until(lock, first->deadline);
+      // A copy: wait_until reads its deadline again after waking, and while it waits another
+      // thread's arm() may reallocate m_armed under the released lock.
+      const std::chrono::steady_clock::time_point deadline = first->deadline;
+      m_cv.wait_until(lock, deadline);
     }
   }
 
