@@ -152,40 +152,36 @@ std::string what_of(const std::exception_ptr& e) noexcept {
 
 } // namespace
 
-void print_failure(const task_record* t) noexcept {
-  std::fprintf(stderr, "zokio: detached task %llu '%s' (spawned at %s:%u) failed: %s\n",
-               static_cast<unsigned long long>(t->m_id), t->m_name.c_str(), t->m_spawn_site.file,
-               t->m_spawn_site.line, what_of(t->m_error).c_str());
+void print_failure(const task_failure& f) noexcept {
+  std::fprintf(stderr, "zokio: detached task %llu '%.*s' (spawned at %s:%u) failed: %s\n",
+               static_cast<unsigned long long>(f.id), static_cast<int>(f.name.size()),
+               f.name.data(), f.spawn_site.file, f.spawn_site.line, what_of(f.error).c_str());
 }
 
-void runtime_impl::report_failure(task_record* t) noexcept {
-  task_failure f{t->m_id, t->m_name, t->m_spawn_site, t->m_error};
+void runtime_impl::report(const task_failure& f) noexcept {
   try {
     if (m_options.on_task_error) {
       m_options.on_task_error(f);
       return;
     }
-    print_failure(t);
+    print_failure(f);
   } catch (...) {
     std::fprintf(stderr, "zokio: on_task_error threw; a detached task failure was dropped\n");
   }
 }
 
+void runtime_impl::report_failure(task_record* t) noexcept {
+  report(task_failure{t->m_id, t->m_name, t->m_spawn_site, t->m_error});
+}
+
 void report_unobserved(std::uint64_t id, std::string_view name, const site& where,
                        std::exception_ptr error) noexcept {
-  auto* w = static_cast<worker*>(t_worker);
-  try {
-    if (w != nullptr && w->m_rt->m_options.on_task_error) {
-      w->m_rt->m_options.on_task_error(task_failure{id, name, where, error});
-      return;
-    }
-  } catch (...) {
-    std::fprintf(stderr, "zokio: on_task_error threw; a task failure was dropped\n");
-    return;
+  const task_failure f{id, name, where, std::move(error)};
+  if (auto* w = static_cast<worker*>(t_worker); w != nullptr) {
+    w->m_rt->report(f);
+  } else {
+    print_failure(f);
   }
-  std::fprintf(stderr, "zokio: task %llu '%.*s' (at %s:%u) failed unobserved: %s\n",
-               static_cast<unsigned long long>(id), static_cast<int>(name.size()), name.data(),
-               where.file, where.line, what_of(error).c_str());
 }
 
 [[noreturn]] void throw_stopping() {
@@ -414,7 +410,7 @@ void detach_task(task_record* t) noexcept {
     if (worker_alive(t->m_worker)) {
       static_cast<worker*>(t->m_worker)->m_rt->report_failure(t);
     } else {
-      print_failure(t);
+      print_failure(task_failure{t->m_id, t->m_name, t->m_spawn_site, t->m_error});
     }
   }
   t->release();

@@ -60,21 +60,18 @@ void worker_core::remote_wake(task_record* t) noexcept {
 
 bool worker::post(task_record* t, inbox_op op, void* arg) noexcept {
   std::lock_guard<std::mutex> lock(m_inbox_mutex);
-  if (!m_async_open) {
-    // The worker is gone: a wake from a thread the runtime does not know about, after shutdown.
-    // Its task was left behind (shutdown reported it); dropping the wake is the only safe thing.
-    if (op == inbox_op::wake) {
-      m_lost_posts.fetch_add(1, std::memory_order_relaxed);
+  // Refused: the worker is torn down (a wake from a thread the runtime does not know about,
+  // after shutdown: its task was reported as left), a spawn once shutdown has begun, or a
+  // message that cannot be queued for want of memory.
+  bool taken = m_async_open && (op != inbox_op::spawn || m_intake_open);
+  if (taken) {
+    try {
+      m_inbox.push_back({t, op, arg});
+    } catch (...) {
+      taken = false;
     }
-    return false;
   }
-  if (op == inbox_op::spawn && !m_intake_open) {
-    return false;
-  }
-  try {
-    m_inbox.push_back({t, op, arg});
-  } catch (...) {
-    // Out of memory: a message that cannot be queued is refused like one to a stopped worker.
+  if (!taken) {
     if (op == inbox_op::wake) {
       m_lost_posts.fetch_add(1, std::memory_order_relaxed);
     }

@@ -180,7 +180,7 @@ private:
 };
 
 /// Prints a detached task's failure to standard error (the default `on_task_error`).
-void print_failure(const task_record* t) noexcept;
+void print_failure(const task_failure& f) noexcept;
 /// Throws no_runtime_error: the runtime takes no new tasks from other threads.
 [[noreturn]] void throw_stopping();
 /// The process-wide set of live workers (see runtime.cpp).
@@ -203,6 +203,8 @@ public:
   shutdown_report shutdown();
   runtime_stats stats() const;
   worker_core* pick_worker();
+  /// Hands a failure nobody observes to on_task_error, or to the default printer.
+  void report(const task_failure& f) noexcept;
   void report_failure(task_record* t) noexcept;
   double ns_per_tick() const noexcept;
   bool owns(const worker_core* w) const noexcept;
