@@ -43,14 +43,20 @@ struct head_start {
   bool sleep = false;
 };
 
+/// Keeps the calling thread busy for `d` without yielding: on a worker, it holds the loop, so
+/// timers that fall due meanwhile are all found expired in its next turn.
+inline void busy_for(std::chrono::nanoseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
 inline void hold_back(head_start h) {
   if (h.sleep) {
     std::this_thread::sleep_for(h.delay);
     return;
   }
-  const auto until = std::chrono::steady_clock::now() + h.delay;
-  while (std::chrono::steady_clock::now() < until) {
-  }
+  busy_for(h.delay);
 }
 
 // Round i's head starts: a tight race either way, or one side clearly first.

@@ -15,6 +15,16 @@
 
 #include <zokio/zokio.hpp>
 
+// gtest's ASSERT_* return from the function, which a coroutine cannot do: CO_REQUIRE fails the
+// test and co_returns from the coroutine.
+#define CO_REQUIRE(cond)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      ADD_FAILURE() << "required: " #cond;                                                         \
+      co_return;                                                                                   \
+    }                                                                                              \
+  } while (0)
+
 #include <gtest/gtest.h>
 
 #include <chrono>

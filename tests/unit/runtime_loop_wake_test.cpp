@@ -7,6 +7,7 @@
 #include <zokio/time/sleep.hpp>
 
 #include "loopback.hpp"
+#include "race.hpp"
 #include "zokio_test.hpp"
 
 #include <chrono>
@@ -18,11 +19,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void busy_for(std::chrono::milliseconds d) {
-  const auto until = std::chrono::steady_clock::now() + d;
-  while (std::chrono::steady_clock::now() < until) {
-  }
-}
+using zokio::testing::busy_for;
 
 // Sleeps 1 ms, then writes the byte the other task waits for.
 zokio::task<void> wake_the_reader(zokio::net::tcp_stream* client) {

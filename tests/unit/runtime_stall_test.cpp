@@ -3,6 +3,7 @@
 
 #include <zokio/time/sleep.hpp>
 
+#include "race.hpp"
 #include "zokio_test.hpp"
 
 #include <chrono>
@@ -11,11 +12,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void busy_for(std::chrono::milliseconds d) {
-  const auto until = std::chrono::steady_clock::now() + d;
-  while (std::chrono::steady_clock::now() < until) {
-  }
-}
+using zokio::testing::busy_for;
 
 zokio::task<void> busy_task(std::chrono::milliseconds d) {
   co_await zokio::sleep_for(2ms); // past the tick calibration's first millisecond

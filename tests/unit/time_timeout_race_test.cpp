@@ -14,6 +14,7 @@
 #include <zokio/time/timeout.hpp>
 
 #include "loopback.hpp"
+#include "race.hpp"
 #include "zokio_test.hpp"
 
 #include <atomic>
@@ -30,22 +31,9 @@
 
 using namespace std::chrono_literals;
 
-// gtest's ASSERT_* return from the function, which a coroutine cannot do: fail and co_return.
-#define CO_REQUIRE(cond)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      ADD_FAILURE() << "required: " #cond;                                                         \
-      co_return;                                                                                   \
-    }                                                                                              \
-  } while (0)
-
 namespace {
 
-void busy_for(std::chrono::milliseconds d) {
-  const auto until = std::chrono::steady_clock::now() + d;
-  while (std::chrono::steady_clock::now() < until) {
-  }
-}
+using zokio::testing::busy_for;
 
 zokio::task<std::optional<int>> recv_one(zokio::receiver<int>* rx) {
   co_return co_await rx->recv();
