@@ -13,8 +13,8 @@
 #                not zokio-bench or zokio-soak, and leave out tests labelled "nosan"
 #                (format_check). Options come from the asan and tsan presets in
 #                CMakePresets.json; any sanitizer report fails the test that printed it.
-#                Measured from empty build trees on a loaded, shared 2-core machine: 25 minutes
-#                (release 8, asan 9, tsan 7.5); on an idle 2-core CI machine expect about 15.
+#                Each pass prints how long it took, and .ci/run the total, so the figure for
+#                a machine is in its own log.
 #   make check   the quick loop for daily work: release build and release suite only
 #   make test-asan, make test-tsan
 #                one sanitizer pass alone (configure, build, ctest with the preset's options)
