@@ -16,6 +16,7 @@
 #include <zokio/runtime/options.hpp>
 #include <zokio/runtime/runtime.hpp>
 #include <zokio/runtime/stats.hpp>
+#include <zokio/signal/listener.hpp>
 #include <zokio/signal/signal.hpp>
 #include <zokio/sync/channel.hpp>
 #include <zokio/sync/event.hpp>
@@ -24,6 +25,7 @@
 #include <zokio/sync/semaphore.hpp>
 #include <zokio/task/join_handle.hpp>
 #include <zokio/task/join_set.hpp>
+#include <zokio/task/select.hpp>
 #include <zokio/task/spawn.hpp>
 #include <zokio/task/spawn_blocking.hpp>
 #include <zokio/task/task.hpp>
@@ -32,5 +34,6 @@
 #include <zokio/time/interval.hpp>
 #include <zokio/time/sleep.hpp>
 #include <zokio/time/timeout.hpp>
+#include <zokio/util/error.hpp>
 #include <zokio/util/result.hpp>
 #include <zokio/util/site.hpp>
