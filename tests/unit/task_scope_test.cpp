@@ -447,6 +447,55 @@ TEST(task_scope, destroying_a_scope_cancels_its_live_children) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
+// --- shutdown ------------------------------------------------------------------------------------
+
+zokio::task<void> owns_a_scope_and_waits(int* unwound, int* finished) {
+  zokio::task_scope scope;
+  for (int i = 0; i < 10; ++i) {
+    scope.spawn(sleeps_long(unwound, finished));
+  }
+  co_await scope.close(); // cancelled by shutdown: cancels the children and waits for them
+}
+
+zokio::task<void> leave_a_closer_running(int* unwound, int* finished) {
+  zokio::spawn(owns_a_scope_and_waits(unwound, finished)).detach();
+  co_await zokio::sleep_for(5ms);
+}
+
+TEST(task_scope, shutdown_unwinds_a_task_awaiting_close_and_its_children) {
+  failures f;
+  zokio::runtime rt{{.workers = 1, .on_task_error = f.hook()}};
+  int unwound = 0;
+  int finished = 0;
+  zokio::testing::block_on_within(rt, 10s, "the closer to start waiting",
+                                  leave_a_closer_running(&unwound, &finished));
+  EXPECT_EQ(unwound, 0);
+  zokio::testing::expect_clean_shutdown(rt);
+  EXPECT_EQ(unwound, 10);
+  EXPECT_EQ(finished, 0);
+  EXPECT_EQ(f.count(), 0u);
+}
+
+zokio::task<void> spawn_and_leave(zokio::task_scope* scope, int* unwound, int* finished) {
+  for (int i = 0; i < 10; ++i) {
+    scope->spawn(sleeps_long(unwound, finished));
+  }
+  co_await zokio::sleep_for(1ms);
+}
+
+TEST(task_scope, a_scope_outside_the_runtime_may_outlive_its_shutdown) {
+  int unwound = 0;
+  int finished = 0;
+  zokio::task_scope scope; // destroyed after the runtime
+  zokio::runtime rt{{.workers = 1}};
+  zokio::testing::block_on_within(rt, 10s, "the children to start",
+                                  spawn_and_leave(&scope, &unwound, &finished));
+  EXPECT_EQ(scope.size(), 10u);
+  zokio::testing::expect_clean_shutdown(rt);
+  EXPECT_EQ(scope.size(), 0u) << "shutdown cancelled the children; the scope reaped them";
+  EXPECT_EQ(unwound, 10);
+}
+
 // --- force_async: every await suspends, even close() of a scope already empty ----------------
 
 TEST(task_scope, close_and_reaping_hold_under_force_async) {
