@@ -170,13 +170,15 @@ public:
     bool m_linked = false;
   };
 
-  /// Closes the scope (no new spawns but from its live children) and waits until every child
-  /// has finished. Any number of tasks may await it; awaiting it again returns at once.
+  /// Closes the scope at once (no new spawns but from its live children), and the awaitable
+  /// waits until every child has finished. Any number of tasks may await it; once the scope is
+  /// empty, awaiting it again returns at once. Thread-safety: the scope's worker only.
   ///
-  /// Cancellation: cancelling the awaiting task cancels every child (as `cancel()`), still
-  /// waits until all have unwound, then throws `operation_cancelled`; so is it when the task was
-  /// cancelled before it awaited. When the await returns, no child is running and the scope may
-  /// be destroyed.
+  /// Cancellation: cancelling the awaiting task cancels every child (as `cancel()`) and still
+  /// waits until all have unwound, as `when_any` does with its children; then it throws
+  /// `operation_cancelled`. The same holds for a task already cancelled when it awaits. Either
+  /// way, when the await ends (by returning or by throwing) no child is running and the scope
+  /// may be destroyed.
   [[nodiscard]] close_awaiter close(site where = site::current()) noexcept {
     m_closed = true;
     return close_awaiter(*this, where);
