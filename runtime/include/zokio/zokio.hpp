@@ -25,6 +25,7 @@
 #include <zokio/sync/semaphore.hpp>
 #include <zokio/task/join_handle.hpp>
 #include <zokio/task/join_set.hpp>
+#include <zokio/task/scope.hpp>
 #include <zokio/task/select.hpp>
 #include <zokio/task/spawn.hpp>
 #include <zokio/task/spawn_blocking.hpp>
