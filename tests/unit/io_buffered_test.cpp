@@ -273,8 +273,9 @@ TEST(buffered_reader, a_line_at_the_limit_passes_and_one_byte_more_fails) {
 }
 
 zokio::task<void> endless_line(tcp_stream& server, tcp_stream& client) {
-  // 8 MiB without a newline: the reader stops at its limit and the writer is pushed back.
-  auto flooding = zokio::spawn(send(&client, std::string(8 * 1024 * 1024, 'x')));
+  // 32 MiB without a newline (more than the socket buffers take): the reader stops at its limit
+  // and the writer is pushed back.
+  auto flooding = zokio::spawn(send(&client, std::string(32 * 1024 * 1024, 'x')));
   reader in(server); // default limits: capacity 8 KiB, max_line 64 KiB
   const zokio::result<std::string> got = co_await in.read_line();
   EXPECT_EQ(got.error(), std::errc::message_size);
@@ -287,7 +288,7 @@ zokio::task<void> endless_line(tcp_stream& server, tcp_stream& client) {
 }
 
 TEST(buffered_reader, an_endless_line_fails_with_bounded_memory) {
-  run("an 8 MiB line", endless_line);
+  run("a 32 MiB line", endless_line);
 }
 
 // --- end of stream -------------------------------------------------------------------------------

@@ -79,7 +79,9 @@ class buffered_reader {
 public:
   using stream_type = std::remove_reference_t<Stream>;
 
-  explicit buffered_reader(Stream stream, buffered_reader_options options = {})
+  // type_identity_t: the deduction guides below decide between owning and borrowing.
+  explicit buffered_reader(std::type_identity_t<Stream> stream,
+                           buffered_reader_options options = {})
       : m_stream(std::forward<Stream>(stream)),
         m_capacity(std::max<std::size_t>(options.capacity, 1)),
         m_max_line(std::max<std::size_t>(options.max_line, 1)) {}

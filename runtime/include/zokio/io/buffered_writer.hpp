@@ -63,7 +63,9 @@ class buffered_writer {
 public:
   using stream_type = std::remove_reference_t<Stream>;
 
-  explicit buffered_writer(Stream stream, buffered_writer_options options = {})
+  // type_identity_t: the deduction guides below decide between owning and borrowing.
+  explicit buffered_writer(std::type_identity_t<Stream> stream,
+                           buffered_writer_options options = {})
       : m_stream(std::forward<Stream>(stream)),
         m_capacity(std::max<std::size_t>(options.capacity, 1)) {}
 
