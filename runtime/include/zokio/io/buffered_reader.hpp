@@ -148,7 +148,7 @@ public:
   task<result<void>> read_exact(std::span<std::byte> buf, site where = site::current()) {
     const detail::exclusive_operation busy(m_busy, busy_message);
     const std::size_t n = buf.size();
-    if (n <= max_buffer()) {
+    if (buffered_size() < n && n <= max_buffer()) {
       while (buffered_size() < n) {
         const result<std::size_t> got = co_await fill(n, where);
         if (!got.ok()) {
@@ -159,6 +159,8 @@ public:
           co_return make_error_code(error::eof);
         }
       }
+    }
+    if (buffered_size() >= n) {
       copy_to(buf, n);
       consume(n);
       co_return result<void>{};
