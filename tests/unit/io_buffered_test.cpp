@@ -117,11 +117,16 @@ zokio::task<void> with_pair(body_fn body) {
   co_await body(p.value().server, p.value().client);
 }
 
-/// Runs `body` with a connected pair on a one-worker runtime, then asserts a clean shutdown.
+/// Runs `body` with a connected pair on a one-worker runtime, then asserts a clean shutdown; once
+/// as usual and once under force_async, where every await of the stream suspends (none completes
+/// inline, as a read of bytes already received does otherwise).
 void run(const char* what, body_fn body) {
-  zokio::runtime rt{{.workers = 1}};
-  zokio::testing::block_on_within(rt, 30s, what, with_pair(body));
-  zokio::testing::expect_clean_shutdown(rt);
+  for (const bool force_async : {false, true}) {
+    SCOPED_TRACE(force_async ? "force_async" : "default options");
+    zokio::runtime rt{{.workers = 1, .force_async = force_async}};
+    zokio::testing::block_on_within(rt, 30s, what, with_pair(body));
+    zokio::testing::expect_clean_shutdown(rt);
+  }
 }
 
 /// Lines of random lengths (0 to 300 bytes) and random endings ("\n" or "\r\n").
