@@ -256,8 +256,9 @@ public:
     }
   }
 
-  /// Bytes the buffer holds now (0 before the first read): at most `max(capacity, max_line)`,
-  /// except while bytes of a failed large `read_exact` are buffered.
+  /// The bytes allocated for the buffer now (0 before the first read): at most
+  /// `max(capacity, max_line)`, except while the bytes of a failed large `read_exact` are
+  /// buffered. A buffer grown past `capacity` is freed once drained.
   std::size_t buffer_size() const noexcept { return m_size; }
 
   /// The stream, for writing to it or for its other operations. Reading from it directly
