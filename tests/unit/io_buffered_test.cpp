@@ -588,4 +588,31 @@ TEST(buffered_writer, writing_to_a_closed_peer_gives_an_error_value) {
   run("writes to a closed peer", write_after_peer_closed);
 }
 
+zokio::task<zokio::result<void>> write_through(writer* out, const std::string* data) {
+  co_return co_await out->write(*data);
+}
+
+zokio::task<void> cancelled_write(tcp_stream& server, tcp_stream& client) {
+  // The peer never reads: a large write blocks once the socket buffers are full.
+  writer out(client);
+  CO_REQUIRE((co_await out.write("header\n")).ok());
+  EXPECT_EQ(string_of(out.buffered()), "header\n");
+  const std::string big(32 * 1024 * 1024, 'w');
+  auto writing = zokio::spawn(write_through(&out, &big));
+  co_await zokio::sleep_for(20ms);
+  CO_REQUIRE(!writing.is_finished());
+  writing.cancel();
+  EXPECT_EQ((co_await writing).error(), std::errc::operation_canceled);
+  // As tcp_stream's write_all: how much reached the peer is unknown, so the stream is closed and
+  // the buffer emptied.
+  EXPECT_TRUE(out.buffered().empty());
+  EXPECT_FALSE(client.is_open());
+  EXPECT_EQ((co_await out.write(big)).error(), std::errc::bad_file_descriptor);
+  (void)server;
+}
+
+TEST(buffered_writer, a_cancelled_write_closes_the_stream_and_empties_the_buffer) {
+  run("a cancelled write", cancelled_write);
+}
+
 } // namespace
