@@ -8,6 +8,10 @@
 #include <zokio/fs/read_file.hpp>
 #include <zokio/fs/sendfile.hpp>
 #include <zokio/fs/write_file.hpp>
+#include <zokio/io/buffered_reader.hpp>
+#include <zokio/io/buffered_writer.hpp>
+#include <zokio/io/error.hpp>
+#include <zokio/io/stream.hpp>
 #include <zokio/net/address.hpp>
 #include <zokio/net/tcp_listener.hpp>
 #include <zokio/net/tcp_stream.hpp>
