@@ -14,6 +14,8 @@ public:
     switch (static_cast<errc>(ev)) {
     case errc::timed_out:
       return "timed out";
+    case errc::eof:
+      return "end of stream";
     }
     return "zokio error " + std::to_string(ev);
   }
@@ -22,6 +24,8 @@ public:
     switch (static_cast<errc>(ev)) {
     case errc::timed_out:
       return std::errc::timed_out;
+    case errc::eof:
+      break; // no portable condition: std::errc has no end of stream
     }
     return {ev, *this};
   }

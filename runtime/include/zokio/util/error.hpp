@@ -5,13 +5,18 @@
 
 namespace zokio {
 
-/// Outcomes Zokio itself decides (rather than the operating system): `zokio::errc::timed_out` is
-/// what a `timeout` gives when its deadline passed first. Each compares equal to its portable
-/// `std::errc` condition, so `r.error() == std::errc::timed_out` holds for it as well as for an
-/// operation the kernel timed out; `r.error() == zokio::errc::timed_out` tells the two apart,
-/// and `message()` says "timed out", not the socket's "Connection timed out".
+/// Outcomes Zokio itself decides (rather than the operating system), in one category ("zokio"):
+///
+/// - `timed_out`: a `timeout`'s deadline passed first. It compares equal to
+///   `std::errc::timed_out`, so `r.error() == std::errc::timed_out` holds for it as for an
+///   operation the kernel timed out; `r.error() == zokio::errc::timed_out` tells the two apart,
+///   and its message says "timed out", not the socket's "Connection timed out".
+/// - `eof`: a read that needed more bytes found the end of the stream (`buffered_reader`'s
+///   `read_line` with nothing left, a cut `read_exact`); "end of stream". A plain `read_some`
+///   gives 0 instead. `zokio::io::error::eof` is the same value.
 enum class errc {
   timed_out = 1, ///< a zokio::timeout's deadline passed first
+  eof = 2,       ///< the end of the stream came where more bytes were needed
 };
 
 /// The category of `zokio::errc` (name "zokio").
