@@ -37,7 +37,14 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+/// What an idle connection reads into (in the connection itself): a whole small request fits.
+constexpr std::size_t small_buffer_size = 512;
+/// What a connection reads into while a request is bigger than that: taken from the worker's
+/// pool and given back once the connection is idle again, so that an idle keep-alive
+/// connection holds no buffer of its own.
 constexpr std::size_t read_buffer_size = 8 * 1024;
+/// Buffers a worker keeps for reuse; more are freed when given back.
+constexpr std::size_t max_pooled_buffers = 256;
 /// Responses queued for one writev before it is flushed even with more pipelined requests.
 constexpr std::size_t max_batched_responses = 16;
 /// After an error response: how long and how much to read (and discard) before closing, so the
@@ -70,6 +77,25 @@ std::string_view http_date() {
 
 std::span<const std::byte> bytes(std::string_view s) noexcept {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+/// The worker's free read buffers. Thread-local: a connection runs on one worker all its life.
+thread_local std::vector<std::unique_ptr<std::byte[]>> t_buffer_pool;
+
+std::unique_ptr<std::byte[]> take_buffer() {
+  if (t_buffer_pool.empty()) {
+    return std::make_unique_for_overwrite<std::byte[]>(read_buffer_size);
+  }
+  std::unique_ptr<std::byte[]> b = std::move(t_buffer_pool.back());
+  t_buffer_pool.pop_back();
+  return b;
+}
+
+void give_back(std::unique_ptr<std::byte[]>& b) {
+  if (b && t_buffer_pool.size() < max_pooled_buffers) {
+    t_buffer_pool.push_back(std::move(b));
+  }
+  b.reset();
 }
 
 } // namespace
@@ -162,6 +188,8 @@ private:
     std::string body;
   };
   std::vector<pending> m_out;
+
+  std::byte m_small[small_buffer_size];
 };
 
 connection::connection(server_worker& w, net::tcp_stream s)
@@ -482,8 +510,8 @@ task<response> connection::dispatch() {
 
 task<void> connection::run() {
   const server_options& opt = m_srv.m_options;
-  std::unique_ptr<std::byte[]> buf(new std::byte[read_buffer_size]);
-  const char* const base = reinterpret_cast<const char*>(buf.get());
+  std::unique_ptr<std::byte[]> big; // from the pool while a request outgrows m_small
+  const char* base = reinterpret_cast<const char*>(m_small);
   std::size_t pos = 0;
   std::size_t end = 0;
   // The first request's headers are due within header_timeout of the accept.
@@ -508,9 +536,18 @@ task<void> connection::run() {
             co_return;
           }
         }
-        const std::span<std::byte> into(buf.get(), read_buffer_size);
         result<std::size_t> n = std::errc::operation_canceled;
         const bool idle = !m_started;
+        std::span<std::byte> into(m_small, small_buffer_size);
+        if (idle) {
+          give_back(big);
+        } else {
+          if (!big) {
+            big = take_buffer();
+          }
+          into = std::span<std::byte>(big.get(), read_buffer_size);
+        }
+        base = reinterpret_cast<const char*>(into.data());
         if (idle) {
           if (m_w.stopping) {
             co_return; // shutting down: no new request on this connection
