@@ -306,6 +306,35 @@ TEST(HttpServer, SlowHeadersGet408) {
   });
 }
 
+TEST(HttpServer, IdleConnectionsAreClosedAfterTheirTimeout) {
+  run({.header_timeout = 200ms, .idle_timeout = 200ms}, [](zokio::http::server* srv) -> task<void> {
+    // Served once, then silent: closed by the idle timeout, without a response.
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CO_REQUIRE((co_await c->response()).has_value());
+    // Never a byte: closed by the header timeout (counted from the accept), silently.
+    auto d = co_await connect(srv);
+    CO_REQUIRE(d.has_value());
+    EXPECT_FALSE((co_await c->response()).has_value());
+    EXPECT_TRUE(c->buffered().empty());
+    EXPECT_FALSE((co_await d->response()).has_value());
+    EXPECT_TRUE(d->buffered().empty());
+    EXPECT_EQ(srv->counters().timeouts.load(), 2u);
+    // A connection that keeps busy is not cut: requests 50 ms apart, past the idle timeout in
+    // total.
+    auto e = co_await connect(srv);
+    CO_REQUIRE(e.has_value());
+    for (int i = 0; i < 10; ++i) {
+      CO_REQUIRE(co_await e->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+      auto r = co_await e->response();
+      CO_REQUIRE(r.has_value());
+      EXPECT_EQ(r->status, 200);
+      co_await zokio::sleep_for(50ms);
+    }
+  });
+}
+
 TEST(HttpServer, ConnectionsOverTheLimitAreClosedAndCounted) {
   run({.max_connections = 2}, [](zokio::http::server* srv) -> task<void> {
     auto a = co_await connect(srv);

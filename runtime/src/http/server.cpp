@@ -12,6 +12,7 @@
 
 #include <llhttp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -116,6 +117,8 @@ struct server_worker {
   bool stopping = false;
 
   task<void> accept_loop();
+  /// Closes, every little while, the connections idle past their deadline; ends at the stop.
+  task<void> sweep();
   void close_idle() noexcept;
 };
 
@@ -132,6 +135,15 @@ public:
     if (m_idle) {
       m_stream.close();
     }
+  }
+  /// From the worker's sweeper: closes the stream if the connection has waited for a request
+  /// past its deadline. True if it did.
+  bool expire_if_idle(clock::time_point now) noexcept {
+    if (!m_idle || now < m_idle_deadline || !m_stream.is_open()) {
+      return false;
+    }
+    m_stream.close();
+    return true;
   }
 
 private:
@@ -173,7 +185,8 @@ private:
   bool m_headers_done = false;
   bool m_message_done = false;
   bool m_expect_continue = false;
-  bool m_idle = false;
+  bool m_idle = false; // waiting for a request's first byte, until m_idle_deadline
+  clock::time_point m_idle_deadline;
   // Checks llhttp 8 does not make in strict mode, done here: whether the last value span ended
   // at the end of the bytes being parsed (so a next span continues it, rather than folds it),
   // and how many bytes of the CRLF after a chunk's data are still to be checked.
@@ -552,14 +565,15 @@ task<void> connection::run() {
           if (m_w.stopping) {
             co_return; // shutting down: no new request on this connection
           }
+          // No timer of its own while idle (the common wait of a keep-alive connection): the
+          // worker's sweeper closes the stream once m_idle_deadline has passed.
           m_idle = true;
-          if (first_request) {
-            n = co_await zokio::timeout_at(header_deadline, m_stream.read_some(into));
-          } else {
-            n = co_await zokio::timeout(opt.idle_timeout, m_stream.read_some(into));
+          m_idle_deadline = first_request ? header_deadline : clock::now() + opt.idle_timeout;
+          n = co_await m_stream.read_some(into);
+          m_idle = false;
+          if (!first_request) {
             header_deadline = clock::now() + opt.header_timeout;
           }
-          m_idle = false;
         } else if (!m_headers_done) {
           n = co_await zokio::timeout_at(header_deadline, m_stream.read_some(into));
         } else {
@@ -643,6 +657,25 @@ void server_worker::close_idle() noexcept {
   }
 }
 
+task<void> server_worker::sweep() {
+  const server_options& o = srv->m_options;
+  const auto every = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::min(o.idle_timeout, o.header_timeout) / 4),
+                                std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  for (;;) {
+    const result<void> r = co_await zokio::timeout(every, srv->m_stop.wait());
+    if (r.ok() || r.error() != zokio::errc::timed_out) {
+      co_return; // stopping, or cancelled
+    }
+    const clock::time_point now = clock::now();
+    for (connection* c : live) {
+      if (c->expire_if_idle(now)) {
+        srv->m_counters.timeouts.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+}
+
 task<void> server_worker::accept_loop() {
   server_counters& k = srv->m_counters;
   for (;;) {
@@ -672,6 +705,7 @@ task<void> server_worker::accept_loop() {
 task<void> server_worker::run(server* srv, net::tcp_listener l) {
   server_worker w(srv, std::move(l));
   w.conns.spawn(w.accept_loop(), {.name = "http accept"});
+  w.conns.spawn(w.sweep(), {.name = "http idle sweeper"});
   bool cancelled = false;
   try {
     co_await srv->m_stop.wait();
