@@ -162,7 +162,7 @@ private:
   bool check_crlf(const char* from);
   void end_field();
   task<response> dispatch();
-  void queue(const response& r, bool head, bool close);
+  void queue(response&& r, bool head, bool close);
   void count(std::string_view method, int status) noexcept;
   task<bool> flush();
   task<void> fail(int status);
@@ -201,6 +201,7 @@ private:
     std::string body;
   };
   std::vector<pending> m_out;
+  std::vector<std::span<const std::byte>> m_spans; // m_out as the buffers of one writev
 
   std::byte m_small[small_buffer_size];
 };
@@ -411,7 +412,7 @@ void connection::count(std::string_view method, int status) noexcept {
   }
 }
 
-void connection::queue(const response& r, bool head, bool close) {
+void connection::queue(response&& r, bool head, bool close) {
   pending out;
   std::string& h = out.head;
   h.reserve(160);
@@ -445,7 +446,7 @@ void connection::queue(const response& r, bool head, bool close) {
   }
   h += "\r\n";
   if (!head && !bodyless_status) {
-    out.body = r.body;
+    out.body = std::move(r.body);
   }
   m_out.push_back(std::move(out));
 }
@@ -454,8 +455,8 @@ task<bool> connection::flush() {
   if (m_out.empty()) {
     co_return true;
   }
-  std::vector<std::span<const std::byte>> bufs;
-  bufs.reserve(m_out.size() * 2);
+  std::vector<std::span<const std::byte>>& bufs = m_spans;
+  bufs.clear();
   std::size_t total = 0;
   for (const pending& p : m_out) {
     bufs.push_back(bytes(p.head));
@@ -496,7 +497,7 @@ task<void> connection::linger() {
 task<void> connection::fail(int status) {
   response r = response::status_only(status);
   count(m_headers_done ? std::string_view(m_req.m_method) : std::string_view("OTHER"), status);
-  queue(r, false, true);
+  queue(std::move(r), false, true);
   if (co_await flush()) {
     co_await linger();
   }
@@ -617,7 +618,7 @@ task<void> connection::run() {
     first_request = false;
 
     const auto t0 = clock::now();
-    const response r = co_await dispatch();
+    response r = co_await dispatch();
     const auto ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
     const double secs = static_cast<double>(ns) / 1e9;
@@ -631,7 +632,7 @@ task<void> connection::run() {
     count(m_req.method(), r.status);
 
     const bool close = !m_req.keep_alive() || m_w.stopping;
-    queue(r, m_req.method() == "HEAD", close);
+    queue(std::move(r), m_req.method() == "HEAD", close);
     if (close) {
       if (co_await flush()) {
         (void)co_await m_stream.shutdown();
