@@ -394,6 +394,24 @@ TEST(HttpServer, GracefulShutdownFinishesAHalfReceivedRequestAndClosesIdleOnes) 
   zokio::testing::expect_clean_shutdown(rt);
 }
 
+TEST(HttpServer, ServeRefusesMoreWorkersThanTheRuntimeHas) {
+  zokio::runtime rt{{.workers = 1}};
+  zokio::testing::block_on_within(rt, 20s, "serve with bad workers", []() -> task<void> {
+    for (unsigned workers : {0u, 2u}) {
+      zokio::http::server srv({.host = "127.0.0.1", .port = 0, .workers = workers});
+      const zokio::result<void> r = co_await srv.serve();
+      CO_REQUIRE(!r.ok());
+      EXPECT_EQ(r.error(), std::errc::invalid_argument) << workers << " workers";
+    }
+    // A host that is not an address: the bind error comes back.
+    zokio::http::server c({.host = "not-an-address", .port = 0});
+    const zokio::result<void> r = co_await c.serve();
+    CO_REQUIRE(!r.ok());
+    EXPECT_EQ(r.error(), std::errc::invalid_argument);
+  }());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
 TEST(HttpServer, ShutdownDeadlineCancelsRequestsStillRunning) {
   zokio::runtime rt{{.workers = 1}};
   zokio::testing::block_on_within(rt, 30s, "shutdown deadline", []() -> task<void> {

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -770,6 +771,14 @@ result<void> server::listen() {
 }
 
 task<result<void>> server::serve() {
+  if (m_options.workers == 0) {
+    co_return std::errc::invalid_argument;
+  }
+  try {
+    (void)zokio::detail::current_runtime_worker(m_options.workers - 1);
+  } catch (const std::out_of_range&) {
+    co_return std::errc::invalid_argument; // more serving workers than the runtime has
+  }
   if (const result<void> r = listen(); !r.ok()) {
     co_return r.error();
   }

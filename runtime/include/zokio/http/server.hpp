@@ -145,8 +145,9 @@ public:
 
   /// Serves until `shutdown()`: listens (if `listen()` was not called), runs an accept loop on
   /// each of the `workers` workers and returns once every worker has stopped, its connections
-  /// included. Errors: the bind errors of worker 0 (other workers that cannot bind print
-  /// nothing and serve nowhere). Call it once, from a task on worker 0.
+  /// included. Errors: `std::errc::invalid_argument` when `workers` is 0 or more than the
+  /// runtime has; the bind errors of worker 0 (another worker that cannot bind says so on
+  /// stderr and serves nowhere). Call it once, from a task on worker 0.
   /// Cancellation: stops at once, as a shutdown with no grace: listeners closed, connections
   /// cancelled and unwound before it returns; the await then throws `operation_cancelled`.
   task<result<void>> serve();
