@@ -20,9 +20,13 @@ declare -A why=(
   [libclang-rt-14-dev]="the sanitizer runtimes for Clang 14"
   [llvm-14]="llvm-symbolizer, so sanitizer reports name functions and lines (not a clang-14 dependency)"
   [clang-format]="the formatting check in the test suite"
+  [node-llhttp]="the HTTP/1.1 parser's C sources (/usr/share/llhttp), built into zokio/http"
+  [wrk]="the HTTP load test (hello_http under keep-alive load) and its benchmark"
+  [curl]="the HTTP tests' client (every route of hello_http)"
 )
 order=(build-essential cmake ninja-build pkg-config libuv1-dev libcli11-dev nlohmann-json3-dev
-       libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev llvm-14 clang-format)
+       libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev llvm-14 clang-format
+       node-llhttp wrk curl)
 
 missing=()
 for p in "${order[@]}"; do

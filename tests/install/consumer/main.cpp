@@ -1,12 +1,16 @@
 // Install test consumer: built against an installed Zokio through find_package(zokio).
 // Spawns 1,000 tasks that each sleep 100 ms, joins them all, and checks that they really ran
 // concurrently on the loop: done well under 2 s (one after another would take 100 s), not
-// faster than one sleep, no sync fallback, and a clean shutdown. Exit 0 on success, 1 otherwise.
+// faster than one sleep, no sync fallback, and a clean shutdown. Then one HTTP request to a
+// zokio::http::server (which links the installed llhttp). Exit 0 on success, 1 otherwise.
+#include <zokio/http/server.hpp>
 #include <zokio/zokio.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <span>
+#include <string>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -33,6 +37,39 @@ zokio::task<long> spawn_and_join_all() {
     sum += co_await h;
   }
   co_return sum;
+}
+
+zokio::task<zokio::http::response> hello(const zokio::http::request&) {
+  co_return zokio::http::response::text(200, "hi");
+}
+
+/// One GET over loopback: true when the answer is a 200 with the body "hi".
+zokio::task<bool> http_round_trip() {
+  zokio::http::server srv({.host = "127.0.0.1", .port = 0});
+  srv.route("GET", "/", &hello);
+  if (!srv.listen().ok()) {
+    co_return false;
+  }
+  zokio::join_handle<zokio::result<void>> served = zokio::spawn(srv.serve());
+  std::string got;
+  zokio::result<zokio::net::tcp_stream> s =
+      co_await zokio::net::tcp_stream::connect(std::string("127.0.0.1"), srv.port());
+  if (s.ok()) {
+    const std::string req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    (void)co_await s.value().write_all(std::as_bytes(std::span<const char>(req)));
+    char buf[1024];
+    for (;;) {
+      const zokio::result<std::size_t> n = co_await zokio::timeout(
+          5s, s.value().read_some(std::as_writable_bytes(std::span<char>(buf))));
+      if (!n.ok() || n.value() == 0) {
+        break;
+      }
+      got.append(buf, n.value());
+    }
+  }
+  srv.shutdown();
+  const zokio::result<void> r = co_await served;
+  co_return r.ok() && got.rfind("HTTP/1.1 200 OK\r\n", 0) == 0 && got.ends_with("\r\n\r\nhi");
 }
 
 int fail(const char* what) {
@@ -75,6 +112,11 @@ int main() {
     if (stats.tasks_spawned < static_cast<decltype(stats.tasks_spawned)>(task_count)) {
       return fail("tasks_spawned is below the number of spawned tasks");
     }
+
+    if (!rt.block_on(http_round_trip())) {
+      return fail("the HTTP request to zokio::http::server did not get its 200");
+    }
+    std::printf("zokio_consumer: HTTP GET answered 200\n");
 
     if (!rt.shutdown().clean()) {
       return fail("shutdown was not clean (tasks or handles left)");

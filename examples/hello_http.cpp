@@ -1,0 +1,175 @@
+// hello_http: an HTTP/1.1 server on every worker, with the routes of the original project.
+//
+//   hello_http [--host 127.0.0.1] [--port 8080] [--workers N]
+//
+//   GET  /            a small HTML page
+//   GET  /hello       "Hello, World!" as text
+//   GET  /api/status  the runtime's counters as JSON
+//   POST /api/echo    the request body, echoed
+//   GET  /metrics     Prometheus text: runtime counters and HTTP counters
+//   GET  /healthz     "ok"
+//
+// `--port 0` picks a free port. Once listening it prints `listening on HOST:PORT`. SIGINT or
+// SIGTERM stop it gracefully: no new connection is accepted, idle connections are closed,
+// requests in flight (also one half received) get their response; then the runtime shuts down
+// and the exit code says whether that was clean.
+
+#include <zokio/http/server.hpp>
+#include <zokio/zokio.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+using namespace std::chrono_literals;
+using zokio::http::request;
+using zokio::http::response;
+
+namespace {
+
+struct options {
+  std::string host = "127.0.0.1";
+  unsigned port = 8080;
+  unsigned workers = 0; // one per core
+};
+
+[[noreturn]] void usage(const char* why) {
+  if (why != nullptr) {
+    std::fprintf(stderr, "hello_http: %s\n", why);
+  }
+  std::fprintf(why != nullptr ? stderr : stdout,
+               "usage: hello_http [--host ADDR] [--port N (0 = pick one)] [--workers N (0 = one "
+               "per core)]\n");
+  std::exit(why != nullptr ? 2 : 0);
+}
+
+unsigned parse_number(const char* flag, const char* text, unsigned max) {
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(text, &end, 10);
+  if (end == text || *end != '\0' || v > max || text[0] == '-') {
+    usage((std::string("bad value for ") + flag + ": " + text).c_str());
+  }
+  return static_cast<unsigned>(v);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(nullptr);
+    }
+    if (a != "--host" && a != "--port" && a != "--workers") {
+      usage(("unknown flag " + a).c_str());
+    }
+    if (i + 1 >= argc) {
+      usage(("missing value for " + a).c_str());
+    }
+    const char* v = argv[++i];
+    if (a == "--host") {
+      o.host = v;
+    } else if (a == "--port") {
+      o.port = parse_number("--port", v, 65535);
+    } else {
+      o.workers = parse_number("--workers", v, 1024);
+    }
+  }
+  return o;
+}
+
+zokio::runtime* g_runtime = nullptr; // outlives every request: set before serving
+
+zokio::task<response> index_page(const request&) {
+  co_return response::html(200, "<!doctype html>\n<html><head><title>Zokio</title></head><body>\n"
+                                "<h1>Hello from Zokio</h1>\n<ul>\n"
+                                "<li><a href=\"/hello\">/hello</a></li>\n"
+                                "<li><a href=\"/api/status\">/api/status</a></li>\n"
+                                "<li><a href=\"/metrics\">/metrics</a></li>\n"
+                                "<li><a href=\"/healthz\">/healthz</a></li>\n"
+                                "</ul>\n</body></html>\n");
+}
+
+zokio::task<response> hello(const request&) {
+  co_return response::text(200, "Hello, World!\n");
+}
+
+zokio::task<response> status(const request&) {
+  co_return response::json(200, zokio::diag::to_json(g_runtime->stats()) + "\n");
+}
+
+zokio::task<response> echo(const request& r) {
+  response out;
+  out.body = r.body();
+  out.headers.add("Content-Type",
+                  std::string(r.header("Content-Type").value_or("application/octet-stream")));
+  co_return out;
+}
+
+/// Waits for SIGINT or SIGTERM and starts the graceful shutdown.
+zokio::task<void> stop_on_signal(zokio::signal::listener* stop, zokio::http::server* srv) {
+  const int sig = co_await stop->recv();
+  std::fprintf(stderr, "hello_http: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  srv->shutdown();
+}
+
+zokio::task<int> main_task(options o, unsigned workers) {
+  // Watch the signals before anything listens: from here on SIGINT and SIGTERM are requests to
+  // stop, also when they come before stop_on_signal awaits them.
+  zokio::signal::listener stop{SIGINT, SIGTERM};
+  zokio::http::server srv(
+      {.host = o.host, .port = static_cast<std::uint16_t>(o.port), .workers = workers});
+  srv.route("GET", "/", &index_page);
+  srv.route("GET", "/hello", &hello);
+  srv.route("GET", "/api/status", &status);
+  srv.route("POST", "/api/echo", &echo);
+  srv.add_observability_routes([] { return g_runtime->stats(); });
+  if (const zokio::result<void> l = srv.listen(); !l.ok()) {
+    std::fprintf(stderr, "hello_http: cannot listen on %s:%u: %s\n", o.host.c_str(), o.port,
+                 l.error().message().c_str());
+    co_return 1;
+  }
+  std::printf("listening on %s:%u (%u worker%s)\n", o.host.c_str(), srv.port(), workers,
+              workers == 1 ? "" : "s");
+  std::fflush(stdout);
+  // It points into this frame: it is cancelled and awaited before the frame goes away.
+  zokio::join_handle<void> watcher = zokio::spawn(stop_on_signal(&stop, &srv), {.name = "signals"});
+  int rc = 0;
+  const zokio::result<void> served = co_await srv.serve();
+  if (!served.ok()) {
+    std::fprintf(stderr, "hello_http: %s\n", served.error().message().c_str());
+    rc = 1;
+  }
+  watcher.cancel();
+  try {
+    co_await watcher;
+  } catch (const zokio::operation_cancelled&) {
+  }
+  const auto& k = srv.counters();
+  std::printf("served %llu responses on %llu connections\n",
+              static_cast<unsigned long long>(k.responses()),
+              static_cast<unsigned long long>(k.connections_accepted.load()));
+  co_return rc;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+  int rc = 0;
+  bool clean = false;
+  {
+    zokio::runtime rt{{.workers = o.workers, .name = "hello_http"}};
+    g_runtime = &rt;
+    try {
+      rc = rt.block_on(main_task(o, rt.workers()));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hello_http: %s\n", e.what());
+      rc = 1;
+    }
+    const zokio::shutdown_report report = rt.shutdown();
+    clean = report.clean();
+    std::printf("shutdown: %s\n", report.to_string().c_str());
+  }
+  return rc != 0 ? rc : (clean ? 0 : 1);
+}

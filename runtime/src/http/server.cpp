@@ -1,0 +1,919 @@
+#include <zokio/http/server.hpp>
+
+#include <zokio/diag/metrics.hpp>
+#include <zokio/net/tcp_listener.hpp>
+#include <zokio/net/tcp_stream.hpp>
+#include <zokio/runtime/errors.hpp>
+#include <zokio/task/scope.hpp>
+#include <zokio/task/spawn.hpp>
+#include <zokio/time/sleep.hpp>
+#include <zokio/time/timeout.hpp>
+#include <zokio/util/error.hpp>
+
+#include <llhttp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+// The server's machinery: one `server_worker` per serving worker (in the frame of that worker's
+// task), one `connection` per accepted socket (in the frame of its task, a child of the worker's
+// task_scope). A connection is touched only by its own task and, at shutdown, by its worker's
+// task (same thread), which closes the stream of a connection that waits idle for a request.
+
+namespace zokio::http {
+
+struct server::bound {
+  net::tcp_listener listener;
+};
+
+namespace detail {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+/// What an idle connection reads into (in the connection itself): a whole small request fits.
+constexpr std::size_t small_buffer_size = 512;
+/// What a connection reads into while a request is bigger than that: taken from the worker's
+/// pool and given back once the connection is idle again, so that an idle keep-alive
+/// connection holds no buffer of its own.
+constexpr std::size_t read_buffer_size = 8 * 1024;
+/// Buffers a worker keeps for reuse; more are freed when given back.
+constexpr std::size_t max_pooled_buffers = 256;
+/// Responses queued for one writev before it is flushed even with more pipelined requests.
+constexpr std::size_t max_batched_responses = 16;
+/// After an error response: how long and how much to read (and discard) before closing, so the
+/// client sees the response instead of a reset.
+constexpr auto linger_time = 1s;
+constexpr std::size_t linger_bytes = 256 * 1024;
+
+std::size_t method_index(std::string_view m) noexcept {
+  for (std::size_t i = 0; i + 1 < server_counters::methods.size(); ++i) {
+    if (server_counters::methods[i] == m) {
+      return i;
+    }
+  }
+  return server_counters::methods.size() - 1;
+}
+
+/// "Tue, 01 Dec 2026 13:07:36 GMT", formatted once a second per thread.
+std::string_view http_date() {
+  thread_local std::time_t last = 0;
+  thread_local char text[64] = {};
+  const std::time_t now = std::time(nullptr);
+  if (now != last) {
+    last = now;
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  }
+  return text;
+}
+
+std::span<const std::byte> bytes(std::string_view s) noexcept {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+/// The worker's free read buffers. Thread-local: a connection runs on one worker all its life.
+thread_local std::vector<std::unique_ptr<std::byte[]>> t_buffer_pool;
+
+std::unique_ptr<std::byte[]> take_buffer() {
+  if (t_buffer_pool.empty()) {
+    return std::make_unique_for_overwrite<std::byte[]>(read_buffer_size);
+  }
+  std::unique_ptr<std::byte[]> b = std::move(t_buffer_pool.back());
+  t_buffer_pool.pop_back();
+  return b;
+}
+
+void give_back(std::unique_ptr<std::byte[]>& b) {
+  if (b && t_buffer_pool.size() < max_pooled_buffers) {
+    t_buffer_pool.push_back(std::move(b));
+  }
+  b.reset();
+}
+
+} // namespace
+
+class connection;
+
+/// One serving worker: its listener, its connection tasks, the connections alive.
+struct server_worker {
+  server_worker(server* s, net::tcp_listener l) noexcept : srv(s), listener(std::move(l)) {}
+
+  /// One worker's share of `serve()`: accept and serve until the server's stop event.
+  static task<void> run(server* srv, net::tcp_listener l);
+
+  server* srv;
+  net::tcp_listener listener;
+  task_scope conns;
+  std::unordered_set<connection*> live;
+  bool stopping = false;
+
+  task<void> accept_loop();
+  /// Closes, every little while, the connections idle past their deadline; ends at the stop.
+  task<void> sweep();
+  void close_idle() noexcept;
+};
+
+class connection {
+public:
+  connection(server_worker& w, net::tcp_stream s);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  task<void> run();
+  /// At shutdown: closes the stream if the connection waits for a request.
+  void close_if_idle() noexcept {
+    if (m_idle) {
+      m_stream.close();
+    }
+  }
+  /// From the worker's sweeper: closes the stream if the connection has waited for a request
+  /// past its deadline. True if it did.
+  bool expire_if_idle(clock::time_point now) noexcept {
+    if (!m_idle || now < m_idle_deadline || !m_stream.is_open()) {
+      return false;
+    }
+    m_stream.close();
+    return true;
+  }
+
+private:
+  static int on_message_begin(llhttp_t* p);
+  static int on_url(llhttp_t* p, const char* at, std::size_t n);
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t n);
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t n);
+  static int on_header_field_complete(llhttp_t* p);
+  static int on_headers_complete(llhttp_t* p);
+  static int on_body(llhttp_t* p, const char* at, std::size_t n);
+  static int on_message_complete(llhttp_t* p);
+  static const llhttp_settings_t& settings();
+  static connection& self(llhttp_t* p) { return *static_cast<connection*>(p->data); }
+
+  bool count_header_bytes(std::size_t n);
+  bool check_crlf(const char* from);
+  void end_field();
+  task<response> dispatch();
+  void queue(response&& r, bool head, bool close);
+  void count(std::string_view method, int status) noexcept;
+  task<bool> flush();
+  task<void> fail(int status);
+  task<void> linger();
+
+  server& m_srv;
+  server_worker& m_w;
+  server_counters& m_counters;
+  net::tcp_stream m_stream;
+  llhttp_t m_parser{};
+
+  // The request being parsed (callbacks) and then handled.
+  request m_req;
+  std::string m_field;
+  std::string m_value;
+  bool m_in_value = false;
+  std::size_t m_header_bytes = 0;
+  int m_error_status = 0; // set by a callback that refuses the request: 400, 413, 431
+  bool m_started = false;
+  bool m_headers_done = false;
+  bool m_message_done = false;
+  bool m_expect_continue = false;
+  bool m_idle = false; // waiting for a request's first byte, until m_idle_deadline
+  clock::time_point m_idle_deadline;
+  // Checks llhttp 8 does not make in strict mode, done here: whether the last value span ended
+  // at the end of the bytes being parsed (so a next span continues it, rather than folds it),
+  // and how many bytes of the CRLF after a chunk's data are still to be checked.
+  const char* m_exec_begin = nullptr;
+  const char* m_exec_end = nullptr;
+  bool m_value_at_end = false;
+  std::size_t m_crlf_pending = 0;
+
+  // Responses serialized and waiting for one writev.
+  struct pending {
+    std::string head;
+    std::string body;
+  };
+  std::vector<pending> m_out;
+  std::vector<std::span<const std::byte>> m_spans; // m_out as the buffers of one writev
+
+  std::byte m_small[small_buffer_size];
+};
+
+connection::connection(server_worker& w, net::tcp_stream s)
+    : m_srv(*w.srv), m_w(w), m_counters(w.srv->m_counters), m_stream(std::move(s)) {
+  llhttp_init(&m_parser, HTTP_REQUEST, &settings());
+  m_parser.data = this;
+  m_w.live.insert(this);
+}
+
+connection::~connection() {
+  m_w.live.erase(this);
+  m_counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+const llhttp_settings_t& connection::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t v;
+    llhttp_settings_init(&v);
+    v.on_message_begin = &on_message_begin;
+    v.on_url = &on_url;
+    v.on_header_field = &on_header_field;
+    v.on_header_value = &on_header_value;
+    v.on_header_field_complete = &on_header_field_complete;
+    v.on_headers_complete = &on_headers_complete;
+    v.on_body = &on_body;
+    v.on_message_complete = &on_message_complete;
+    return v;
+  }();
+  return s;
+}
+
+int connection::on_message_begin(llhttp_t* p) {
+  connection& c = self(p);
+  c.m_started = true;
+  c.m_req.m_method.clear();
+  c.m_req.m_target.clear();
+  c.m_req.m_headers.clear();
+  c.m_req.m_body.clear();
+  c.m_field.clear();
+  c.m_value.clear();
+  c.m_in_value = false;
+  c.m_value_at_end = false;
+  c.m_crlf_pending = 0;
+  c.m_header_bytes = 0;
+  c.m_expect_continue = false;
+  return 0;
+}
+
+bool connection::count_header_bytes(std::size_t n) {
+  m_header_bytes += n;
+  if (m_header_bytes > m_srv.m_options.max_header_bytes) {
+    m_error_status = 431;
+    return false;
+  }
+  return true;
+}
+
+int connection::on_url(llhttp_t* p, const char* at, std::size_t n) {
+  connection& c = self(p);
+  if (!c.count_header_bytes(n)) {
+    return -1;
+  }
+  c.m_req.m_target.append(at, n);
+  return 0;
+}
+
+void connection::end_field() {
+  m_req.m_headers.add(std::move(m_field), std::move(m_value));
+  m_field.clear();
+  m_value.clear();
+  m_in_value = false;
+}
+
+/// RFC 9110 tchar: what a header name may be made of.
+static bool is_token_char(char ch) noexcept {
+  if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) {
+    return true;
+  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+}
+
+int connection::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
+  connection& c = self(p);
+  if (c.m_in_value) {
+    c.end_field();
+  }
+  // llhttp 8 lets "Name : value" through (the space ends up in the name): refuse any name that
+  // is not a token.
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!is_token_char(at[i])) {
+      c.m_error_status = 400;
+      return -1;
+    }
+  }
+  // ": " and CRLF of the field count too.
+  if (!c.count_header_bytes(c.m_field.empty() ? n + 4 : n)) {
+    return -1;
+  }
+  c.m_field.append(at, n);
+  return 0;
+}
+
+int connection::on_header_field_complete(llhttp_t* p) {
+  connection& c = self(p);
+  if (c.m_field.empty()) {
+    c.m_error_status = 400; // ": value"
+    return -1;
+  }
+  return 0;
+}
+
+int connection::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
+  connection& c = self(p);
+  // A second span of the same value that does not continue one cut by the end of the bytes
+  // parsed is an obs-fold (a line starting with whitespace), which llhttp 8 accepts: refuse it.
+  if (c.m_in_value && !(c.m_value_at_end && at == c.m_exec_begin)) {
+    c.m_error_status = 400;
+    return -1;
+  }
+  c.m_value_at_end = at + n == c.m_exec_end;
+  c.m_in_value = true;
+  if (!c.count_header_bytes(n)) {
+    return -1;
+  }
+  c.m_value.append(at, n);
+  return 0;
+}
+
+int connection::on_headers_complete(llhttp_t* p) {
+  connection& c = self(p);
+  if (c.m_in_value || !c.m_field.empty()) {
+    c.end_field();
+  }
+  c.m_headers_done = true;
+  c.m_crlf_pending = 0;
+  c.m_req.m_method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
+  c.m_req.m_major = llhttp_get_http_major(p);
+  c.m_req.m_minor = llhttp_get_http_minor(p);
+  if (c.m_req.m_major != 1) {
+    // HTTP/0.9 (a request line without a version) is malformed here; 2.0 and later over this
+    // text framing are versions this server does not speak.
+    c.m_error_status = c.m_req.m_major == 0 ? 400 : 505;
+    return -1;
+  }
+  // Both framings at once is how requests are smuggled past a proxy: refuse, whatever llhttp
+  // would make of it.
+  if ((p->flags & F_CONTENT_LENGTH) != 0 && (p->flags & F_TRANSFER_ENCODING) != 0) {
+    c.m_error_status = 400;
+    return -1;
+  }
+  if ((p->flags & F_CONTENT_LENGTH) != 0) {
+    if (p->content_length > c.m_srv.m_options.max_body_bytes) {
+      c.m_error_status = 413;
+      return -1;
+    }
+    c.m_req.m_body.reserve(static_cast<std::size_t>(p->content_length));
+  }
+  const bool has_body =
+      (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
+  if (const auto e = c.m_req.header("Expect"); e && iequals(*e, "100-continue")) {
+    c.m_expect_continue = has_body && c.m_req.m_minor >= 1;
+  }
+  return 0;
+}
+
+int connection::on_body(llhttp_t* p, const char* at, std::size_t n) {
+  connection& c = self(p);
+  if (c.m_req.m_body.size() + n > c.m_srv.m_options.max_body_bytes) {
+    c.m_error_status = 413;
+    return -1;
+  }
+  c.m_req.m_body.append(at, n);
+  if ((p->flags & F_CHUNKED) != 0 && p->content_length == 0) {
+    // The chunk's data ends here: llhttp 8 does not insist on the CRLF after it; check it.
+    c.m_crlf_pending = 2;
+    return c.check_crlf(at + n) ? 0 : -1;
+  }
+  return 0;
+}
+
+bool connection::check_crlf(const char* from) {
+  while (m_crlf_pending > 0 && from < m_exec_end) {
+    if (*from != "\r\n"[2 - m_crlf_pending]) {
+      m_error_status = 400;
+      return false;
+    }
+    ++from;
+    --m_crlf_pending;
+  }
+  return true;
+}
+
+int connection::on_message_complete(llhttp_t* p) {
+  connection& c = self(p);
+  c.m_req.m_keep_alive = llhttp_should_keep_alive(p) != 0;
+  c.m_message_done = true;
+  // Stop after this request: the next one (pipelined) is parsed once this one is answered.
+  return HPE_PAUSED;
+}
+
+void connection::count(std::string_view method, int status) noexcept {
+  const int cls = status / 100;
+  if (cls >= 1 && cls <= 5) {
+    m_counters.requests[method_index(method)][static_cast<std::size_t>(cls - 1)].fetch_add(
+        1, std::memory_order_relaxed);
+  }
+}
+
+void connection::queue(response&& r, bool head, bool close) {
+  pending out;
+  std::string& h = out.head;
+  h.reserve(160);
+  h += "HTTP/1.1 ";
+  h += std::to_string(r.status);
+  h += ' ';
+  h += reason_phrase(r.status);
+  h += "\r\nDate: ";
+  h += http_date();
+  h += "\r\n";
+  for (const auto& [name, value] : r.headers) {
+    if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+        iequals(name, "Connection") || iequals(name, "Date")) {
+      continue;
+    }
+    h += name;
+    h += ": ";
+    h += value;
+    h += "\r\n";
+  }
+  const bool bodyless_status = r.status < 200 || r.status == 204 || r.status == 304;
+  if (!bodyless_status) {
+    h += "Content-Length: ";
+    h += std::to_string(r.body.size());
+    h += "\r\n";
+  }
+  if (close) {
+    h += "Connection: close\r\n";
+  } else if (m_req.m_minor == 0) {
+    h += "Connection: keep-alive\r\n";
+  }
+  h += "\r\n";
+  if (!head && !bodyless_status) {
+    out.body = std::move(r.body);
+  }
+  m_out.push_back(std::move(out));
+}
+
+task<bool> connection::flush() {
+  if (m_out.empty()) {
+    co_return true;
+  }
+  std::vector<std::span<const std::byte>>& bufs = m_spans;
+  bufs.clear();
+  std::size_t total = 0;
+  for (const pending& p : m_out) {
+    bufs.push_back(bytes(p.head));
+    total += p.head.size();
+    if (!p.body.empty()) {
+      bufs.push_back(bytes(p.body));
+      total += p.body.size();
+    }
+  }
+  const result<void> w = co_await m_stream.write_all(
+      std::span<const std::span<const std::byte>>(bufs.data(), bufs.size()));
+  m_out.clear();
+  if (!w.ok()) {
+    co_return false;
+  }
+  m_counters.bytes_out.fetch_add(total, std::memory_order_relaxed);
+  co_return true;
+}
+
+task<void> connection::linger() {
+  // Half-close, then read what the client still sends until it closes (bounded), so that the
+  // response is not destroyed by a reset for unread data.
+  if (!(co_await m_stream.shutdown()).ok()) {
+    co_return;
+  }
+  const auto deadline = clock::now() + linger_time;
+  std::size_t drained = 0;
+  std::vector<std::byte> scratch(4096);
+  while (drained < linger_bytes) {
+    const result<std::size_t> n = co_await zokio::timeout_at(deadline, m_stream.read_some(scratch));
+    if (!n.ok() || n.value() == 0) {
+      break;
+    }
+    drained += n.value();
+  }
+}
+
+task<void> connection::fail(int status) {
+  response r = response::status_only(status);
+  count(m_headers_done ? std::string_view(m_req.m_method) : std::string_view("OTHER"), status);
+  queue(std::move(r), false, true);
+  if (co_await flush()) {
+    co_await linger();
+  }
+}
+
+task<response> connection::dispatch() {
+  const router::match m = m_srv.m_router.find(m_req.method(), m_req.path());
+  if (m.h == nullptr) {
+    response r = response::status_only(m.status);
+    if (m.status == 405) {
+      r.set_header("Allow", m.allow);
+    }
+    co_return r;
+  }
+  try {
+    co_return co_await (*m.h)(m_req);
+  } catch (const operation_cancelled&) {
+    throw;
+  } catch (...) {
+    m_counters.handler_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  co_return response::status_only(500);
+}
+
+task<void> connection::run() {
+  const server_options& opt = m_srv.m_options;
+  std::unique_ptr<std::byte[]> big; // from the pool while a request outgrows m_small
+  const char* base = reinterpret_cast<const char*>(m_small);
+  std::size_t pos = 0;
+  std::size_t end = 0;
+  // The first request's headers are due within header_timeout of the accept.
+  clock::time_point header_deadline = clock::now() + opt.header_timeout;
+  bool first_request = true;
+  for (;;) {
+    m_started = false;
+    m_headers_done = false;
+    m_message_done = false;
+    m_error_status = 0;
+    bool continue_sent = false;
+    while (!m_message_done) {
+      if (pos == end) {
+        if (!co_await flush()) {
+          co_return;
+        }
+        if (m_headers_done && m_expect_continue && !continue_sent) {
+          continue_sent = true;
+          const result<void> w =
+              co_await m_stream.write_all(bytes("HTTP/1.1 100 Continue\r\n\r\n"));
+          if (!w.ok()) {
+            co_return;
+          }
+        }
+        result<std::size_t> n = std::errc::operation_canceled;
+        const bool idle = !m_started;
+        std::span<std::byte> into(m_small, small_buffer_size);
+        if (idle) {
+          give_back(big);
+        } else {
+          if (!big) {
+            big = take_buffer();
+          }
+          into = std::span<std::byte>(big.get(), read_buffer_size);
+        }
+        base = reinterpret_cast<const char*>(into.data());
+        if (idle) {
+          if (m_w.stopping) {
+            co_return; // shutting down: no new request on this connection
+          }
+          // No timer of its own while idle (the common wait of a keep-alive connection): the
+          // worker's sweeper closes the stream once m_idle_deadline has passed.
+          m_idle = true;
+          m_idle_deadline = first_request ? header_deadline : clock::now() + opt.idle_timeout;
+          n = co_await m_stream.read_some(into);
+          m_idle = false;
+          if (!first_request) {
+            header_deadline = clock::now() + opt.header_timeout;
+          }
+        } else if (!m_headers_done) {
+          n = co_await zokio::timeout_at(header_deadline, m_stream.read_some(into));
+        } else {
+          n = co_await zokio::timeout(opt.idle_timeout, m_stream.read_some(into));
+        }
+        if (!n.ok()) {
+          if (n.error() == zokio::errc::timed_out) {
+            m_counters.timeouts.fetch_add(1, std::memory_order_relaxed);
+            if (!idle && !m_headers_done) {
+              co_await fail(408); // slowloris: part of the headers, too slowly
+            }
+          }
+          co_return;
+        }
+        if (n.value() == 0) {
+          co_return; // EOF: between requests, or a truncated one nobody waits for
+        }
+        m_counters.bytes_in.fetch_add(n.value(), std::memory_order_relaxed);
+        pos = 0;
+        end = n.value();
+      }
+      m_exec_begin = base + pos;
+      m_exec_end = base + end;
+      if (m_crlf_pending > 0 && !check_crlf(base + pos)) {
+        m_counters.parse_errors.fetch_add(1, std::memory_order_relaxed);
+        co_await fail(400);
+        co_return;
+      }
+      const llhttp_errno_t err = llhttp_execute(&m_parser, base + pos, end - pos);
+      if (err == HPE_OK) {
+        pos = end;
+      } else if (err == HPE_PAUSED) {
+        pos = static_cast<std::size_t>(llhttp_get_error_pos(&m_parser) - base);
+        llhttp_resume(&m_parser);
+      } else {
+        m_counters.parse_errors.fetch_add(1, std::memory_order_relaxed);
+        co_await fail(m_error_status != 0 ? m_error_status : 400);
+        co_return;
+      }
+    }
+    first_request = false;
+
+    const auto t0 = clock::now();
+    response r = co_await dispatch();
+    const auto ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
+    const double secs = static_cast<double>(ns) / 1e9;
+    std::size_t b = 0;
+    while (b < server_counters::latency_bounds.size() &&
+           secs > server_counters::latency_bounds[b]) {
+      ++b;
+    }
+    m_counters.latency_buckets[b].fetch_add(1, std::memory_order_relaxed);
+    m_counters.latency_sum_ns.fetch_add(ns, std::memory_order_relaxed);
+    count(m_req.method(), r.status);
+
+    const bool close = !m_req.keep_alive() || m_w.stopping;
+    queue(std::move(r), m_req.method() == "HEAD", close);
+    if (close) {
+      if (co_await flush()) {
+        (void)co_await m_stream.shutdown();
+      }
+      co_return;
+    }
+    if (m_out.size() >= max_batched_responses) {
+      if (!co_await flush()) {
+        co_return;
+      }
+    }
+  }
+}
+
+task<void> serve_connection(server_worker* w, net::tcp_stream s) {
+  connection c(*w, std::move(s));
+  co_await c.run();
+}
+
+void server_worker::close_idle() noexcept {
+  for (connection* c : live) {
+    c->close_if_idle();
+  }
+}
+
+task<void> server_worker::sweep() {
+  const server_options& o = srv->m_options;
+  const auto every = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::min(o.idle_timeout, o.header_timeout) / 4),
+                                std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  for (;;) {
+    const result<void> r = co_await zokio::timeout(every, srv->m_stop.wait());
+    if (r.ok() || r.error() != zokio::errc::timed_out) {
+      co_return; // stopping, or cancelled
+    }
+    const clock::time_point now = clock::now();
+    for (connection* c : live) {
+      if (c->expire_if_idle(now)) {
+        srv->m_counters.timeouts.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+}
+
+task<void> server_worker::accept_loop() {
+  server_counters& k = srv->m_counters;
+  for (;;) {
+    result<net::tcp_stream> s = co_await listener.accept();
+    if (!s.ok()) {
+      if (stopping || s.error() == std::errc::operation_canceled ||
+          s.error() == std::errc::bad_file_descriptor) {
+        co_return;
+      }
+      // Out of descriptors: the connection waits in the backlog; back off instead of spinning.
+      co_await zokio::sleep_for(10ms);
+      continue;
+    }
+    k.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+    if (k.connections_open.fetch_add(1, std::memory_order_relaxed) >=
+        srv->m_options.max_connections) {
+      k.connections_open.fetch_sub(1, std::memory_order_relaxed);
+      k.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      s.value().close();
+      continue;
+    }
+    (void)s.value().set_nodelay(true);
+    conns.spawn(serve_connection(this, std::move(s).value()), {.name = "http connection"});
+  }
+}
+
+task<void> server_worker::run(server* srv, net::tcp_listener l) {
+  server_worker w(srv, std::move(l));
+  w.conns.spawn(w.accept_loop(), {.name = "http accept"});
+  w.conns.spawn(w.sweep(), {.name = "http idle sweeper"});
+  bool cancelled = false;
+  try {
+    co_await srv->m_stop.wait();
+  } catch (const operation_cancelled&) {
+    cancelled = true;
+  }
+  w.stopping = true;
+  w.listener.close(); // the accept loop ends
+  w.close_idle();
+  if (!cancelled) {
+    // Requests in flight finish; past the deadline the close is cancelled, which cancels the
+    // connections still open (and waits for them).
+    (void)co_await zokio::timeout(srv->m_options.shutdown_timeout, w.conns.close());
+  }
+  co_await w.conns.close(); // throws operation_cancelled once all unwound, if cancelled
+}
+
+task<void> bind_and_run(server* srv, std::string host, std::uint16_t port) {
+  result<net::tcp_listener> l =
+      net::tcp_listener::bind(host, port, {.backlog = srv->options().backlog, .reuse_port = true});
+  if (!l.ok()) {
+    std::fprintf(stderr, "zokio http: a worker cannot listen on %s:%u: %s\n", host.c_str(),
+                 static_cast<unsigned>(port), l.error().message().c_str());
+    co_return;
+  }
+  co_await server_worker::run(srv, std::move(l).value());
+}
+
+task<response> metrics_handler(server* srv, std::function<runtime_stats()> stats) {
+  std::string text;
+  if (stats) {
+    text = zokio::diag::to_prometheus(stats());
+  }
+  text += srv->counters().to_prometheus();
+  co_return response::text(200, std::move(text))
+      .set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+}
+
+task<response> healthz_handler() {
+  co_return response::text(200, "ok\n");
+}
+
+} // namespace detail
+
+server::server(server_options options) : m_options(std::move(options)) {}
+
+server::~server() = default;
+
+result<void> server::listen() {
+  if (m_bound) {
+    return {};
+  }
+  result<net::tcp_listener> l = net::tcp_listener::bind(
+      m_options.host, m_options.port, {.backlog = m_options.backlog, .reuse_port = true});
+  if (!l.ok()) {
+    return l.error();
+  }
+  m_port.store(l.value().local_port(), std::memory_order_release);
+  m_bound = std::make_unique<bound>(bound{std::move(l).value()});
+  return {};
+}
+
+task<result<void>> server::serve() {
+  if (m_options.workers == 0) {
+    co_return std::errc::invalid_argument;
+  }
+  try {
+    (void)zokio::detail::current_runtime_worker(m_options.workers - 1);
+  } catch (const std::out_of_range&) {
+    co_return std::errc::invalid_argument; // more serving workers than the runtime has
+  }
+  if (const result<void> r = listen(); !r.ok()) {
+    co_return r.error();
+  }
+  net::tcp_listener first = std::move(m_bound->listener);
+  std::vector<join_handle<void>> others;
+  for (unsigned w = 1; w < m_options.workers; ++w) {
+    others.push_back(
+        spawn_on(w, detail::bind_and_run(this, m_options.host, port()), {.name = "http worker"}));
+  }
+  bool cancelled = false;
+  try {
+    co_await detail::server_worker::run(this, std::move(first));
+  } catch (const operation_cancelled&) {
+    cancelled = true;
+  }
+  if (cancelled) {
+    // The other workers stop on their own (their tasks are cancelled too); the server must
+    // outlive them, as it must outlive serve().
+    for (join_handle<void>& h : others) {
+      h.cancel();
+    }
+    throw operation_cancelled{};
+  }
+  for (join_handle<void>& h : others) {
+    co_await h;
+  }
+  co_return result<void>{};
+}
+
+void server::shutdown() noexcept {
+  m_stop.set();
+}
+
+void server::add_observability_routes(std::function<runtime_stats()> runtime_stats) {
+  route("GET", "/metrics", [this, fn = std::move(runtime_stats)](const request&) {
+    return detail::metrics_handler(this, fn);
+  });
+  route("GET", "/healthz", [](const request&) { return detail::healthz_handler(); });
+}
+
+std::uint64_t server_counters::responses_of_class(int cls) const noexcept {
+  if (cls < 1 || cls > 5) {
+    return 0;
+  }
+  std::uint64_t n = 0;
+  for (const auto& row : requests) {
+    n += row[static_cast<std::size_t>(cls - 1)].load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
+std::uint64_t server_counters::responses() const noexcept {
+  std::uint64_t n = 0;
+  for (int c = 1; c <= 5; ++c) {
+    n += responses_of_class(c);
+  }
+  return n;
+}
+
+std::string server_counters::to_prometheus() const {
+  std::string out;
+  auto line = [&out](std::string_view s) {
+    out += s;
+    out += '\n';
+  };
+  auto counter = [&](const char* name, const char* help, const char* type,
+                     const std::atomic<std::uint64_t>& v) {
+    out += "# HELP zokio_http_";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE zokio_http_";
+    out += name;
+    out += ' ';
+    out += type;
+    out += "\nzokio_http_";
+    out += name;
+    out += ' ';
+    out += std::to_string(v.load(std::memory_order_relaxed));
+    out += '\n';
+  };
+  line("# HELP zokio_http_requests_total Responses sent, by request method and status class.");
+  line("# TYPE zokio_http_requests_total counter");
+  for (std::size_t m = 0; m < methods.size(); ++m) {
+    for (std::size_t c = 0; c < 5; ++c) {
+      const std::uint64_t v = requests[m][c].load(std::memory_order_relaxed);
+      if (v == 0 && !(m == 0 && c == 1)) {
+        continue; // only what happened, and GET 2xx always
+      }
+      out += "zokio_http_requests_total{method=\"";
+      out += methods[m];
+      out += "\",status=\"";
+      out += std::to_string(c + 1);
+      out += "xx\"} ";
+      out += std::to_string(v);
+      out += '\n';
+    }
+  }
+  line("# HELP zokio_http_request_duration_seconds Time from a complete request to its response.");
+  line("# TYPE zokio_http_request_duration_seconds histogram");
+  std::uint64_t cumulative = 0;
+  for (std::size_t b = 0; b < latency_buckets.size(); ++b) {
+    cumulative += latency_buckets[b].load(std::memory_order_relaxed);
+    char le[32];
+    if (b < latency_bounds.size()) {
+      std::snprintf(le, sizeof le, "%g", latency_bounds[b]);
+    } else {
+      std::snprintf(le, sizeof le, "+Inf");
+    }
+    out += "zokio_http_request_duration_seconds_bucket{le=\"";
+    out += le;
+    out += "\"} ";
+    out += std::to_string(cumulative);
+    out += '\n';
+  }
+  char sum[64];
+  std::snprintf(sum, sizeof sum, "%.9f",
+                static_cast<double>(latency_sum_ns.load(std::memory_order_relaxed)) / 1e9);
+  out += "zokio_http_request_duration_seconds_sum ";
+  out += sum;
+  out += "\nzokio_http_request_duration_seconds_count ";
+  out += std::to_string(cumulative);
+  out += '\n';
+  counter("connections_open", "Connections open now.", "gauge", connections_open);
+  counter("connections_accepted_total", "Connections accepted.", "counter", connections_accepted);
+  counter("connections_rejected_total", "Connections closed at once: max_connections were open.",
+          "counter", connections_rejected);
+  counter("parse_errors_total", "Requests refused as malformed or over a limit.", "counter",
+          parse_errors);
+  counter("timeouts_total", "Connections closed by the header or idle timeout.", "counter",
+          timeouts);
+  counter("handler_errors_total", "Handlers that threw (answered 500).", "counter", handler_errors);
+  counter("bytes_in_total", "Bytes received.", "counter", bytes_in);
+  counter("bytes_out_total", "Bytes sent.", "counter", bytes_out);
+  return out;
+}
+
+} // namespace zokio::http

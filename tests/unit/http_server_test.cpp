@@ -1,0 +1,439 @@
+#include <zokio/http/server.hpp>
+
+#include "http_client.hpp"
+#include "zokio_test.hpp"
+
+#include <stdexcept>
+#include <string>
+
+// The HTTP server over real loopback sockets, spoken to byte by byte: routing, keep-alive,
+// pipelining, HEAD, limits, timeouts, max_connections and graceful shutdown.
+
+using namespace std::chrono_literals;
+using zokio::task;
+using zokio::http::request;
+using zokio::http::response;
+using zokio::testing::raw_client;
+using zokio::testing::raw_response;
+
+namespace {
+
+task<response> hello(const request&) {
+  co_return response::text(200, "hello\n");
+}
+
+task<response> echo(const request& r) {
+  co_return response::text(200, r.body());
+}
+
+task<response> boom(const request&) {
+  throw std::runtime_error("handler failure");
+  co_return response::text(200, "unreachable");
+}
+
+task<response> slow(const request&) {
+  co_await zokio::sleep_for(300ms);
+  co_return response::text(200, "slow done");
+}
+
+void add_routes(zokio::http::server& srv) {
+  srv.route("GET", "/hello", &hello);
+  srv.route("POST", "/echo", &echo);
+  srv.route("GET", "/boom", &boom);
+  srv.route("GET", "/slow", &slow);
+}
+
+using body_fn = task<void> (*)(zokio::http::server*);
+
+/// Runs a server on a free port and `body` against it, then shuts the server down gracefully
+/// and checks that serve() returned; the runtime must then shut down clean.
+task<void> with_server(zokio::http::server_options o, body_fn body) {
+  o.host = "127.0.0.1";
+  o.port = 0;
+  zokio::http::server srv(std::move(o));
+  add_routes(srv);
+  CO_REQUIRE(srv.listen().ok());
+  CO_REQUIRE(srv.port() != 0);
+  zokio::join_handle<zokio::result<void>> h = zokio::spawn(srv.serve());
+  co_await body(&srv);
+  srv.shutdown();
+  const zokio::result<zokio::result<void>> r = co_await zokio::timeout(20s, h);
+  CO_REQUIRE(r.ok());
+}
+
+void run(zokio::http::server_options o, body_fn body, unsigned workers = 1) {
+  zokio::runtime rt{{.workers = workers}};
+  zokio::testing::block_on_within(rt, 40s, "the HTTP test", with_server(std::move(o), body));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+task<std::optional<raw_client>> connect(zokio::http::server* srv) {
+  co_return co_await raw_client::connect(srv->port());
+}
+
+TEST(HttpServer, RoutesAnswerWithStatusDateAndLength) {
+  run({}, [](zokio::http::server* srv) -> task<void> {
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->reason, "OK");
+    EXPECT_EQ(r->body, "hello\n");
+    EXPECT_EQ(r->header("Content-Length"), "6");
+    EXPECT_TRUE(r->header("Date").has_value());
+    EXPECT_EQ(r->header("Content-Type"), "text/plain; charset=utf-8");
+
+    CO_REQUIRE(co_await c->send("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"));
+    r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 404);
+    EXPECT_EQ(r->reason, "Not Found");
+    EXPECT_TRUE(r->header("Date").has_value());
+
+    CO_REQUIRE(co_await c->send("DELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 405);
+    EXPECT_EQ(r->reason, "Method Not Allowed");
+    EXPECT_EQ(r->header("Allow"), "GET, HEAD");
+
+    CO_REQUIRE(co_await c->send("HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    r = co_await c->response(true);
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("Content-Length"), "6") << "HEAD: the GET response's headers";
+    EXPECT_TRUE(r->body.empty());
+    // Nothing after the HEAD response's headers: the next response follows at once.
+    CO_REQUIRE(co_await c->send("GET /hello?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "hello\n");
+    EXPECT_GE(srv->counters().responses_of_class(2), 3u);
+    EXPECT_EQ(srv->counters().responses_of_class(4), 2u);
+  });
+}
+
+TEST(HttpServer, ThrowingHandlerGets500AndTheConnectionSurvives) {
+  run({}, [](zokio::http::server* srv) -> task<void> {
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(co_await c->send("GET /boom HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 500);
+    EXPECT_EQ(r->reason, "Internal Server Error");
+    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(srv->counters().handler_errors.load(), 1u);
+  });
+}
+
+TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
+  run({}, [](zokio::http::server* srv) -> task<void> {
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(co_await c->send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst"
+                                "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto a = co_await c->response();
+    auto b = co_await c->response();
+    auto d = co_await c->response();
+    CO_REQUIRE(a && b && d);
+    EXPECT_EQ(a->body, "slow done");
+    EXPECT_EQ(b->body, "first");
+    EXPECT_EQ(d->body, "hello\n");
+  });
+}
+
+TEST(HttpServer, KeepAliveHttp10AndConnectionClose) {
+  run({}, [](zokio::http::server* srv) -> task<void> {
+    // HTTP/1.1 keeps the connection: the same socket serves several requests.
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    for (int i = 0; i < 3; ++i) {
+      CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+      auto r = co_await c->response();
+      CO_REQUIRE(r.has_value());
+      EXPECT_EQ(r->status, 200);
+      EXPECT_FALSE(r->header("Connection").has_value());
+    }
+    EXPECT_EQ(srv->counters().connections_accepted.load(), 1u);
+    // Connection: close: answered, then closed.
+    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    auto r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->header("Connection"), "close");
+    EXPECT_TRUE(co_await c->closed());
+    // HTTP/1.0: closes unless asked to keep alive.
+    auto d = co_await connect(srv);
+    CO_REQUIRE(d.has_value());
+    CO_REQUIRE(co_await d->send("GET /hello HTTP/1.0\r\n\r\n"));
+    r = co_await d->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(co_await d->closed());
+    auto e = co_await connect(srv);
+    CO_REQUIRE(e.has_value());
+    CO_REQUIRE(co_await e->send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    r = co_await e->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->header("Connection"), "keep-alive");
+    CO_REQUIRE(co_await e->send("GET /hello HTTP/1.0\r\n\r\n"));
+    r = co_await e->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(co_await e->closed());
+  });
+}
+
+TEST(HttpServer, BodiesByLengthChunkedAndExpectContinue) {
+  run({}, [](zokio::http::server* srv) -> task<void> {
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(
+        co_await c->send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"));
+    auto r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->body, "hello, world");
+    // Expect: 100-continue: the interim response comes before the body is sent.
+    CO_REQUIRE(co_await c->send(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+    r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 100);
+    CO_REQUIRE(co_await c->send("ping"));
+    r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "ping");
+  });
+}
+
+TEST(HttpServer, LimitsAnswer413And431AndClose) {
+  run({.max_header_bytes = 1024, .max_body_bytes = 1000},
+      [](zokio::http::server* srv) -> task<void> {
+        {
+          // Refused from the headers: no body byte is sent, the answer comes anyway.
+          auto c = co_await connect(srv);
+          CO_REQUIRE(c.has_value());
+          CO_REQUIRE(
+              co_await c->send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n"));
+          auto r = co_await c->response();
+          CO_REQUIRE(r.has_value());
+          EXPECT_EQ(r->status, 413);
+          EXPECT_EQ(r->header("Connection"), "close");
+          EXPECT_TRUE(co_await c->closed());
+        }
+        {
+          auto c = co_await connect(srv);
+          CO_REQUIRE(c.has_value());
+          CO_REQUIRE(co_await c->send(
+              "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "3e8\r\n" +
+              std::string(1000, 'a') + "\r\n1\r\nb\r\n0\r\n\r\n"));
+          auto r = co_await c->response();
+          CO_REQUIRE(r.has_value());
+          EXPECT_EQ(r->status, 413) << "a chunked body over the limit";
+        }
+        {
+          auto c = co_await connect(srv);
+          CO_REQUIRE(c.has_value());
+          CO_REQUIRE(co_await c->send(
+              "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'x') + "\r\n\r\n"));
+          auto r = co_await c->response();
+          CO_REQUIRE(r.has_value());
+          EXPECT_EQ(r->status, 431);
+          EXPECT_EQ(r->reason, "Request Header Fields Too Large");
+          EXPECT_TRUE(co_await c->closed());
+        }
+        // Exactly at the limit is fine.
+        auto c = co_await connect(srv);
+        CO_REQUIRE(c.has_value());
+        CO_REQUIRE(
+            co_await c->send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" +
+                             std::string(1000, 'z')));
+        auto r = co_await c->response();
+        CO_REQUIRE(r.has_value());
+        EXPECT_EQ(r->status, 200);
+        EXPECT_EQ(r->body.size(), 1000u);
+        EXPECT_EQ(srv->counters().parse_errors.load(), 3u);
+      });
+}
+
+TEST(HttpServer, SmugglingAndGarbageGet400AndClose) {
+  run({}, [](zokio::http::server* srv) -> task<void> {
+    const char* bad[] = {
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        "GET /hello HTTP/9.9\r\n\r\n",
+        "G@T /hello HTTP/1.1\r\n\r\n",
+    };
+    for (const char* b : bad) {
+      auto c = co_await connect(srv);
+      CO_REQUIRE(c.has_value());
+      CO_REQUIRE(co_await c->send(b));
+      auto r = co_await c->response();
+      CO_REQUIRE(r.has_value());
+      EXPECT_EQ(r->status, 400) << b;
+      EXPECT_TRUE(co_await c->closed()) << b;
+    }
+  });
+}
+
+TEST(HttpServer, SlowHeadersGet408) {
+  run({.header_timeout = 300ms}, [](zokio::http::server* srv) -> task<void> {
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\n"));
+    for (int i = 0; i < 3; ++i) {
+      co_await zokio::sleep_for(150ms);
+      if (!co_await c->send("X-A: b\r\n")) {
+        break;
+      }
+    }
+    auto r = co_await c->response();
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 408);
+    EXPECT_TRUE(co_await c->closed());
+    EXPECT_GE(srv->counters().timeouts.load(), 1u);
+  });
+}
+
+TEST(HttpServer, IdleConnectionsAreClosedAfterTheirTimeout) {
+  run({.header_timeout = 200ms, .idle_timeout = 200ms}, [](zokio::http::server* srv) -> task<void> {
+    // Served once, then silent: closed by the idle timeout, without a response.
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CO_REQUIRE((co_await c->response()).has_value());
+    // Never a byte: closed by the header timeout (counted from the accept), silently.
+    auto d = co_await connect(srv);
+    CO_REQUIRE(d.has_value());
+    EXPECT_FALSE((co_await c->response()).has_value());
+    EXPECT_TRUE(c->buffered().empty());
+    EXPECT_FALSE((co_await d->response()).has_value());
+    EXPECT_TRUE(d->buffered().empty());
+    EXPECT_EQ(srv->counters().timeouts.load(), 2u);
+    // A connection that keeps busy is not cut: requests 50 ms apart, past the idle timeout in
+    // total.
+    auto e = co_await connect(srv);
+    CO_REQUIRE(e.has_value());
+    for (int i = 0; i < 10; ++i) {
+      CO_REQUIRE(co_await e->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+      auto r = co_await e->response();
+      CO_REQUIRE(r.has_value());
+      EXPECT_EQ(r->status, 200);
+      co_await zokio::sleep_for(50ms);
+    }
+  });
+}
+
+TEST(HttpServer, ConnectionsOverTheLimitAreClosedAndCounted) {
+  run({.max_connections = 2}, [](zokio::http::server* srv) -> task<void> {
+    auto a = co_await connect(srv);
+    auto b = co_await connect(srv);
+    CO_REQUIRE(a && b);
+    // Make sure both are accepted (served) before the third comes.
+    for (auto* c : {&*a, &*b}) {
+      CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+      CO_REQUIRE((co_await c->response()).has_value());
+    }
+    auto extra = co_await connect(srv);
+    CO_REQUIRE(extra.has_value());
+    EXPECT_TRUE(co_await extra->closed());
+    EXPECT_EQ(srv->counters().connections_rejected.load(), 1u);
+    EXPECT_EQ(srv->counters().connections_open.load(), 2u);
+  });
+}
+
+task<void> half_then_rest(raw_client* c, bool* got) {
+  co_await zokio::sleep_for(200ms); // the shutdown has begun
+  CO_REQUIRE(co_await c->send("st: x\r\nContent-Length: 4\r\n\r\nbody"));
+  auto r = co_await c->response();
+  CO_REQUIRE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "body");
+  EXPECT_EQ(r->header("Connection"), "close");
+  *got = true;
+}
+
+TEST(HttpServer, GracefulShutdownFinishesAHalfReceivedRequestAndClosesIdleOnes) {
+  zokio::runtime rt{{.workers = 2}};
+  zokio::testing::block_on_within(rt, 30s, "graceful shutdown", []() -> task<void> {
+    zokio::http::server srv({.host = "127.0.0.1", .port = 0, .workers = 2});
+    add_routes(srv);
+    CO_REQUIRE(srv.listen().ok());
+    zokio::join_handle<zokio::result<void>> h = zokio::spawn(srv.serve());
+    auto idle = co_await raw_client::connect(srv.port());
+    auto half = co_await raw_client::connect(srv.port());
+    CO_REQUIRE(idle && half);
+    CO_REQUIRE(co_await idle->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CO_REQUIRE((co_await idle->response()).has_value());
+    CO_REQUIRE(co_await half->send("POST /echo HTTP/1.1\r\nHo"));
+    co_await zokio::sleep_for(100ms); // the server has read the first half
+    bool got = false;
+    zokio::join_handle<void> rest = zokio::spawn(half_then_rest(&*half, &got));
+    srv.shutdown();
+    EXPECT_TRUE(co_await idle->closed()) << "an idle connection is closed at shutdown";
+    co_await rest;
+    EXPECT_TRUE(got);
+    const zokio::result<zokio::result<void>> r = co_await zokio::timeout(20s, h);
+    CO_REQUIRE(r.ok());
+    EXPECT_TRUE(r.value().ok());
+    // Nothing listens any more.
+    auto late = co_await zokio::net::tcp_stream::connect(std::string("127.0.0.1"), srv.port());
+    EXPECT_FALSE(late.ok());
+  }());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(HttpServer, ServeRefusesMoreWorkersThanTheRuntimeHas) {
+  zokio::runtime rt{{.workers = 1}};
+  zokio::testing::block_on_within(rt, 20s, "serve with bad workers", []() -> task<void> {
+    for (unsigned workers : {0u, 2u}) {
+      zokio::http::server srv({.host = "127.0.0.1", .port = 0, .workers = workers});
+      const zokio::result<void> r = co_await srv.serve();
+      CO_REQUIRE(!r.ok());
+      EXPECT_EQ(r.error(), std::errc::invalid_argument) << workers << " workers";
+    }
+    // A host that is not an address: the bind error comes back.
+    zokio::http::server c({.host = "not-an-address", .port = 0});
+    const zokio::result<void> r = co_await c.serve();
+    CO_REQUIRE(!r.ok());
+    EXPECT_EQ(r.error(), std::errc::invalid_argument);
+  }());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(HttpServer, ShutdownDeadlineCancelsRequestsStillRunning) {
+  zokio::runtime rt{{.workers = 1}};
+  zokio::testing::block_on_within(rt, 30s, "shutdown deadline", []() -> task<void> {
+    zokio::http::server srv({.host = "127.0.0.1", .port = 0, .shutdown_timeout = 200ms});
+    srv.route("GET", "/forever", [](const request&) -> task<response> {
+      co_await zokio::sleep_for(1h);
+      co_return response::text(200, "never");
+    });
+    CO_REQUIRE(srv.listen().ok());
+    zokio::join_handle<zokio::result<void>> h = zokio::spawn(srv.serve());
+    auto c = co_await raw_client::connect(srv.port());
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(co_await c->send("GET /forever HTTP/1.1\r\nHost: x\r\n\r\n"));
+    co_await zokio::sleep_for(100ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    srv.shutdown();
+    const zokio::result<zokio::result<void>> r = co_await zokio::timeout(20s, h);
+    CO_REQUIRE(r.ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s) << "the deadline cut the request";
+    EXPECT_TRUE(co_await c->closed());
+  }());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+} // namespace
