@@ -18,6 +18,10 @@
 // - The listener belongs to the worker whose task bound it. Accept awaiters live in the
 //   awaiting frames and are linked into the FIFO only while suspended; the poll callback (same
 //   thread) unlinks one before completing it.
+// - Workers share one socket through descriptors of their own: `share()` duplicates the
+//   descriptor into a `tcp_listener_share` (a plain owner of it, any thread), and `open()` makes
+//   it a listener of the worker that calls it. Every worker's listener polls its own descriptor;
+//   when several wake for one connection, the ones whose accept4(2) finds nothing keep waiting.
 
 namespace zokio::detail {
 
