@@ -41,22 +41,13 @@ TEST(force_async, without_it_ready_results_complete_inline) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
-void expect_one_injected_sync_fallback(zokio::runtime_options options) {
-  zokio::runtime rt{std::move(options)};
+TEST(force_async, an_injected_inline_completion_is_counted_as_a_sync_fallback) {
+  zokio::runtime rt{{.workers = 1, .force_async = true, .inject_inline_awaits = 1}};
   EXPECT_EQ(rt.block_on(mixed()), 7);
   const auto s = rt.stats();
   EXPECT_EQ(s.sync_fallbacks, 1u);
   EXPECT_EQ(s.awaits_inline, 1u);
   zokio::testing::expect_clean_shutdown(rt);
-}
-
-TEST(force_async, an_injected_inline_completion_is_counted_as_a_sync_fallback) {
-  expect_one_injected_sync_fallback(
-      {.workers = 1, .force_async = true, .testing = {.inject_inline_awaits = 1}});
-}
-
-TEST(force_async, the_former_spelling_of_the_injection_still_injects) {
-  expect_one_injected_sync_fallback({.workers = 1, .force_async = true, .inject_inline_awaits = 1});
 }
 
 } // namespace

@@ -50,30 +50,14 @@ struct runtime_options {
   std::chrono::milliseconds shutdown_grace{5000};
   /// Tasks resumed per loop turn before the loop polls for I/O again (Tokio's coop budget).
   unsigned ready_budget = 128;
-  /// The former spelling of `testing.inject_inline_awaits`, kept working: the runtime injects
-  /// the larger of the two (`injected_inline_awaits()`).
+  /// Testing only: under `force_async`, this many awaits complete inline anyway, as the original
+  /// Zokio's sync fallback did. `zokio-diag --inject sync-fallback` uses it to prove the check
+  /// fires.
   unsigned inject_inline_awaits = 0;
   /// Threads of the `spawn_blocking` pool, started on demand. Jobs beyond this many wait for a
   /// thread. The pool is apart from libuv's (file system and DNS requests), so blocking jobs
   /// never hold file I/O back.
   unsigned max_blocking_threads = 64;
-
-  /// Settings for tests and diagnostic tools, never for a program in production: each makes the
-  /// runtime misbehave on purpose, so that a check can prove it notices.
-  /// `runtime{{.force_async = true, .testing = {.inject_inline_awaits = 1}}}`.
-  struct testing_options {
-    /// Under `force_async`, this many awaits complete inline anyway, as the original Zokio's
-    /// sync fallback did. `zokio-diag --inject sync-fallback` uses it to prove the check fires.
-    unsigned inject_inline_awaits = 0;
-  };
-  testing_options testing{};
-
-  /// The awaits the runtime completes inline under `force_async` on purpose: the larger of
-  /// `testing.inject_inline_awaits` and its former spelling `inject_inline_awaits`.
-  unsigned injected_inline_awaits() const noexcept {
-    return testing.inject_inline_awaits > inject_inline_awaits ? testing.inject_inline_awaits
-                                                               : inject_inline_awaits;
-  }
 };
 
 } // namespace zokio
