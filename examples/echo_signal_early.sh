@@ -5,6 +5,25 @@
 set -u
 server=$1
 dir=$(mktemp -d)
+
+# stopped_within SECONDS PID: true once PID has exited (it is our child: wait reaps it later).
+stopped_within() {
+  local i
+  for ((i = 0; i < $1 * 10; ++i)); do
+    kill -0 "$2" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# backtraces PID: every thread's stack, when gdb is there (the evidence a hang needs).
+backtraces() {
+  if command -v gdb >/dev/null; then
+    timeout 60 gdb -p "$1" -batch -ex 'thread apply all bt 30' 2>&1 | grep -E '^(Thread|#)'
+  else
+    echo "(gdb not installed: no backtraces)"
+  fi
+}
 trap 'rm -rf "$dir"' EXIT
 fail=0
 for sig in TERM TERM TERM TERM TERM INT; do
@@ -24,6 +43,17 @@ for sig in TERM TERM TERM TERM TERM INT; do
   kill -"$sig" "$pid" # at once: no sleep between "listening" and the signal
   rest=$(timeout 20 cat <&3)
   exec 3<&-
+  if kill -0 "$pid" 2>/dev/null && ! stopped_within 10 "$pid"; then
+    # Never hang: say where it is stuck, then fail.
+    echo "SIG$sig right after start: echo_server has not stopped after 30 s"
+    printf '%s\n%s\n' "$line" "$rest"
+    backtraces "$pid"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    rm -f "$fifo"
+    fail=1
+    continue
+  fi
   wait "$pid"
   rc=$?
   rm -f "$fifo"

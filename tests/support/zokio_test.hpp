@@ -131,7 +131,7 @@ inline void expect_clean_shutdown(runtime& rt, const char* file = __builtin_FILE
   }
   // Zokio has no synchronous fallback: only the injection can produce one, and at most as many
   // as were injected.
-  const unsigned injected = rt.options().inject_inline_awaits;
+  const unsigned injected = rt.options().testing.inline_awaits;
   if (injected == 0 || !rt.options().force_async) {
     EXPECT_EQ(s.sync_fallbacks, 0u) << "no sync fallback unless injected";
   } else {

@@ -227,10 +227,8 @@ zokio::task<std::string> cancel_connect() {
         co_return "timeout(connect) gave: " + r.error().message();
       }
       timed_out = true;
-    } else if (r.value().ok()) {
-      parked.push_back(std::move(r.value()).value());
     } else {
-      co_return "connect failed: " + r.value().error().message();
+      parked.push_back(std::move(r).value());
     }
   }
   if (!timed_out) {

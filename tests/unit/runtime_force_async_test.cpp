@@ -42,7 +42,7 @@ TEST(force_async, without_it_ready_results_complete_inline) {
 }
 
 TEST(force_async, an_injected_inline_completion_is_counted_as_a_sync_fallback) {
-  zokio::runtime rt{{.workers = 1, .force_async = true, .inject_inline_awaits = 1}};
+  zokio::runtime rt{{.workers = 1, .force_async = true, .testing = {.inline_awaits = 1}}};
   EXPECT_EQ(rt.block_on(mixed()), 7);
   const auto s = rt.stats();
   EXPECT_EQ(s.sync_fallbacks, 1u);

@@ -3,6 +3,7 @@
 // does not time out, an interval of hours::max() is valid and never ticks twice.
 
 #include <zokio/detail/duration.hpp>
+#include <zokio/sync/channel.hpp>
 #include <zokio/time/interval.hpp>
 #include <zokio/time/sleep.hpp>
 #include <zokio/time/timeout.hpp>
@@ -74,6 +75,30 @@ TEST(saturate, huge_sleeps_do_not_return_at_once) {
   EXPECT_EQ(
       rt.block_on(still_sleeping(zokio::sleep_until(std::chrono::steady_clock::time_point::max()))),
       "");
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> sleep_until_the_earliest() {
+  using hours_point = std::chrono::time_point<std::chrono::steady_clock, std::chrono::hours>;
+  co_await zokio::sleep_until(std::chrono::steady_clock::time_point::min());
+  co_await zokio::sleep_until(hours_point::min());
+  co_await zokio::sleep_until(std::chrono::steady_clock::time_point{});
+  // A timeout arms its timer whatever the deadline: the driver computes the time left.
+  auto [tx, rx] = zokio::make_channel<int>(0);
+  auto r = co_await zokio::timeout_at(std::chrono::steady_clock::time_point::min(), rx.recv());
+  CO_REQUIRE(r.error() == zokio::errc::timed_out);
+  auto r2 = co_await zokio::timeout(std::chrono::nanoseconds::min(), rx.recv());
+  CO_REQUIRE(r2.error() == zokio::errc::timed_out);
+}
+
+// A deadline long past, as far back as a time point goes, is simply due: no overflow computing
+// how long is left (UBSan caught `INT64_MIN - now` in the timer driver once).
+TEST(saturate, the_earliest_deadlines_are_due_at_once) {
+  zokio::runtime rt{{.workers = 1, .force_async = true}}; // through the timer, not inline
+  const auto start = std::chrono::steady_clock::now();
+  zokio::testing::block_on_within(rt, 10s, "sleeps until time_point::min()",
+                                  sleep_until_the_earliest());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   zokio::testing::expect_clean_shutdown(rt);
 }
 

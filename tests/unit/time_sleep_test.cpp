@@ -98,7 +98,7 @@ zokio::task<int> quick_value() {
   co_return 7;
 }
 
-zokio::task<zokio::result<zokio::result<int>>> times_out() {
+zokio::task<zokio::result<int>> times_out() {
   co_return co_await zokio::timeout(20ms, slow_value());
 }
 
@@ -114,6 +114,8 @@ TEST(timeout, expires_and_cancels_the_inner_task) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error(), std::errc::timed_out);
+  EXPECT_EQ(r.error(), zokio::errc::timed_out); // the timeout's own deadline, not a socket's
+  EXPECT_EQ(r.error().message(), "timed out");
   EXPECT_EQ(rt.stats().tasks_cancelled, 1u); // the inner task unwound before timeout returned
   EXPECT_EQ(rt.stats().timers_pending, 0u);
   zokio::testing::expect_clean_shutdown(rt);

@@ -287,8 +287,7 @@ zokio::task<void> reads_under_timeouts() {
   while (got.size() < static_cast<std::size_t>(n)) {
     auto r = co_await zokio::timeout(std::chrono::microseconds(400), read_into(&server, buf));
     if (r.ok()) {
-      CO_REQUIRE(r.value().ok());
-      CO_REQUIRE(r.value().value() == 1u);
+      CO_REQUIRE(r.value() == 1u);
       got.push_back(buf[0]);
     } else {
       CO_REQUIRE(r.error() == std::errc::timed_out);

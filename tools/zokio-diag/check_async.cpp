@@ -153,7 +153,7 @@ public:
                                     .shutdown_grace = env.m_unclean_shutdown_pending
                                                           ? unclean_shutdown_grace
                                                           : zokio::runtime_options{}.shutdown_grace,
-                                    .inject_inline_awaits = env.m_inject_inline_awaits}),
+                                    .testing = {.inline_awaits = env.m_inject_inline_awaits}}),
         m_watchdog(env.m_watchdog) {
     m_watchdog.watch(&m_rt);
     if (std::exchange(env.m_unclean_shutdown_pending, false)) {

@@ -17,7 +17,7 @@ namespace zokio::diag_tool {
 struct async_check_options {
   /// Scenario names to run, in the battery's order; empty runs them all.
   std::vector<std::string> only;
-  /// `runtime_options::inject_inline_awaits` of every scenario's runtime (--inject
+  /// `runtime_options::testing.inline_awaits` of every scenario's runtime (--inject
   /// sync-fallback): the check must then fail with a sync fallback.
   unsigned inject_inline_awaits = 0;
   /// --inject hang: the first runtime blocks on a task that never finishes, so the watchdog

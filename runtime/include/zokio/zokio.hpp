@@ -8,6 +8,10 @@
 #include <zokio/fs/read_file.hpp>
 #include <zokio/fs/sendfile.hpp>
 #include <zokio/fs/write_file.hpp>
+#include <zokio/io/buffered_reader.hpp>
+#include <zokio/io/buffered_writer.hpp>
+#include <zokio/io/error.hpp>
+#include <zokio/io/stream.hpp>
 #include <zokio/net/address.hpp>
 #include <zokio/net/tcp_listener.hpp>
 #include <zokio/net/tcp_stream.hpp>
@@ -16,6 +20,7 @@
 #include <zokio/runtime/options.hpp>
 #include <zokio/runtime/runtime.hpp>
 #include <zokio/runtime/stats.hpp>
+#include <zokio/signal/listener.hpp>
 #include <zokio/signal/signal.hpp>
 #include <zokio/sync/channel.hpp>
 #include <zokio/sync/event.hpp>
@@ -24,6 +29,8 @@
 #include <zokio/sync/semaphore.hpp>
 #include <zokio/task/join_handle.hpp>
 #include <zokio/task/join_set.hpp>
+#include <zokio/task/scope.hpp>
+#include <zokio/task/select.hpp>
 #include <zokio/task/spawn.hpp>
 #include <zokio/task/spawn_blocking.hpp>
 #include <zokio/task/task.hpp>
@@ -32,5 +39,6 @@
 #include <zokio/time/interval.hpp>
 #include <zokio/time/sleep.hpp>
 #include <zokio/time/timeout.hpp>
+#include <zokio/util/error.hpp>
 #include <zokio/util/result.hpp>
 #include <zokio/util/site.hpp>

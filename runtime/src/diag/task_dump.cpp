@@ -51,7 +51,7 @@ std::vector<diag::task_info> collect_tasks(runtime_impl& rt) {
 namespace diag {
 
 std::vector<task_info> task_dump(const runtime& rt) {
-  return detail::collect_tasks(const_cast<detail::runtime_impl&>(rt.impl()));
+  return detail::collect_tasks(detail::impl_of(rt));
 }
 
 std::string format_task_dump(const std::vector<task_info>& tasks) {

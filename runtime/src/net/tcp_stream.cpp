@@ -1,5 +1,7 @@
 #include <zokio/net/tcp_stream.hpp>
 
+#include <zokio/time/timeout.hpp>
+
 #include "net/tcp_impl.hpp"
 #include "util/uv_error.hpp"
 
@@ -436,6 +438,22 @@ task<result<tcp_stream>> tcp_stream::connect(socket_address address, site where)
     co_return detail::uv_error(status);
   }
   co_return std::move(stream);
+}
+
+task<result<tcp_stream>> tcp_stream::connect(std::string host, std::uint16_t port,
+                                             connect_options opts, site where) {
+  if (opts.timeout == std::chrono::nanoseconds::max()) {
+    co_return co_await connect(std::move(host), port, where);
+  }
+  co_return co_await timeout(opts.timeout, connect(std::move(host), port, where), where);
+}
+
+task<result<tcp_stream>> tcp_stream::connect(socket_address address, connect_options opts,
+                                             site where) {
+  if (opts.timeout == std::chrono::nanoseconds::max()) {
+    co_return co_await connect(address, where);
+  }
+  co_return co_await timeout(opts.timeout, connect(address, where), where);
 }
 
 task<result<tcp_stream>> tcp_stream::connect(std::string host, std::uint16_t port, site where) {

@@ -547,6 +547,10 @@ shutdown_report runtime::shutdown() {
   return m_impl->shutdown();
 }
 
+detail::runtime_impl& detail::impl_of(const runtime& rt) noexcept {
+  return *rt.m_impl;
+}
+
 unsigned runtime::workers() const noexcept {
   return m_impl->size();
 }

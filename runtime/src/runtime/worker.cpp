@@ -26,7 +26,7 @@ worker::worker(runtime_impl* rt, unsigned index, const runtime_options& options)
   m_index = index;
   m_rt = rt;
   m_force_async = options.force_async;
-  m_inject_inline = options.inject_inline_awaits;
+  m_inject_inline = options.testing.inline_awaits;
   if (int r = uv_loop_init(&m_loop); r != 0) {
     fatal("uv_loop_init", r);
   }

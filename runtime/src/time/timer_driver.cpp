@@ -92,7 +92,8 @@ void timer_driver::rearm() noexcept {
   // libuv counts in milliseconds from its cached loop time: refresh it and round up, so the
   // timer never fires before the deadline.
   uv_update_time(m_loop);
-  const std::int64_t left = due - now_ns();
+  // Saturating: a deadline may be as early as INT64_MIN (`time_point::min()`).
+  const std::int64_t left = saturating_sub(due, now_ns());
   // Round up without adding first: `left` may be as large as INT64_MAX (a saturated deadline).
   const std::uint64_t ms =
       left <= 0 ? 0

@@ -43,10 +43,12 @@ std::int64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
   return saturating_add(now_ns(), ns);
 }
 
-/// A steady_clock time point of any unit as a deadline in nanoseconds, saturated.
+/// A steady_clock time point of any unit as a deadline in nanoseconds, saturated; one before the
+/// clock's epoch (`time_point::min()`) is the epoch: long past either way.
 template <typename Duration>
 std::int64_t deadline_at(std::chrono::time_point<std::chrono::steady_clock, Duration> t) noexcept {
-  return saturating_ns(t.time_since_epoch());
+  const std::int64_t ns = saturating_ns(t.time_since_epoch());
+  return ns < 0 ? 0 : ns;
 }
 
 } // namespace zokio::detail

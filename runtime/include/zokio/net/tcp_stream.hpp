@@ -6,6 +6,7 @@
 #include <zokio/util/result.hpp>
 #include <zokio/util/site.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -105,6 +106,14 @@ public:
 
 namespace zokio::net {
 
+/// How `tcp_stream::connect` connects.
+struct connect_options {
+  /// The most the whole connect may take, name lookup included; past it the result is
+  /// `zokio::errc::timed_out` (equal to `std::errc::timed_out`). The default waits as long as
+  /// the kernel does (about two minutes for an unanswered SYN on Linux).
+  std::chrono::nanoseconds timeout = std::chrono::nanoseconds::max();
+};
+
 /// A connected TCP stream: `connect` or `tcp_listener::accept` makes one.
 ///
 /// Reading: libuv keeps reading between reads (uv_read_start once) and reads into the waiting
@@ -152,6 +161,11 @@ public:
                                           site where = site::current());
   /// Connects to `address`. As above, without the lookup.
   static task<result<tcp_stream>> connect(socket_address address, site where = site::current());
+  /// As above, within `opts.timeout`: `connect(host, port, {.timeout = 2s})`.
+  static task<result<tcp_stream>> connect(std::string host, std::uint16_t port,
+                                          connect_options opts, site where = site::current());
+  static task<result<tcp_stream>> connect(socket_address address, connect_options opts,
+                                          site where = site::current());
 
   /// Reads at least 1 and at most `buf.size()` bytes; 0 means the peer closed its side (EOF),
   /// and every later read gives 0 again. An empty `buf` gives 0 at once.

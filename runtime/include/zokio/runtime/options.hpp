@@ -20,6 +20,14 @@ struct task_failure {
   std::exception_ptr error;
 };
 
+/// Faults a runtime injects on purpose, so that the checks that must catch them can be shown to
+/// fire (`zokio-diag --inject`, the test suite). Never set in a program.
+struct runtime_testing_options {
+  /// Under `force_async`, this many awaits complete inline anyway, as the original Zokio's sync
+  /// fallback did. `zokio-diag --check-async --inject sync-fallback` uses it.
+  unsigned inline_awaits = 0;
+};
+
 /// Options of a runtime. The members' order is part of the API (designated initializers depend
 /// on it); new members go at the end.
 struct runtime_options {
@@ -50,14 +58,12 @@ struct runtime_options {
   std::chrono::milliseconds shutdown_grace{5000};
   /// Tasks resumed per loop turn before the loop polls for I/O again (Tokio's coop budget).
   unsigned ready_budget = 128;
-  /// Testing only: under `force_async`, this many awaits complete inline anyway, as the original
-  /// Zokio's sync fallback did. `zokio-diag --inject sync-fallback` uses it to prove the check
-  /// fires.
-  unsigned inject_inline_awaits = 0;
   /// Threads of the `spawn_blocking` pool, started on demand. Jobs beyond this many wait for a
   /// thread. The pool is apart from libuv's (file system and DNS requests), so blocking jobs
   /// never hold file I/O back.
   unsigned max_blocking_threads = 64;
+  /// Fault injection for testing the runtime's own checks: `{.testing = {.inline_awaits = 1}}`.
+  runtime_testing_options testing{};
 };
 
 } // namespace zokio

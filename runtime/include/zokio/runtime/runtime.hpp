@@ -13,9 +13,13 @@
 
 namespace zokio {
 
+class runtime;
+
 namespace detail {
 class runtime_impl;
-}
+/// The runtime's internals, for the library's own diagnostics (task dumps); not for programs.
+runtime_impl& impl_of(const runtime& rt) noexcept;
+} // namespace detail
 
 /// What `runtime::shutdown()` found: tasks that did not unwind in time, libuv handles still open
 /// (by type), and each worker's `uv_loop_close()` status.
@@ -80,10 +84,10 @@ public:
 
   unsigned workers() const noexcept;
   const runtime_options& options() const noexcept;
-  detail::runtime_impl& impl() noexcept { return *m_impl; }
-  const detail::runtime_impl& impl() const noexcept { return *m_impl; }
 
 private:
+  friend detail::runtime_impl& detail::impl_of(const runtime& rt) noexcept;
+
   void begin_block_on();
   void drive_until(detail::task_record* t);
   detail::worker_core* worker0() noexcept;

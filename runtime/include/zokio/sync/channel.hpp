@@ -306,7 +306,9 @@ public:
 
   channel_send_awaiter(channel_state<T>* s, T&& value, const site& where) noexcept
       : counted_awaiter<channel_send_awaiter<T>>(where), m_s(s), m_value(std::move(value)) {}
-  channel_send_awaiter(const channel_send_awaiter&) = delete;
+  /// Movable until awaited (timeout and select move an operation into a task of their own).
+  channel_send_awaiter(channel_send_awaiter&& o) noexcept
+      : counted_awaiter<channel_send_awaiter<T>>(o), m_s(o.m_s), m_value(std::move(o.m_value)) {}
   channel_send_awaiter& operator=(const channel_send_awaiter&) = delete;
 
   bool ready() {
@@ -380,7 +382,9 @@ public:
 
   channel_recv_awaiter(channel_state<T>* s, const site& where) noexcept
       : counted_awaiter<channel_recv_awaiter<T>>(where), m_s(s) {}
-  channel_recv_awaiter(const channel_recv_awaiter&) = delete;
+  /// Movable until awaited (timeout and select move an operation into a task of their own).
+  channel_recv_awaiter(channel_recv_awaiter&& o) noexcept
+      : counted_awaiter<channel_recv_awaiter<T>>(o), m_s(o.m_s) {}
   channel_recv_awaiter& operator=(const channel_recv_awaiter&) = delete;
 
   bool ready() noexcept {

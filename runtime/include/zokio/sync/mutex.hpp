@@ -36,7 +36,9 @@ public:
 
   mutex_lock_awaiter(zokio::mutex& m, const site& where) noexcept
       : counted_awaiter<mutex_lock_awaiter>(where), m_mutex(m) {}
-  mutex_lock_awaiter(const mutex_lock_awaiter&) = delete;
+  /// Movable until awaited (timeout and select move an operation into a task of their own).
+  mutex_lock_awaiter(mutex_lock_awaiter&& o) noexcept
+      : counted_awaiter<mutex_lock_awaiter>(o), m_mutex(o.m_mutex) {}
   mutex_lock_awaiter& operator=(const mutex_lock_awaiter&) = delete;
 
   bool ready() noexcept;

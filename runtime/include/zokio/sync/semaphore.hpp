@@ -38,7 +38,9 @@ public:
 
   semaphore_acquire_awaiter(semaphore& s, const site& where) noexcept
       : counted_awaiter<semaphore_acquire_awaiter>(where), m_sem(s) {}
-  semaphore_acquire_awaiter(const semaphore_acquire_awaiter&) = delete;
+  /// Movable until awaited (timeout and select move an operation into a task of their own).
+  semaphore_acquire_awaiter(semaphore_acquire_awaiter&& o) noexcept
+      : counted_awaiter<semaphore_acquire_awaiter>(o), m_sem(o.m_sem) {}
   semaphore_acquire_awaiter& operator=(const semaphore_acquire_awaiter&) = delete;
 
   bool ready() noexcept;

@@ -19,6 +19,13 @@ using non_void_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 /// Spawns many tasks and yields their results as they finish. Destroying the set cancels the
 /// tasks still running.
 ///
+/// Retention: a finished task stays in the set, its frame and its value or exception with it,
+/// until `next()` takes it; `size()` counts finished tasks not yet taken as well as running
+/// ones. A set nobody drains grows with every task ever spawned into it (a server spawning each
+/// connection into a join_set and never calling `next()` keeps every closed connection's frame).
+/// For fire-and-forget children whose results nobody collects, use `task_scope`
+/// (`<zokio/task/scope.hpp>`): it frees each child as it finishes and waits for all at `close()`.
+///
 /// Thread-safety: a join_set and its tasks belong to the worker that created it; use it from
 /// tasks on that worker only.
 template <typename T>

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <zokio/detail/awaitable.hpp>
 #include <zokio/detail/awaiter.hpp>
 #include <zokio/detail/timer_entry.hpp>
 #include <zokio/task/spawn.hpp>
+#include <zokio/util/error.hpp>
 #include <zokio/util/result.hpp>
 
 #include <chrono>
@@ -66,41 +68,34 @@ private:
   bool m_timed_out = false;
 };
 
-} // namespace detail
+/// What a `timeout` over an operation producing `T` gives: `result<T>`, and for an operation
+/// that already produces a `result<U>`, that same `result<U>` (never a result of a result).
+template <typename T>
+struct timeout_value {
+  using type = result<T>;
+};
+template <typename U>
+struct timeout_value<result<U>> {
+  using type = result<U>;
+};
+template <typename T>
+using timeout_value_t = typename timeout_value<T>::type;
 
-/// Runs `t` as a task of its own on this worker and waits at most `d` for it.
-///
-/// - `t` finished first: its value (or its exception, rethrown).
-/// - The deadline passed first: the inner task is cancelled and has unwound before this
-///   returns. If it completed anyway (its operation finished in the same loop turn as the
-///   deadline, before the cancellation could reach it), that outcome wins and is returned: a
-///   value the operation produced is never dropped, and an operation that took effect is never
-///   reported as timed out. Otherwise `std::errc::timed_out`.
-/// - The awaiting task is cancelled: the inner task is cancelled too and has unwound before this
-///   returns; as above its outcome wins if it completed, else `std::errc::operation_canceled`.
-///
-/// A duration too long to represent saturates (no deadline), it never wraps into the past.
-/// Cancellation safety: whatever the inner task completed is returned, so `timeout(d, recv)`
-/// never loses a message and `timeout(d, send)` never reports a delivered message as timed out.
-/// Waiting for the unwinding is as prompt as the inner task's cancellation (a running
-/// `spawn_blocking` job is waited for).
-template <typename T, typename Rep, typename Period>
-task<result<T>> timeout(std::chrono::duration<Rep, Period> d, task<T> t,
-                        site where = site::current()) {
-  const std::int64_t deadline = detail::deadline_after(d);
+template <typename T>
+task<timeout_value_t<T>> timeout_impl(std::int64_t deadline, task<T> t, site where) {
   join_handle<T> h = spawn(std::move(t), {.name = "timeout"}, where);
-  detail::root_promise<T>* rec = detail::record_of(h);
-  const detail::timeout_outcome how = co_await detail::timeout_awaiter<T>(rec, deadline, where);
+  root_promise<T>* rec = record_of(h);
+  const timeout_outcome how = co_await timeout_awaiter<T>(rec, deadline, where);
   bool cancelled = false;
-  if (how != detail::timeout_outcome::finished) {
+  if (how != timeout_outcome::finished) {
     h.cancel();
-    co_await detail::settle_awaiter<T>(rec, where);
+    co_await settle_awaiter<T>(rec, where);
     // Completion wins over the deadline: only an inner task that saw the cancellation (an await
     // of it failed as cancelled) was stopped; whatever it then returned or threw follows from
     // that. One that did not see it had completed its operation, and its outcome stands.
-    cancelled = rec->m_cancel_seen || rec->m_outcome == detail::task_outcome::cancelled;
+    cancelled = rec->m_cancel_seen || rec->m_outcome == task_outcome::cancelled;
   } else {
-    cancelled = rec->m_outcome == detail::task_outcome::cancelled;
+    cancelled = rec->m_outcome == task_outcome::cancelled;
   }
   if (cancelled) {
     try {
@@ -108,15 +103,58 @@ task<result<T>> timeout(std::chrono::duration<Rep, Period> d, task<T> t,
     } catch (...) {
       // What a cancelled task threw is the cancellation's consequence, not a failure to report.
     }
-    co_return how == detail::timeout_outcome::timed_out ? std::errc::timed_out
-                                                        : std::errc::operation_canceled;
+    if (how == timeout_outcome::timed_out) {
+      co_return zokio::errc::timed_out;
+    }
+    co_return std::errc::operation_canceled;
   }
   if constexpr (std::is_void_v<T>) {
     h.take_finished(); // rethrows the inner task's exception
     co_return result<void>{};
   } else {
-    co_return h.take_finished();
+    co_return h.take_finished(); // a T, or the inner result<U> as it is
   }
+}
+
+} // namespace detail
+
+/// Waits at most `d` for `x`: a task, a `join_handle` (lvalue: the handle stays yours, and the
+/// task it joins keeps running if the wait times out, as with Tokio) or any runtime awaitable
+/// (`s.read_some(buf)`, `rx.recv()`, `tx.send(v)`, `m.lock()`, `sem.acquire()`, `ev.wait()`,
+/// `sleep_for`, a `join_set`'s `next()`). `x` runs as a task of its own on this worker.
+///
+/// The result is `result<T>` for an operation producing `T`; for one producing `result<U>`
+/// (network operations, a `task<result<U>>`) it is that `result<U>`, not nested:
+/// `co_await timeout(2s, s.read_some(buf))` is a `result<std::size_t>`.
+///
+/// - `x` finished first: its value (or its exception, rethrown).
+/// - The deadline passed first: `x` is cancelled and has unwound before this returns, and the
+///   error is `zokio::errc::timed_out` (equal to `std::errc::timed_out`; its message is "timed
+///   out"). If `x` completed anyway (its operation finished in the same loop turn as the
+///   deadline, before the cancellation could reach it), that outcome wins and is returned: a
+///   value the operation produced is never dropped, and an operation that took effect is never
+///   reported as timed out.
+/// - The awaiting task is cancelled: `x` is cancelled too and has unwound before this returns;
+///   as above its outcome wins if it completed, else `std::errc::operation_canceled`.
+///
+/// A duration too long to represent saturates (no deadline), it never wraps into the past. The
+/// deadline is taken when `timeout` is called. Whatever `x` refers to (a buffer, a stream) must
+/// live until the returned task has been awaited, as for awaiting `x` itself. Waiting for the
+/// unwinding is as prompt as `x`'s cancellation (a running `spawn_blocking` job is waited for).
+template <typename Rep, typename Period, detail::operand X>
+auto timeout(std::chrono::duration<Rep, Period> d, X&& x, site where = site::current()) {
+  return detail::timeout_impl(detail::deadline_after(d), detail::as_task(std::forward<X>(x)),
+                              where);
+}
+
+/// As `timeout`, with a deadline on `std::chrono::steady_clock` instead of a duration (Tokio's
+/// `timeout_at`): several operations can share one deadline. With a deadline already past, `x`
+/// is cancelled at once; an outcome it completed before the cancellation reached it still wins.
+template <typename Duration, detail::operand X>
+auto timeout_at(std::chrono::time_point<std::chrono::steady_clock, Duration> deadline, X&& x,
+                site where = site::current()) {
+  return detail::timeout_impl(detail::deadline_at(deadline), detail::as_task(std::forward<X>(x)),
+                              where);
 }
 
 } // namespace zokio

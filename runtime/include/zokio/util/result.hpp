@@ -1,5 +1,7 @@
 #pragma once
 
+#include <zokio/util/error.hpp>
+
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -8,7 +10,8 @@
 namespace zokio {
 
 /// A value or a `std::error_code`: how expected failures (refused, reset, timed out, cancelled)
-/// are returned. `error()` compares with `std::errc`, e.g. `r.error() == std::errc::timed_out`.
+/// are returned. `error()` compares with `std::errc`, e.g. `r.error() == std::errc::timed_out`
+/// (also true for `zokio::errc::timed_out`, a timeout's own deadline).
 /// `value()` on an error throws `std::system_error`.
 template <typename T>
 class [[nodiscard]] result {
@@ -19,6 +22,7 @@ public:
       : m_state(std::in_place_index<0>, std::move(value)) {}
   result(std::error_code ec) noexcept : m_state(std::in_place_index<1>, ec) {}
   result(std::errc e) noexcept : result(std::make_error_code(e)) {}
+  result(zokio::errc e) noexcept : result(make_error_code(e)) {}
 
   bool ok() const noexcept { return m_state.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
@@ -62,6 +66,7 @@ public:
   result() noexcept = default;
   result(std::error_code ec) noexcept : m_error(ec) {}
   result(std::errc e) noexcept : m_error(std::make_error_code(e)) {}
+  result(zokio::errc e) noexcept : m_error(make_error_code(e)) {}
 
   bool ok() const noexcept { return !m_error; }
   explicit operator bool() const noexcept { return ok(); }
