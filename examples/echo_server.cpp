@@ -2,9 +2,12 @@
 //
 //   echo_server [--host 127.0.0.1] [--port 7007] [--workers N]
 //
-// Each worker binds the same address with SO_REUSEPORT and runs its own accept loop (the kernel
-// spreads connections over the workers); every connection gets a task that echoes what it
-// reads. `--port 0` picks a free port. Once listening, it prints `listening on HOST:PORT`.
+// Worker 0 binds the address once; every other worker gets a share of that socket
+// (tcp_listener::share) and runs its own accept loop on it, so the workers serve one port
+// together while a second echo_server on the same port fails with "address already in use"
+// (exit 1) instead of silently taking half the connections, as SO_REUSEPORT would let it. Every
+// connection gets a task that echoes what it reads. `--port 0` picks a free port. Once
+// listening, it prints `listening on HOST:PORT`.
 // SIGINT or SIGTERM stop it: a zokio::signal::listener, made before the server listens, takes
 // them (one that comes before anyone awaits it is kept, not fatal); a task waiting on it cancels
 // the server task, the runtime shuts down, and the exit code says whether that was clean.
@@ -110,33 +113,52 @@ zokio::task<void> accept_loop(tcp_listener l) {
   }
 }
 
-/// Binds on the current worker, sharing the port with the others.
-zokio::task<void> bind_and_accept(std::string host, std::uint16_t port) {
-  zokio::result<tcp_listener> l =
-      tcp_listener::bind(host, port, {.backlog = 1024, .reuse_port = true});
+/// Accepts on the current worker from a share of worker 0's listening socket.
+zokio::task<void> accept_shared(zokio::net::tcp_listener_share share) {
+  zokio::result<tcp_listener> l = tcp_listener::open(std::move(share));
   if (!l.ok()) {
-    std::fprintf(stderr, "echo_server: worker cannot listen on %s:%u: %s\n", host.c_str(), port,
-                 l.error().message().c_str());
+    std::fprintf(stderr, "echo_server: a worker cannot listen: %s\n", l.error().message().c_str());
     co_return;
   }
   co_await accept_loop(std::move(l).value());
 }
 
+/// An error message as a sentence fragment: "address already in use".
+std::string describe(std::error_code e) {
+  std::string m = e.message();
+  if (!m.empty() && m[0] >= 'A' && m[0] <= 'Z' && (m.size() < 2 || !(m[1] >= 'A' && m[1] <= 'Z'))) {
+    m[0] = static_cast<char>(m[0] - 'A' + 'a');
+  }
+  return m;
+}
+
 /// Listens on every worker until cancelled. Returns the exit code.
 zokio::task<int> serve(options o, unsigned workers) {
-  zokio::result<tcp_listener> first = tcp_listener::bind(o.host, static_cast<std::uint16_t>(o.port),
-                                                         {.backlog = 1024, .reuse_port = true});
+  // No SO_REUSEPORT: one socket, bound here, shared with the other workers below.
+  zokio::result<tcp_listener> first =
+      tcp_listener::bind(o.host, static_cast<std::uint16_t>(o.port), {.backlog = 1024});
   if (!first.ok()) {
+    std::string why = describe(first.error());
+    if (first.error() == std::errc::invalid_argument) {
+      why += " (HOST must be a numeric address, \"localhost\" or \"*\")";
+    }
     std::fprintf(stderr, "echo_server: cannot listen on %s:%u: %s\n", o.host.c_str(), o.port,
-                 first.error().message().c_str());
+                 why.c_str());
     co_return 1;
   }
   const std::uint16_t port = first.value().local_port();
   std::vector<zokio::join_handle<void>> loops;
-  loops.push_back(zokio::spawn(accept_loop(std::move(first).value()), {.name = "accept"}));
   for (unsigned w = 1; w < workers; ++w) {
-    loops.push_back(zokio::spawn_on(w, bind_and_accept(o.host, port), {.name = "accept"}));
+    zokio::result<zokio::net::tcp_listener_share> share = first.value().share();
+    if (!share.ok()) {
+      std::fprintf(stderr, "echo_server: cannot share the listening socket: %s\n",
+                   describe(share.error()).c_str());
+      break; // the workers that have a share, and worker 0, still serve
+    }
+    loops.push_back(
+        zokio::spawn_on(w, accept_shared(std::move(share).value()), {.name = "accept"}));
   }
+  loops.push_back(zokio::spawn(accept_loop(std::move(first).value()), {.name = "accept"}));
   std::printf("listening on %s:%u (%u worker%s)\n", o.host.c_str(), port, workers,
               workers == 1 ? "" : "s");
   std::fflush(stdout);

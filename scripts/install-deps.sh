@@ -9,7 +9,7 @@ declare -A why=(
   [build-essential]="GCC 12 and make build the runtime and tools"
   [cmake]="the build system (>= 3.25)"
   [ninja-build]="the CMake generator used by the presets"
-  [pkg-config]="finds libuv (Debian ships only a pkg-config file for it)"
+  [pkg-config]="finds libuv (Debian ships only a pkg-config file for it); the install test builds with zokio.pc"
   [libuv1-dev]="the event loop the runtime is built on"
   [libcli11-dev]="command-line parsing for the tools"
   [nlohmann-json3-dev]="JSON output of the tools"

@@ -2,12 +2,12 @@
 
 #include <zokio/net/tcp_listener.hpp>
 
+#include "descriptors.hpp"
 #include "loopback.hpp"
 #include "zokio_test.hpp"
 
 #include <array>
 #include <csignal>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -146,13 +146,7 @@ TEST(tcp_errors, writing_to_a_reset_peer_is_an_error_not_a_signal) {
 
 // --- running out of descriptors ------------------------------------------------------------------
 
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++n;
-  }
-  return n;
-}
+using zokio::testing::open_descriptors;
 
 zokio::task<std::string> exhaust_descriptors(rlimit saved) {
   zokio::result<tcp_listener> bound = tcp_listener::bind("127.0.0.1", 0, {.backlog = 128});

@@ -7,6 +7,7 @@
 #include <new>
 #include <utility>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -189,6 +190,38 @@ result<socket_address> bind_address(std::string_view host, std::uint16_t port) {
   return socket_address::parse(host, port);
 }
 
+/// Wraps a listening descriptor (non-blocking, close-on-exec) as a listener of worker `w`. The
+/// descriptor is the listener's from here on, or closed on failure.
+result<tcp_listener> adopt_listening(detail::worker* w, int fd) {
+  auto fail = [fd](int e) {
+    ::close(fd);
+    return std::error_code(e, std::system_category());
+  };
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return fail(errno);
+  }
+  auto* l = new (std::nothrow) tcp_listener_impl;
+  if (l == nullptr) {
+    return fail(ENOMEM);
+  }
+  if (const int rc = uv_poll_init_socket(w->loop(), &l->m_poll, fd); rc != 0) {
+    delete l; // the handle was not initialised: nothing for libuv to close
+    ::close(fd);
+    return detail::uv_error(rc);
+  }
+  l->m_poll.data = l;
+  l->m_fd = fd;
+  l->m_owner = w;
+  w->track_io(l, "poll", [](detail::io_object* o) noexcept {
+    static_cast<detail::tcp_listener_impl*>(o)->close();
+  });
+  l->m_port = socket_address::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss)).port();
+  uv_unref(reinterpret_cast<uv_handle_t*>(&l->m_poll)); // referenced only while acceptors wait
+  return tcp_listener(l);
+}
+
 } // namespace
 
 result<tcp_listener> tcp_listener::bind(std::string_view host, std::uint16_t port,
@@ -232,29 +265,45 @@ result<tcp_listener> tcp_listener::bind(const socket_address& address,
   if (::listen(fd, options.backlog) != 0) {
     return fail(errno);
   }
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    return fail(errno);
+  return adopt_listening(w, fd);
+}
+
+result<tcp_listener_share> tcp_listener::share() const noexcept {
+  if (!is_open()) {
+    return std::errc::bad_file_descriptor;
   }
-  auto* l = new (std::nothrow) tcp_listener_impl;
-  if (l == nullptr) {
-    return fail(ENOMEM);
+  ZOKIO_NET_ASSERT_OWNER(m_impl);
+  // A second descriptor for the same open socket: each worker's listener owns and closes its
+  // own, so the socket stays listening until the last of them is closed.
+  const int fd = ::fcntl(m_impl->m_fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    return std::error_code(errno, std::system_category());
   }
-  if (const int rc = uv_poll_init_socket(w->loop(), &l->m_poll, fd); rc != 0) {
-    delete l; // the handle was not initialised: nothing for libuv to close
-    ::close(fd);
-    return detail::uv_error(rc);
+  return tcp_listener_share(fd);
+}
+
+result<tcp_listener> tcp_listener::open(tcp_listener_share share) {
+  detail::worker* w = detail::current_net_worker("zokio::net::tcp_listener::open");
+  if (!share.valid()) {
+    return std::errc::invalid_argument;
   }
-  l->m_poll.data = l;
-  l->m_fd = fd;
-  l->m_owner = w;
-  w->track_io(l, "poll", [](detail::io_object* o) noexcept {
-    static_cast<detail::tcp_listener_impl*>(o)->close();
-  });
-  l->m_port = socket_address::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss)).port();
-  uv_unref(reinterpret_cast<uv_handle_t*>(&l->m_poll)); // referenced only while acceptors wait
-  return tcp_listener(l);
+  return adopt_listening(w, std::exchange(share.m_fd, -1));
+}
+
+tcp_listener_share& tcp_listener_share::operator=(tcp_listener_share&& o) noexcept {
+  if (this != &o) {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
+    m_fd = std::exchange(o.m_fd, -1);
+  }
+  return *this;
+}
+
+tcp_listener_share::~tcp_listener_share() {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+  }
 }
 
 tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {

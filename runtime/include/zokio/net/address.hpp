@@ -70,6 +70,10 @@ const std::error_category& resolve_category() noexcept;
 /// Thread-safety: await it from a task. Cancellation: a lookup that has not started is dropped
 /// and the await returns `std::errc::operation_canceled`; one that runs cannot be interrupted
 /// and is waited for (then its result is returned). A numeric `host` is parsed without a lookup.
+///
+/// Errors: a `resolve_category()` error when the name does not resolve. The error code does not
+/// hold the name: a message for the user should name it, e.g. `cannot resolve "NAME": ` followed
+/// by `error().message()`.
 task<result<std::vector<socket_address>>> resolve(std::string host, std::uint16_t port,
                                                   site where = site::current());
 

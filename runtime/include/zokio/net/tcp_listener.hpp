@@ -18,6 +18,10 @@
 // - The listener belongs to the worker whose task bound it. Accept awaiters live in the
 //   awaiting frames and are linked into the FIFO only while suspended; the poll callback (same
 //   thread) unlinks one before completing it.
+// - Workers share one socket through descriptors of their own: `share()` duplicates the
+//   descriptor into a `tcp_listener_share` (a plain owner of it, any thread), and `open()` makes
+//   it a listener of the worker that calls it. Every worker's listener polls its own descriptor;
+//   when several wake for one connection, the ones whose accept4(2) finds nothing keep waiting.
 
 namespace zokio::detail {
 
@@ -53,13 +57,43 @@ public:
 
 namespace zokio::net {
 
-/// Options of `tcp_listener::bind`: `bind("0.0.0.0", 8080, {.backlog = 4096, .reuse_port = true})`.
+/// Options of `tcp_listener::bind`: `bind("0.0.0.0", 8080, {.backlog = 4096})`.
 struct tcp_listener_options {
   /// listen(2)'s backlog: connections the kernel completes and queues while nobody accepts.
   int backlog = 1024;
-  /// SO_REUSEPORT: several sockets (one per worker) may bind the same address and port; the
-  /// kernel spreads incoming connections over them. Every one of them must set it.
+  /// SO_REUSEPORT, an explicit opt-in: several sockets may bind the same address and port, and
+  /// the kernel spreads incoming connections over them. Every one of them must set it, and any
+  /// socket of the same user that sets it may join, another process too: a second server
+  /// started on the same port then shares the traffic silently instead of failing with
+  /// `address_in_use`. To serve one port from several workers of one runtime, bind once and
+  /// hand the other workers `share()`s of the listener instead.
   bool reuse_port = false;
+};
+
+class tcp_listener;
+
+/// A listening socket on its way to another worker: `tcp_listener::share()` makes it (a
+/// duplicate of the listener's descriptor) and `tcp_listener::open(std::move(share))`, called
+/// on the receiving worker, turns it into that worker's own listener on the same socket.
+///
+/// Thread-safety: move-only; any thread may hold, move or destroy it (pass it by value into a
+/// task spawned with `spawn_on`). One that is never opened closes its descriptor when destroyed.
+class tcp_listener_share {
+public:
+  tcp_listener_share() noexcept = default;
+  tcp_listener_share(tcp_listener_share&& o) noexcept : m_fd(o.m_fd) { o.m_fd = -1; }
+  tcp_listener_share& operator=(tcp_listener_share&& o) noexcept;
+  tcp_listener_share(const tcp_listener_share&) = delete;
+  tcp_listener_share& operator=(const tcp_listener_share&) = delete;
+  ~tcp_listener_share();
+
+  /// False when moved from, opened, or default-constructed.
+  bool valid() const noexcept { return m_fd >= 0; }
+
+private:
+  friend class tcp_listener;
+  explicit tcp_listener_share(int fd) noexcept : m_fd(fd) {}
+  int m_fd = -1;
 };
 
 /// A TCP listening socket on the current worker.
@@ -90,6 +124,22 @@ public:
                                    tcp_listener_options options = {});
   static result<tcp_listener> bind(const socket_address& address,
                                    tcp_listener_options options = {});
+
+  /// A share of this listening socket for another worker of the runtime (see
+  /// `tcp_listener_share`): bind once, then give each other worker a share to `open`, and every
+  /// worker accepts from the one socket. Unlike `reuse_port`, nothing outside the runtime can
+  /// join: a second server on the same port gets `address_in_use`. The socket stays bound until
+  /// the last listener on it (and the last unopened share) is closed.
+  ///
+  /// Errors: `std::errc::bad_file_descriptor` on a closed listener, `too_many_files_open`.
+  /// Call it on the listener's worker.
+  result<tcp_listener_share> share() const noexcept;
+
+  /// Listens on the current worker on a shared socket (`share()`). The new listener is this
+  /// worker's own, with its own acceptors, and closing it leaves the other workers' listeners
+  /// open. Errors: `std::errc::invalid_argument` for an empty share; the share is consumed
+  /// either way. Throws `no_runtime_error` outside a runtime.
+  static result<tcp_listener> open(tcp_listener_share share);
 
   /// Waits for a connection and returns it as a stream owned by the current worker.
   ///
