@@ -410,7 +410,7 @@ task<result<void>> tcp_stream::read_exact(std::span<std::byte> buf, site where) 
       co_return r.error();
     }
     if (r.value() == 0) {
-      co_return std::errc::connection_reset; // EOF before `buf` was full
+      co_return zokio::errc::eof; // EOF before `buf` was full
     }
     buf = buf.subspan(r.value());
   }

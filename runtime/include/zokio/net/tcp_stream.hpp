@@ -180,8 +180,8 @@ public:
     return detail::tcp_read_awaiter(m_impl, buf, where);
   }
 
-  /// Fills all of `buf`. EOF before it is full gives `std::errc::connection_reset` (the bytes
-  /// received so far are in `buf`). A task: the stream and `buf` must outlive it.
+  /// Fills all of `buf`. EOF before it is full gives `zokio::errc::eof` (the bytes received so
+  /// far are in `buf`), as `buffered_reader::read_exact` does. A task: the stream and `buf` must outlive it.
   /// Cancellation: as read_some; the bytes read before the cancellation are consumed.
   task<result<void>> read_exact(std::span<std::byte> buf, site where = site::current());
 
