@@ -62,20 +62,19 @@ zokio::task<void> hold_blocking_job(std::shared_ptr<std::atomic<bool>> release) 
 
 constexpr auto unclean_shutdown_grace = 200ms;
 
-/// A force_async runtime that the watchdog dumps while the scenario runs. The destructor shuts
-/// it down (if `finish` did not) before the watchdog lets go of it.
-class watched_runtime {
+/// A force_async runtime under the watchdog, which takes the pending injections.
+class watched_runtime : public watched_runtime_base {
 public:
   watched_runtime(scenario_env& env, unsigned workers)
-      : m_rt(zokio::runtime_options{.workers = workers,
-                                    .force_async = true,
-                                    .name = "zokio-diag",
-                                    .shutdown_grace = env.m_unclean_shutdown_pending
-                                                          ? unclean_shutdown_grace
-                                                          : zokio::runtime_options{}.shutdown_grace,
-                                    .testing = {.inline_awaits = env.m_inject_inline_awaits}}),
-        m_watchdog(env.m_watchdog) {
-    m_watchdog.watch(&m_rt);
+      : watched_runtime_base(
+            env.m_watchdog,
+            zokio::runtime_options{.workers = workers,
+                                   .force_async = true,
+                                   .name = "zokio-diag",
+                                   .shutdown_grace = env.m_unclean_shutdown_pending
+                                                         ? unclean_shutdown_grace
+                                                         : zokio::runtime_options{}.shutdown_grace,
+                                   .testing = {.inline_awaits = env.m_inject_inline_awaits}}) {
     if (std::exchange(env.m_unclean_shutdown_pending, false)) {
       m_release = std::make_shared<std::atomic<bool>>(false);
       (void)m_rt.spawn(hold_blocking_job(m_release)); // detached; runs once block_on drives it
@@ -95,29 +94,15 @@ public:
     }
   }
   ~watched_runtime() {
-    try {
-      (void)m_rt.shutdown();
-    } catch (...) {
-    }
+    stop();
     if (m_release) {
       m_release->store(true); // the blocking job ends; its task was reported as left
     }
-    m_watchdog.watch(nullptr);
   }
   watched_runtime(const watched_runtime&) = delete;
   watched_runtime& operator=(const watched_runtime&) = delete;
 
-  zokio::runtime& rt() noexcept { return m_rt; }
-
-  /// Shuts the runtime down and has `out` judge its counters.
-  void finish(scenario_outcome& out) {
-    const zokio::shutdown_report report = m_rt.shutdown();
-    out.judge(m_rt.stats(), report);
-  }
-
 private:
-  zokio::runtime m_rt;
-  watchdog& m_watchdog;
   std::shared_ptr<std::atomic<bool>> m_release; // --inject unclean-shutdown
 };
 

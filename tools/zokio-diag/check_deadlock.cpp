@@ -32,40 +32,16 @@ using clock = std::chrono::steady_clock;
 /// How long a planted deadlock may take to be found (the "within a second").
 constexpr auto find_limit = 1s;
 
-/// A two-worker runtime that the watchdog dumps while the scenario runs; shut down at the latest
-/// by the destructor, before the watchdog lets go of it. force_async, as in every zokio-diag
-/// runtime: each await really suspends, so the waits the detector reads are real ones.
-class watched {
+/// A two-worker force_async runtime under the watchdog, as in every zokio-diag scenario: each
+/// await really suspends, so the waits the detector reads are real ones, and the counters are
+/// judged as --check-async judges them.
+class watched : public watched_runtime_base {
 public:
-  watched(watchdog& wd, std::chrono::milliseconds deadlock_grace = 1000ms)
-      : m_rt(zokio::runtime_options{.workers = 2,
-                                    .force_async = true,
-                                    .name = "zokio-diag",
-                                    .deadlock_grace = deadlock_grace}),
-        m_watchdog(wd) {
-    m_watchdog.watch(&m_rt);
-  }
-  ~watched() {
-    try {
-      (void)m_rt.shutdown();
-    } catch (...) {
-    }
-    m_watchdog.watch(nullptr);
-  }
-  watched(const watched&) = delete;
-  watched& operator=(const watched&) = delete;
-
-  zokio::runtime& rt() noexcept { return m_rt; }
-
-  /// Shuts the runtime down; `out` expects it clean and keeps the counters.
-  void finish(scenario_outcome& out) {
-    const zokio::shutdown_report report = m_rt.shutdown();
-    out.judge_shutdown(m_rt.stats(), report);
-  }
-
-private:
-  zokio::runtime m_rt;
-  watchdog& m_watchdog;
+  explicit watched(watchdog& wd, std::chrono::milliseconds deadlock_grace = 1000ms)
+      : watched_runtime_base(wd, zokio::runtime_options{.workers = 2,
+                                                        .force_async = true,
+                                                        .name = "zokio-diag",
+                                                        .deadlock_grace = deadlock_grace}) {}
 };
 
 /// One line per cycle: who waits for whom, where.

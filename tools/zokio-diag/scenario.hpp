@@ -42,12 +42,6 @@ public:
   /// The deadlocked cycles found, the evidence of a deadlock verdict.
   void cycles(std::vector<zokio::diag::deadlock_cycle> found) { m_cycles = std::move(found); }
 
-  /// Records the counters of a runtime that has shut down and expects the shutdown clean.
-  void judge_shutdown(const zokio::runtime_stats& s, const zokio::shutdown_report& shutdown) {
-    m_stats = s;
-    expect(shutdown.clean(), "shutdown not clean: " + shutdown.to_string());
-  }
-
   /// Judges the counters of a runtime that has shut down (force_async: every await suspends
   /// and each suspension is resumed exactly once).
   void judge(const zokio::runtime_stats& s, const zokio::shutdown_report& shutdown) {
@@ -102,6 +96,40 @@ private:
   bool m_deadlock = false;
   std::optional<zokio::runtime_stats> m_stats;
   std::vector<zokio::diag::deadlock_cycle> m_cycles;
+};
+
+/// A scenario's runtime, which the watchdog dumps while the scenario runs. The destructor shuts it
+/// down (if `finish` did not) before the watchdog lets go of it.
+class watched_runtime_base {
+public:
+  watched_runtime_base(watchdog& wd, zokio::runtime_options options)
+      : m_rt(std::move(options)), m_watchdog(wd) {
+    m_watchdog.watch(&m_rt);
+  }
+  ~watched_runtime_base() { stop(); }
+  watched_runtime_base(const watched_runtime_base&) = delete;
+  watched_runtime_base& operator=(const watched_runtime_base&) = delete;
+
+  zokio::runtime& rt() noexcept { return m_rt; }
+
+  /// Shuts the runtime down and has `out` judge its counters.
+  void finish(scenario_outcome& out) {
+    const zokio::shutdown_report report = m_rt.shutdown();
+    out.judge(m_rt.stats(), report);
+  }
+
+protected:
+  /// Shuts down (again: shutdown is idempotent) and unwatches; never throws.
+  void stop() noexcept {
+    try {
+      (void)m_rt.shutdown();
+    } catch (...) {
+    }
+    m_watchdog.watch(nullptr);
+  }
+
+  zokio::runtime m_rt;
+  watchdog& m_watchdog;
 };
 
 /// One scenario of a battery: its name and what runs it.
