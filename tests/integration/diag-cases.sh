@@ -32,6 +32,9 @@
 #   inject-deadlock-cycles
 #                      --check-deadlock --inject deadlock exits 4; the report names each planted
 #                      cycle (task names, spawn sites, co_await sites) and the table prints them
+#   hang-before-deadlock
+#                      --check-async --check-deadlock with a hang in the first check: exit 3, and
+#                      the report lists the deadlock check's scenarios as not-run
 set -u
 
 # shellcheck source=cases-lib.sh
@@ -158,6 +161,7 @@ help-version)
   run help --help
   ((rc == 0)) || fail "--help exited $rc, expected 0"
   grep -q -- '--check-async' "$work/help.out" || fail "--help does not mention --check-async"
+  grep -q -- '--check-deadlock' "$work/help.out" || fail "--help does not mention --check-deadlock"
   for code in 0 1 2 3 4 5; do
     grep -Eq "^  $code  [a-z]" "$work/help.out" || fail "--help has no line for exit code $code"
   done
@@ -288,6 +292,24 @@ PY
   "$json_check" "$report" --verdict pass --exit-code 0 --scenarios 2 || fail "the report is wrong"
   grep -q '"check": "deadlock"' "$report" && grep -q '"check": "async"' "$report" ||
     fail "the report does not hold both checks"
+  ;;
+hang-before-deadlock)
+  report="$work/hang-first.json"
+  rm -f "$report"
+  run hang-first --check-async --check-deadlock --only yield,join-chain --inject hang \
+    --scenario-timeout 1 --json "$report"
+  show hang-first
+  ((rc == 3)) || fail "a hang in --check-async exited $rc, expected 3"
+  python3 - "$report" <<'PY' || fail "the report of the hang does not list the later check"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["exit_code"] == 3, doc["exit_code"]
+checks = {c["check"]: c for c in doc["checks"]}
+assert checks["async"]["verdict"] == "hang", checks["async"]
+[later] = checks["deadlock"]["scenarios"]
+assert later["name"] == "join-chain" and later["verdict"] == "not-run", later
+assert checks["deadlock"]["verdict"] == "not-run", checks["deadlock"]
+PY
   ;;
 inject-deadlock-cycles)
   report="$work/inject-deadlock.json"

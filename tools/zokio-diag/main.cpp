@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -66,10 +67,12 @@ std::optional<long long> positive_seconds(const std::string& text) {
 }
 
 /// The results so far, for the report written when a scenario hangs or a signal ends the run:
-/// the checks finished, and the one running (its name, planned scenarios and those done).
+/// the checks finished, the one running (its name, planned scenarios and those done), and those
+/// still to come (name and planned scenarios), which a cut-short report lists as not run.
 struct progress {
   std::mutex m_mutex;
   std::vector<check_result> m_checks;
+  std::vector<std::pair<std::string, std::vector<std::string>>> m_to_come;
   std::string m_check;
   std::vector<std::string> m_planned;
   std::vector<scenario_result> m_done;
@@ -253,12 +256,14 @@ int run(int argc, char** argv) {
               [&](const std::string& name, const zokio::runtime* rt,
                   std::chrono::nanoseconds elapsed, verdict why) {
                 std::vector<check_result> checks;
+                std::vector<std::pair<std::string, std::vector<std::string>>> to_come;
                 std::string check;
                 std::vector<std::string> planned;
                 std::vector<scenario_result> so_far;
                 {
                   std::lock_guard<std::mutex> lock(done.m_mutex);
                   checks = done.m_checks;
+                  to_come = done.m_to_come;
                   check = done.m_check;
                   planned = done.m_planned;
                   so_far = done.m_done;
@@ -266,6 +271,10 @@ int run(int argc, char** argv) {
                 if (!check.empty()) {
                   checks.push_back(cut_short(check, planned, std::move(so_far), name, rt, elapsed,
                                              why, *scenario_timeout_s));
+                }
+                for (auto& [later, later_planned] : to_come) {
+                  checks.push_back(cut_short(later, later_planned, {}, "", nullptr, {},
+                                             verdict::not_run, *scenario_timeout_s));
                 }
                 verdict worst_verdict = why;
                 for (const check_result& c : checks) {
@@ -286,6 +295,9 @@ int run(int argc, char** argv) {
   };
   const auto begin_check = [&done](std::string check, std::vector<std::string> planned) {
     std::lock_guard<std::mutex> lock(done.m_mutex);
+    if (!done.m_to_come.empty()) {
+      done.m_to_come.erase(done.m_to_come.begin());
+    }
     done.m_check = std::move(check);
     done.m_planned = std::move(planned);
     done.m_done.clear();
@@ -296,6 +308,15 @@ int run(int argc, char** argv) {
     done.m_check.clear();
     done.m_done.clear();
   };
+  {
+    std::lock_guard<std::mutex> lock(done.m_mutex);
+    if (run_async) {
+      done.m_to_come.emplace_back("async", planned_scenarios(async_only));
+    }
+    if (run_deadlock) {
+      done.m_to_come.emplace_back("deadlock", planned_deadlock_scenarios(deadlock_options));
+    }
+  }
   std::vector<check_result> results;
   if (run_async) {
     async_check_options options;
