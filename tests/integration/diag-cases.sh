@@ -317,7 +317,7 @@ inject-deadlock-cycles)
   run inject-deadlock --check-deadlock --inject deadlock --json "$report"
   show inject-deadlock
   ((rc == 4)) || fail "--check-deadlock --inject deadlock exited $rc, expected 4"
-  "$json_check" "$report" --verdict deadlock --exit-code 4 --scenarios 7 ||
+  "$json_check" "$report" --verdict deadlock --exit-code 4 --scenarios 8 ||
     fail "the report is wrong"
   python3 - "$report" <<'PY' || fail "the report does not name the planted cycles"
 import json, sys
@@ -346,8 +346,9 @@ for name, (tasks, kind) in expected.items():
         assert t["await_site"]["line"] > 0, t
     assert "found in" in s["reason"], s["reason"]
 assert "timer kept firing" in by_name["partial-deadlock"]["reason"]
-quiet = by_name["channel-self-sender"]
-assert quiet["verdict"] == "deadlock" and "quiescence" in quiet["reason"], quiet
+for name in ("channel-self-sender", "semaphore-cycle"):
+    quiet = by_name[name]
+    assert quiet["verdict"] == "deadlock" and "quiescence" in quiet["reason"], quiet
 print("cycles named:", ", ".join(expected))
 PY
   grep -q '^ *deadlock: 2 task(s) in a cycle$' "$work/inject-deadlock.out" ||

@@ -224,6 +224,8 @@ struct plant {
   std::atomic<std::uint64_t> ticks{0}; // the ticker beside a partial deadlock
   zokio::mutex a;
   zokio::mutex b;
+  zokio::semaphore x{1};
+  zokio::semaphore y{1};
 };
 
 zokio::task<void> until_released(std::shared_ptr<plant> p) {
@@ -389,20 +391,54 @@ zokio::task<void> receive_from_self() {
   (void)co_await ch.rx.recv();
 }
 
-void check_channel_self_sender(watchdog& wd, scenario_outcome& out) {
+/// Takes `first`'s only permit, waits until the other task holds its own, then wants `second`'s.
+zokio::task<void> acquire_crosswise(std::shared_ptr<plant> p, zokio::semaphore* first,
+                                    zokio::semaphore* second) {
+  auto p1 = co_await first->acquire();
+  p->held.fetch_add(1);
+  while (p->held.load() < 2) {
+    co_await zokio::sleep_for(1ms);
+  }
+  auto p2 = co_await second->acquire();
+}
+
+/// Two tasks on two workers, each holding one of two single-permit semaphores and waiting for
+/// the other's. The semaphores live in the plant, which every task keeps alive: shutdown may
+/// unwind this task before the two that hold permits.
+zokio::task<void> plant_semaphore_cycle() {
+  auto p = std::make_shared<plant>();
+  auto xy = zokio::spawn_on(0, acquire_crosswise(p, &p->x, &p->y), {.name = "holds-x-wants-y"});
+  auto yx = zokio::spawn_on(1, acquire_crosswise(p, &p->y, &p->x), {.name = "holds-y-wants-x"});
+  co_await xy.join();
+  co_await yx.join();
+}
+
+/// Drives `root`, whose tasks wait on something that names no task, until block_on's
+/// whole-runtime quiescence raises deadlock_error; then shuts down, which cancels the waits.
+void find_by_quiescence(watchdog& wd, scenario_outcome& out, zokio::task<void> (*plant_it)(),
+                        const std::string& what_waits) {
   watched w(wd, quiescence_grace);
   const auto start = clock::now();
   try {
-    w.rt().block_on(receive_from_self());
-    out.fail("block_on returned although the receiver holds the only sender");
+    w.rt().block_on(plant_it());
+    out.fail("block_on returned although " + what_waits + " can never end");
   } catch (const zokio::deadlock_error& e) {
     const std::string what = e.what();
-    out.deadlock("found by whole-runtime quiescence (deadlock_error, grace " +
-                 ms(quiescence_grace) + ") after " + ms(clock::now() - start) +
-                 "; a channel wait names no task, so find_deadlocks has no edge for it: " +
-                 what.substr(0, what.find('\n')));
+    out.deadlock(
+        "found by whole-runtime quiescence (deadlock_error, grace " + ms(quiescence_grace) +
+        ") after " + ms(clock::now() - start) + "; " + what_waits +
+        " names no task, so find_deadlocks has no edge for it: " + what.substr(0, what.find('\n')));
   }
-  w.finish(out); // cancels the receiver: its recv is withdrawn and it ends
+  w.finish(out); // cancellation withdraws every wait; the tasks end
+}
+
+void check_channel_self_sender(watchdog& wd, scenario_outcome& out) {
+  find_by_quiescence(wd, out, &receive_from_self, "a receive on a channel whose sender it holds");
+}
+
+void check_semaphore_cycle(watchdog& wd, scenario_outcome& out) {
+  find_by_quiescence(wd, out, &plant_semaphore_cycle,
+                     "a semaphore cycle (a permit records no holder)");
 }
 
 struct scenario {
@@ -419,6 +455,7 @@ constexpr scenario battery[] = {
     {"lock-order-cycle", true, &check_lock_order_cycle},
     {"partial-deadlock", true, &check_partial_deadlock},
     {"channel-self-sender", true, &check_channel_self_sender},
+    {"semaphore-cycle", true, &check_semaphore_cycle},
 };
 
 bool chosen(const scenario& s, const deadlock_check_options& options) {

@@ -5,8 +5,9 @@
 // locks taken in one order) while a plain thread calls `diag::find_deadlocks` in a loop: any
 // cycle reported fails the check. With --inject deadlock the planted battery runs too: tasks
 // joining each other, an AB/BA lock-order cycle, the same beside a ticking timer and an open
-// socket (a partial deadlock), each to be found as a cycle within a second, and a receive on a
-// channel whose only sender its receiver holds, found by block_on's whole-runtime quiescence.
+// socket (a partial deadlock), each to be found as a cycle within a second; and a receive on a
+// channel whose only sender its receiver holds, and a cycle through two semaphores, which name no
+// task to wait for and are found by block_on's whole-runtime quiescence.
 
 #include "check.hpp"
 #include "watchdog.hpp"
