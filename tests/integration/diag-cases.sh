@@ -26,6 +26,15 @@
 #   json-procsub       --json >(cat >FILE): the process substitution gets the report
 #   json-bad-path      --json into a missing directory, or a directory: exit 2 at once, one
 #                      line naming the path, no scenario run
+#   check-deadlock-json
+#                      --check-deadlock --json FILE exits 0: 3 clean scenarios pass, no cycle
+#                      reported; with --check-async too, both checks are in one report
+#   inject-deadlock-cycles
+#                      --check-deadlock --inject deadlock exits 4; the report names each planted
+#                      cycle (task names, spawn sites, co_await sites) and the table prints them
+#   hang-before-deadlock
+#                      --check-async --check-deadlock with a hang in the first check: exit 3, and
+#                      the report lists the deadlock check's scenarios as not-run
 set -u
 
 # shellcheck source=cases-lib.sh
@@ -144,11 +153,15 @@ bad-usage)
   expect_usage_error timeout-zero --check-async --scenario-timeout 0
   expect_usage_error timeout-word --check-async --scenario-timeout soon
   expect_usage_error timeout-fraction --check-async --scenario-timeout 1.5
+  expect_usage_error deadlock-inject-hang --check-deadlock --inject hang
+  expect_usage_error deadlock-only-planted --check-deadlock --only join-cycle
+  expect_usage_error deadlock-only-async-name --check-deadlock --only yield
   ;;
 help-version)
   run help --help
   ((rc == 0)) || fail "--help exited $rc, expected 0"
   grep -q -- '--check-async' "$work/help.out" || fail "--help does not mention --check-async"
+  grep -q -- '--check-deadlock' "$work/help.out" || fail "--help does not mention --check-deadlock"
   for code in 0 1 2 3 4 5; do
     grep -Eq "^  $code  [a-z]" "$work/help.out" || fail "--help has no line for exit code $code"
   done
@@ -253,6 +266,96 @@ json-bad-path)
   expect_path_error missing-dir "$work/no/such/dir/report.json"
   mkdir -p "$work/a-directory"
   expect_path_error directory "$work/a-directory"
+  ;;
+check-deadlock-json)
+  report="$work/check-deadlock.json"
+  rm -f "$report"
+  run check-deadlock --check-deadlock --json "$report"
+  show check-deadlock
+  ((rc == 0)) || fail "--check-deadlock exited $rc, expected 0"
+  "$json_check" "$report" --verdict pass --exit-code 0 --scenarios 3 || fail "the report is wrong"
+  grep -q '^check-deadlock: PASS (3/3 scenarios)$' "$work/check-deadlock.out" ||
+    fail "no 'check-deadlock: PASS (3/3 scenarios)' line on standard output"
+  python3 - "$report" <<'PY' || fail "the passing report holds a cycle or lacks the check"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+assert check["check"] == "deadlock", check["check"]
+for s in check["scenarios"]:
+    assert s["cycles"] == [], (s["name"], s["cycles"])
+    assert "no cycle" in s["reason"], s["reason"]
+PY
+  report="$work/both.json"
+  run both --check-async --check-deadlock --only yield,join-chain --json "$report"
+  show both
+  ((rc == 0)) || fail "--check-async --check-deadlock exited $rc, expected 0"
+  "$json_check" "$report" --verdict pass --exit-code 0 --scenarios 2 || fail "the report is wrong"
+  grep -q '"check": "deadlock"' "$report" && grep -q '"check": "async"' "$report" ||
+    fail "the report does not hold both checks"
+  ;;
+hang-before-deadlock)
+  report="$work/hang-first.json"
+  rm -f "$report"
+  run hang-first --check-async --check-deadlock --only yield,join-chain --inject hang \
+    --scenario-timeout 1 --json "$report"
+  show hang-first
+  ((rc == 3)) || fail "a hang in --check-async exited $rc, expected 3"
+  python3 - "$report" <<'PY' || fail "the report of the hang does not list the later check"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["exit_code"] == 3, doc["exit_code"]
+checks = {c["check"]: c for c in doc["checks"]}
+assert checks["async"]["verdict"] == "hang", checks["async"]
+[later] = checks["deadlock"]["scenarios"]
+assert later["name"] == "join-chain" and later["verdict"] == "not-run", later
+assert checks["deadlock"]["verdict"] == "not-run", checks["deadlock"]
+PY
+  ;;
+inject-deadlock-cycles)
+  report="$work/inject-deadlock.json"
+  rm -f "$report"
+  run inject-deadlock --check-deadlock --inject deadlock --json "$report"
+  show inject-deadlock
+  ((rc == 4)) || fail "--check-deadlock --inject deadlock exited $rc, expected 4"
+  "$json_check" "$report" --verdict deadlock --exit-code 4 --scenarios 8 ||
+    fail "the report is wrong"
+  python3 - "$report" <<'PY' || fail "the report does not name the planted cycles"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+expected = {
+    "join-cycle": ({"joins-first", "joins-second"}, "join"),
+    "lock-order-cycle": ({"locks-a-then-b", "locks-b-then-a"}, "mutex"),
+    "partial-deadlock": ({"locks-a-then-b", "locks-b-then-a"}, "mutex"),
+}
+for name in ("join-chain", "mutex-contention", "lock-order"):
+    assert by_name[name]["verdict"] == "pass", by_name[name]
+for name, (tasks, kind) in expected.items():
+    s = by_name[name]
+    assert s["verdict"] == "deadlock", (name, s["verdict"], s["reason"])
+    [cycle] = s["cycles"]
+    ring = cycle["tasks"]
+    assert {t["name"] for t in ring} == tasks, (name, ring)
+    for i, t in enumerate(ring):
+        assert t["waiting_on"] == kind, (name, t)
+        assert t["waits_for_task"] == ring[(i + 1) % len(ring)]["id"], (name, ring)
+        assert t["spawn_site"]["file"].endswith("check_deadlock.cpp"), t
+        assert t["spawn_site"]["line"] > 0, t
+        assert t["await_site"]["file"].endswith("check_deadlock.cpp"), t
+        assert t["await_site"]["line"] > 0, t
+    assert "found in" in s["reason"], s["reason"]
+assert "timer kept firing" in by_name["partial-deadlock"]["reason"]
+for name in ("channel-self-sender", "semaphore-cycle"):
+    quiet = by_name[name]
+    assert quiet["verdict"] == "deadlock" and "quiescence" in quiet["reason"], quiet
+print("cycles named:", ", ".join(expected))
+PY
+  grep -q '^ *deadlock: 2 task(s) in a cycle$' "$work/inject-deadlock.out" ||
+    fail "the table does not print the cycles"
+  grep -q "'locks-a-then-b' worker 0 waits on mutex for task" "$work/inject-deadlock.out" ||
+    fail "the table does not name the lock-order cycle's tasks"
+  grep -q "^zokio-diag: exit 4 " "$work/inject-deadlock.out" || fail "no 'zokio-diag: exit 4' line"
   ;;
 inject-hang)
   report="$work/inject-hang.json"

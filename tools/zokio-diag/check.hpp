@@ -3,6 +3,7 @@
 // What every check of zokio-diag produces: a verdict per scenario and per check, and the exit
 // code a verdict maps to (DESIGN.md, "Tools: the shared contract").
 
+#include <zokio/diag/deadlock.hpp>
 #include <zokio/runtime/stats.hpp>
 
 #include <optional>
@@ -41,10 +42,13 @@ struct scenario_result {
   double wall_ms = 0;
   /// The runtime's counters after shutdown; empty for a scenario that runs no runtime.
   std::optional<zokio::runtime_stats> counters;
+  /// The deadlocked cycles found (--check-deadlock), the evidence of a deadlock or of a false
+  /// positive; empty otherwise.
+  std::vector<zokio::diag::deadlock_cycle> cycles;
 };
 
 struct check_result {
-  std::string check; ///< "async", as in the JSON report
+  std::string check; ///< "async" or "deadlock", as in the JSON report
   verdict outcome = verdict::pass;
   std::vector<scenario_result> scenarios;
 };

@@ -1,4 +1,5 @@
 #include "check_async.hpp"
+#include "scenario.hpp"
 
 #include <zokio/zokio.hpp>
 
@@ -30,88 +31,7 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-std::string ms(std::chrono::nanoseconds d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(d.count()) / 1e6);
-  return buf;
-}
-
 // --- The frame every scenario runs in ---------------------------------------------------------
-
-/// What a scenario found: failures, sync fallbacks, notes on what it measured, and its
-/// runtime's counters once the runtime has shut down.
-class scenario_outcome {
-public:
-  void fail(std::string why) { m_failures.push_back(std::move(why)); }
-  void expect(bool ok, std::string why) {
-    if (!ok) {
-      fail(std::move(why));
-    }
-  }
-  /// An await ran synchronously although force_async forbids it.
-  void fallback(std::string why) {
-    m_fallback = true;
-    fail(std::move(why));
-  }
-  void deadlock(std::string why) {
-    m_deadlock = true;
-    fail(std::move(why));
-  }
-  void note(std::string what) { m_notes.push_back(std::move(what)); }
-
-  /// Judges the counters of a runtime that has shut down (force_async: every await suspends
-  /// and each suspension is resumed exactly once).
-  void judge(const zokio::runtime_stats& s, const zokio::shutdown_report& shutdown) {
-    m_stats = s;
-    expect(s.awaits > 0, "no await was counted: the scenario proves nothing");
-    expect(s.awaits == s.awaits_suspended + s.awaits_cancelled,
-           "awaits " + std::to_string(s.awaits) + " != suspended " +
-               std::to_string(s.awaits_suspended) + " + cancelled " +
-               std::to_string(s.awaits_cancelled));
-    if (s.awaits_inline != 0) {
-      fallback(std::to_string(s.awaits_inline) + " await(s) completed inline under force_async");
-    }
-    if (s.sync_fallbacks != 0) {
-      fallback(std::to_string(s.sync_fallbacks) + " sync fallback(s) under force_async");
-    }
-    const std::uint64_t resumes =
-        s.resumes_from_loop + s.resumes_from_task + s.resumes_cross_thread;
-    expect(resumes == s.awaits_suspended,
-           "resumes " + std::to_string(resumes) + " (loop " + std::to_string(s.resumes_from_loop) +
-               " + task " + std::to_string(s.resumes_from_task) + " + cross-thread " +
-               std::to_string(s.resumes_cross_thread) + ") != suspended awaits " +
-               std::to_string(s.awaits_suspended));
-    expect(shutdown.clean(), "shutdown not clean: " + shutdown.to_string());
-  }
-
-  const std::optional<zokio::runtime_stats>& stats() const noexcept { return m_stats; }
-
-  scenario_result result(std::string name, std::chrono::nanoseconds wall) && {
-    scenario_result r;
-    r.name = std::move(name);
-    r.wall_ms = static_cast<double>(wall.count()) / 1e6;
-    r.counters = std::move(m_stats);
-    if (m_deadlock) {
-      r.outcome = verdict::deadlock;
-    } else if (m_fallback) {
-      r.outcome = verdict::sync_fallback;
-    } else if (!m_failures.empty()) {
-      r.outcome = verdict::fail;
-    }
-    const std::vector<std::string>& lines = m_failures.empty() ? m_notes : m_failures;
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      r.reason += (i == 0 ? "" : "; ") + lines[i];
-    }
-    return r;
-  }
-
-private:
-  std::vector<std::string> m_failures;
-  std::vector<std::string> m_notes;
-  bool m_fallback = false;
-  bool m_deadlock = false;
-  std::optional<zokio::runtime_stats> m_stats;
-};
 
 /// What every scenario's runtime is made from.
 struct scenario_env {
@@ -142,20 +62,19 @@ zokio::task<void> hold_blocking_job(std::shared_ptr<std::atomic<bool>> release) 
 
 constexpr auto unclean_shutdown_grace = 200ms;
 
-/// A force_async runtime that the watchdog dumps while the scenario runs. The destructor shuts
-/// it down (if `finish` did not) before the watchdog lets go of it.
-class watched_runtime {
+/// A force_async runtime under the watchdog, which takes the pending injections.
+class watched_runtime : public watched_runtime_base {
 public:
   watched_runtime(scenario_env& env, unsigned workers)
-      : m_rt(zokio::runtime_options{.workers = workers,
-                                    .force_async = true,
-                                    .name = "zokio-diag",
-                                    .shutdown_grace = env.m_unclean_shutdown_pending
-                                                          ? unclean_shutdown_grace
-                                                          : zokio::runtime_options{}.shutdown_grace,
-                                    .testing = {.inline_awaits = env.m_inject_inline_awaits}}),
-        m_watchdog(env.m_watchdog) {
-    m_watchdog.watch(&m_rt);
+      : watched_runtime_base(
+            env.m_watchdog,
+            zokio::runtime_options{.workers = workers,
+                                   .force_async = true,
+                                   .name = "zokio-diag",
+                                   .shutdown_grace = env.m_unclean_shutdown_pending
+                                                         ? unclean_shutdown_grace
+                                                         : zokio::runtime_options{}.shutdown_grace,
+                                   .testing = {.inline_awaits = env.m_inject_inline_awaits}}) {
     if (std::exchange(env.m_unclean_shutdown_pending, false)) {
       m_release = std::make_shared<std::atomic<bool>>(false);
       (void)m_rt.spawn(hold_blocking_job(m_release)); // detached; runs once block_on drives it
@@ -175,29 +94,15 @@ public:
     }
   }
   ~watched_runtime() {
-    try {
-      (void)m_rt.shutdown();
-    } catch (...) {
-    }
+    stop();
     if (m_release) {
       m_release->store(true); // the blocking job ends; its task was reported as left
     }
-    m_watchdog.watch(nullptr);
   }
   watched_runtime(const watched_runtime&) = delete;
   watched_runtime& operator=(const watched_runtime&) = delete;
 
-  zokio::runtime& rt() noexcept { return m_rt; }
-
-  /// Shuts the runtime down and has `out` judge its counters.
-  void finish(scenario_outcome& out) {
-    const zokio::shutdown_report report = m_rt.shutdown();
-    out.judge(m_rt.stats(), report);
-  }
-
 private:
-  zokio::runtime m_rt;
-  watchdog& m_watchdog;
   std::shared_ptr<std::atomic<bool>> m_release; // --inject unclean-shutdown
 };
 
@@ -597,10 +502,6 @@ constexpr scenario battery[] = {
     {"spawn-blocking", &check_spawn_blocking},
 };
 
-std::string first_line(const std::string& s) {
-  return s.substr(0, s.find('\n'));
-}
-
 } // namespace
 
 const std::vector<std::string>& async_scenario_names() {
@@ -626,39 +527,17 @@ std::vector<std::string> planned_scenarios(const std::vector<std::string>& only)
 
 check_result run_check_async(const async_check_options& options, watchdog& wd,
                              const std::function<void(const scenario_result&)>& on_result) {
-  check_result result;
-  result.check = "async";
-  scenario_env env{wd, options.inject_inline_awaits, options.inject_hang, options.inject_deadlock,
-                   options.inject_unclean_shutdown};
+  auto env = std::make_shared<scenario_env>(
+      scenario_env{wd, options.inject_inline_awaits, options.inject_hang, options.inject_deadlock,
+                   options.inject_unclean_shutdown});
+  std::vector<named_scenario> chosen;
   for (const scenario& s : battery) {
-    if (!options.only.empty() &&
-        std::find(options.only.begin(), options.only.end(), s.name) == options.only.end()) {
-      continue;
+    if (options.only.empty() ||
+        std::find(options.only.begin(), options.only.end(), s.name) != options.only.end()) {
+      chosen.push_back({s.name, [env, run = s.run](scenario_outcome& out) { run(*env, out); }});
     }
-    scenario_outcome out;
-    const auto start = clock::now();
-    wd.arm(s.name);
-    try {
-      s.run(env, out);
-    } catch (const zokio::deadlock_error& e) {
-      std::cerr << "zokio-diag: " << s.name << ": " << e.what() << '\n';
-      out.deadlock(first_line(e.what()));
-    } catch (const std::exception& e) {
-      out.fail(std::string("exception: ") + first_line(e.what()));
-    } catch (...) {
-      out.fail("an exception that is not a std::exception");
-    }
-    scenario_result r = std::move(out).result(s.name, clock::now() - start);
-    result.outcome = worst(result.outcome, r.outcome);
-    // Reported before the watchdog lets go, so that a run cut short at any moment lists every
-    // finished scenario (main.cpp's cut_short skips one it already has).
-    if (on_result) {
-      on_result(r);
-    }
-    wd.disarm();
-    result.scenarios.push_back(std::move(r));
   }
-  return result;
+  return run_battery("async", chosen, wd, on_result);
 }
 
 } // namespace zokio::diag_tool

@@ -3,6 +3,7 @@
 // zokio_tools/exit_codes.hpp, which --help prints; the verdicts map onto it in check.cpp.
 
 #include "check_async.hpp"
+#include "check_deadlock.hpp"
 #include "report.hpp"
 #include "watchdog.hpp"
 
@@ -19,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -64,19 +66,26 @@ std::optional<long long> positive_seconds(const std::string& text) {
   return v >= 1 && v <= week ? std::optional<long long>(v) : std::nullopt;
 }
 
-/// The results so far, for the report written when a scenario hangs or a signal ends the run.
+/// The results so far, for the report written when a scenario hangs or a signal ends the run:
+/// the checks finished, the one running (its name, planned scenarios and those done), and those
+/// still to come (name and planned scenarios), which a cut-short report lists as not run.
 struct progress {
   std::mutex m_mutex;
+  std::vector<check_result> m_checks;
+  std::vector<std::pair<std::string, std::vector<std::string>>> m_to_come;
+  std::string m_check;
+  std::vector<std::string> m_planned;
   std::vector<scenario_result> m_done;
 };
 
 /// The report of a run cut short: the scenarios done, the one in progress (`name`, empty for
 /// none) with verdict `why`, and every other planned scenario as not run.
-check_result cut_short(const std::vector<std::string>& planned, std::vector<scenario_result> done,
-                       const std::string& name, const zokio::runtime* rt,
-                       std::chrono::nanoseconds elapsed, verdict why, long long timeout_s) {
+check_result cut_short(const std::string& check, const std::vector<std::string>& planned,
+                       std::vector<scenario_result> done, const std::string& name,
+                       const zokio::runtime* rt, std::chrono::nanoseconds elapsed, verdict why,
+                       long long timeout_s) {
   check_result partial;
-  partial.check = "async";
+  partial.check = check;
   partial.scenarios = std::move(done);
   for (const scenario_result& r : partial.scenarios) {
     partial.outcome = worst(partial.outcome, r.outcome);
@@ -123,19 +132,26 @@ int run(int argc, char** argv) {
                        "Print the version and the git commit it was built from, then exit");
 
   bool check_async = false;
+  bool check_deadlock = false;
   std::string json_path;
   std::vector<std::string> only;
   std::string inject;
   app.add_flag("--check-async", check_async,
                "Prove that every await suspends and is resumed by the loop (force_async)");
+  app.add_flag("--check-deadlock", check_deadlock,
+               "Prove that deadlocked wait-for cycles are found, also partial ones, and that "
+               "waits which resolve are never reported");
   app.add_option("--json", json_path, "Write a JSON report to FILE ('-' for standard output)")
       ->type_name("FILE");
-  app.add_option("--only", only, "Run only these scenarios: " + joined(async_scenario_names()))
+  app.add_option("--only", only,
+                 "Run only these scenarios: " + joined(async_scenario_names()) + " (async); " +
+                     joined(deadlock_scenario_names()) + " (deadlock)")
       ->delimiter(',')
       ->type_name("NAME[,NAME...]");
   app.add_option("--inject", inject,
                  "Make a check fail on purpose: sync-fallback (exit 5), hang (exit 3), "
-                 "deadlock (exit 4) or unclean-shutdown (exit 1)")
+                 "deadlock (exit 4; with --check-deadlock it plants join and lock cycles, a "
+                 "partial deadlock and a self-held channel) or unclean-shutdown (exit 1)")
       ->type_name("KIND");
   std::string scenario_timeout = "30";
   app.add_option("--scenario-timeout", scenario_timeout,
@@ -157,25 +173,56 @@ int run(int argc, char** argv) {
     return usage_error("--scenario-timeout: '" + scenario_timeout +
                        "' is not a whole number of seconds from 1 to 604800 (a week)");
   }
-  if (!check_async) {
-    return usage_error("nothing to check: pass --check-async");
+  if (!check_async && !check_deadlock) {
+    return usage_error("nothing to check: pass --check-async or --check-deadlock");
   }
   if (app.count("--json") != 0 && json_path.empty()) {
     return usage_error("--json needs a file name, or '-' for standard output");
   }
-  if (app.count("--only") != 0 && only.empty()) {
-    return usage_error("--only needs scenario names: " + joined(async_scenario_names()));
+  // The scenarios --only may name: those of the checks asked for.
+  std::vector<std::string> names;
+  if (check_async) {
+    names = async_scenario_names();
   }
-  const std::vector<std::string>& names = async_scenario_names();
+  if (check_deadlock) {
+    names.insert(names.end(), deadlock_scenario_names().begin(), deadlock_scenario_names().end());
+  }
+  if (app.count("--only") != 0 && only.empty()) {
+    return usage_error("--only needs scenario names: " + joined(names));
+  }
   for (const std::string& n : only) {
     if (std::find(names.begin(), names.end(), n) == names.end()) {
       return usage_error("unknown scenario '" + n + "' in --only (known: " + joined(names) + ")");
     }
   }
+  // Each check runs the --only names that are its own; a check left with none is skipped.
+  const auto own = [&only](const std::vector<std::string>& mine) {
+    std::vector<std::string> v;
+    for (const std::string& n : only) {
+      if (std::find(mine.begin(), mine.end(), n) != mine.end()) {
+        v.push_back(n);
+      }
+    }
+    return v;
+  };
+  const std::vector<std::string> async_only = own(async_scenario_names());
+  const std::vector<std::string> deadlock_only = own(deadlock_scenario_names());
+  const bool run_async = check_async && (only.empty() || !async_only.empty());
+  const bool run_deadlock = check_deadlock && (only.empty() || !deadlock_only.empty());
   if (app.count("--inject") != 0 &&
       std::find(inject_kinds.begin(), inject_kinds.end(), inject) == inject_kinds.end()) {
     return usage_error("unknown --inject kind '" + inject + "' (known: " + joined(inject_kinds) +
                        ")");
+  }
+  if (app.count("--inject") != 0 && inject != "deadlock" && !check_async) {
+    return usage_error("--inject " + inject + " makes --check-async fail; pass --check-async");
+  }
+  deadlock_check_options deadlock_options;
+  deadlock_options.only = deadlock_only;
+  deadlock_options.inject_deadlock = inject == "deadlock";
+  if (run_deadlock && planned_deadlock_scenarios(deadlock_options).empty()) {
+    return usage_error("--only names only planted deadlock scenarios; they run with --inject "
+                       "deadlock");
   }
 
   // Before any work: a path that cannot be written fails now, not after every scenario.
@@ -203,46 +250,102 @@ int run(int argc, char** argv) {
 
   // With the JSON on standard output, the table goes to standard error.
   std::FILE* const table_out = json_out && json_out->is_stdout() ? stderr : stdout;
-  const std::vector<std::string> planned = planned_scenarios(only);
 
   progress done;
   watchdog wd(std::chrono::seconds(*scenario_timeout_s),
               [&](const std::string& name, const zokio::runtime* rt,
                   std::chrono::nanoseconds elapsed, verdict why) {
+                std::vector<check_result> checks;
+                std::vector<std::pair<std::string, std::vector<std::string>>> to_come;
+                std::string check;
+                std::vector<std::string> planned;
                 std::vector<scenario_result> so_far;
                 {
                   std::lock_guard<std::mutex> lock(done.m_mutex);
+                  checks = done.m_checks;
+                  to_come = done.m_to_come;
+                  check = done.m_check;
+                  planned = done.m_planned;
                   so_far = done.m_done;
                 }
-                const check_result partial = cut_short(planned, std::move(so_far), name, rt,
-                                                       elapsed, why, *scenario_timeout_s);
-                const int code = exit_code(partial.outcome);
-                print_table(table_out, partial);
+                if (!check.empty()) {
+                  checks.push_back(cut_short(check, planned, std::move(so_far), name, rt, elapsed,
+                                             why, *scenario_timeout_s));
+                }
+                for (auto& [later, later_planned] : to_come) {
+                  checks.push_back(cut_short(later, later_planned, {}, "", nullptr, {},
+                                             verdict::not_run, *scenario_timeout_s));
+                }
+                verdict worst_verdict = why;
+                for (const check_result& c : checks) {
+                  worst_verdict = worst(worst_verdict, c.outcome);
+                  print_table(table_out, c);
+                }
+                const int code = exit_code(worst_verdict);
                 if (json_out) {
-                  json_out->write(render_json(info, {partial}, code));
+                  json_out->write(render_json(info, checks, code));
                 }
                 print_exit_line(table_out, code);
               });
   stop_signals signals(wd);
 
-  async_check_options options;
-  options.only = only;
-  options.inject_inline_awaits = inject == "sync-fallback" ? 1 : 0;
-  options.inject_hang = inject == "hang";
-  options.inject_deadlock = inject == "deadlock";
-  options.inject_unclean_shutdown = inject == "unclean-shutdown";
-  const check_result result = run_check_async(options, wd, [&done](const scenario_result& r) {
+  const auto record = [&done](const scenario_result& r) {
     std::lock_guard<std::mutex> lock(done.m_mutex);
     done.m_done.push_back(r);
-  });
+  };
+  const auto begin_check = [&done](std::string check, std::vector<std::string> planned) {
+    std::lock_guard<std::mutex> lock(done.m_mutex);
+    if (!done.m_to_come.empty()) {
+      done.m_to_come.erase(done.m_to_come.begin());
+    }
+    done.m_check = std::move(check);
+    done.m_planned = std::move(planned);
+    done.m_done.clear();
+  };
+  const auto end_check = [&done](const check_result& c) {
+    std::lock_guard<std::mutex> lock(done.m_mutex);
+    done.m_checks.push_back(c);
+    done.m_check.clear();
+    done.m_done.clear();
+  };
+  {
+    std::lock_guard<std::mutex> lock(done.m_mutex);
+    if (run_async) {
+      done.m_to_come.emplace_back("async", planned_scenarios(async_only));
+    }
+    if (run_deadlock) {
+      done.m_to_come.emplace_back("deadlock", planned_deadlock_scenarios(deadlock_options));
+    }
+  }
+  std::vector<check_result> results;
+  if (run_async) {
+    async_check_options options;
+    options.only = async_only;
+    options.inject_inline_awaits = inject == "sync-fallback" ? 1 : 0;
+    options.inject_hang = inject == "hang";
+    options.inject_deadlock = inject == "deadlock";
+    options.inject_unclean_shutdown = inject == "unclean-shutdown";
+    begin_check("async", planned_scenarios(async_only));
+    results.push_back(run_check_async(options, wd, record));
+    end_check(results.back());
+  }
+  if (run_deadlock) {
+    begin_check("deadlock", planned_deadlock_scenarios(deadlock_options));
+    results.push_back(run_check_deadlock(deadlock_options, wd, record));
+    end_check(results.back());
+  }
   // From here on the run is complete: a signal no longer cuts it short.
   signals.stop();
 
-  int code = exit_code(result.outcome);
-  print_table(table_out, result);
+  verdict overall = verdict::pass;
+  for (const check_result& c : results) {
+    overall = worst(overall, c.outcome);
+    print_table(table_out, c);
+  }
+  int code = exit_code(overall);
   if (json_out) {
     try {
-      json_out->write(render_json(info, {result}, code));
+      json_out->write(render_json(info, results, code));
     } catch (const zokio::tools::output_error& e) {
       environment_error(std::string("--json ") + e.what());
       // The verdict stays visible; a passing run whose report is lost is an environment error.

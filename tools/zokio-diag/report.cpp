@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include <zokio/diag/deadlock.hpp>
 #include <zokio/diag/metrics.hpp>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +30,25 @@ nlohmann::ordered_json scenario_json(const scenario_result& s) {
   // The runtime's own JSON form of its counters, so that the tools and /metrics agree.
   j["counters"] = s.counters ? nlohmann::ordered_json::parse(zokio::diag::to_json(*s.counters))
                              : nlohmann::ordered_json(nullptr);
+  // Each cycle as its tasks in ring order: each waits for the next, the last for the first.
+  nlohmann::ordered_json cycles = nlohmann::ordered_json::array();
+  for (const zokio::diag::deadlock_cycle& c : s.cycles) {
+    nlohmann::ordered_json tasks = nlohmann::ordered_json::array();
+    for (const zokio::diag::task_info& t : c.tasks) {
+      tasks.push_back({{"id", t.id},
+                       {"name", t.name},
+                       {"worker", t.worker},
+                       {"spawn_site",
+                        {{"file", t.spawn_site.file},
+                         {"line", t.spawn_site.line},
+                         {"function", t.spawn_site.function}}},
+                       {"waiting_on", t.waiting_on},
+                       {"await_site", {{"file", t.await_file}, {"line", t.await_line}}},
+                       {"waits_for_task", t.waits_for_task}});
+    }
+    cycles.push_back({{"tasks", std::move(tasks)}});
+  }
+  j["cycles"] = std::move(cycles);
   return j;
 }
 
@@ -101,12 +121,12 @@ std::string render_json(const run_info& run, const std::vector<check_result>& ch
 
 void print_table(std::FILE* out, const check_result& check) {
   using wc = zokio::worker_counters;
-  std::fprintf(out, "%-18s %-13s %9s %8s %9s %6s %9s %12s\n", "scenario", "verdict", "wall ms",
+  std::fprintf(out, "%-20s %-13s %9s %8s %9s %6s %9s %12s\n", "scenario", "verdict", "wall ms",
                "awaits", "suspended", "inline", "fallbacks", "cross-thread");
   std::size_t passed = 0;
   for (const scenario_result& s : check.scenarios) {
     passed += s.outcome == verdict::pass ? 1 : 0;
-    std::fprintf(out, "%-18s %-13s %9.1f %8s %9s %6s %9s %12s\n", s.name.c_str(),
+    std::fprintf(out, "%-20s %-13s %9.1f %8s %9s %6s %9s %12s\n", s.name.c_str(),
                  to_string(s.outcome), s.wall_ms, count_or_dash(s.counters, &wc::awaits).c_str(),
                  count_or_dash(s.counters, &wc::awaits_suspended).c_str(),
                  count_or_dash(s.counters, &wc::awaits_inline).c_str(),
@@ -116,6 +136,14 @@ void print_table(std::FILE* out, const check_result& check) {
   for (const scenario_result& s : check.scenarios) {
     if (s.outcome != verdict::pass) {
       std::fprintf(out, "  %s: %s\n", s.name.c_str(), s.reason.c_str());
+      // The evidence: each cycle, one task a line, indented under its scenario.
+      const std::string cycles = zokio::diag::format_deadlocks(s.cycles);
+      std::size_t from = 0;
+      while (from < cycles.size()) {
+        const std::size_t eol = cycles.find('\n', from);
+        std::fprintf(out, "    %s\n", cycles.substr(from, eol - from).c_str());
+        from = eol == std::string::npos ? cycles.size() : eol + 1;
+      }
     }
   }
   const std::size_t total = check.scenarios.size();

@@ -2,6 +2,7 @@
 
 // The umbrella header: everything a Zokio program uses.
 
+#include <zokio/diag/deadlock.hpp>
 #include <zokio/diag/metrics.hpp>
 #include <zokio/diag/task_dump.hpp>
 #include <zokio/fs/file.hpp>

@@ -331,6 +331,9 @@ runtime_stats runtime_impl::stats() const {
     o.loop_iterations = c.loop_iterations.get();
     o.stalls = c.stalls.get();
     o.deadlocks_detected = c.deadlocks_detected.get();
+    if (w.get() == m_workers.front().get()) {
+      o.deadlocks_detected += m_cycles_found.load(std::memory_order_relaxed);
+    }
     o.lost_wakeups = c.lost_wakeups.get() + w->m_lost_posts.load(std::memory_order_relaxed);
     o.timers_pending = c.timers_pending.get();
     o.blocking_in_flight = c.blocking_in_flight.get();

@@ -226,6 +226,14 @@ public:
   std::uint64_t m_deadlock_epoch = 0;
   bool m_deadlock_armed = false;
   bool m_deadlock_found = false;
+
+  // diag::find_deadlocks, from any thread: the cycles already counted (each a sorted list of
+  // task ids; an entry goes once one of its tasks has ended) under m_cycles_mutex, and how many
+  // distinct cycles were found. stats() adds m_cycles_found to worker 0's deadlocks_detected
+  // (the worker counters have one writer, the worker's own thread).
+  std::mutex m_cycles_mutex;
+  std::vector<std::vector<std::uint64_t>> m_cycles_counted;
+  std::atomic<std::uint64_t> m_cycles_found{0};
 };
 
 } // namespace zokio::detail

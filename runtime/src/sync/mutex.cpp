@@ -126,6 +126,10 @@ void mutex::release_contended() noexcept {
       w->m_owner = true;
       next_owner = w->m_task;
       m_holder.store(next_owner->m_id, std::memory_order_relaxed);
+      // The new owner waits for nobody from now on, although it stays suspended until its wake
+      // is delivered (on a busy or other worker, a while): a stale edge to the old holder, who
+      // may queue again behind it, would close a cycle that is not there (diag::find_deadlocks).
+      next_owner->m_wait_target.store(0, std::memory_order_relaxed);
       if (m_waiters.empty()) {
         m_state.store(state_locked, std::memory_order_relaxed);
       }

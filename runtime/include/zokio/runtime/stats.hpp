@@ -26,6 +26,9 @@ struct worker_counters {
   std::uint64_t sync_fallbacks = 0;
   std::uint64_t loop_iterations = 0;
   std::uint64_t stalls = 0; ///< Resumes that ran past `runtime_options::stall_threshold`.
+  /// Deadlocks found: each `deadlock_error` that `block_on` raised (whole-runtime quiescence), and
+  /// each distinct wait-for cycle that `diag::find_deadlocks` reported (once per cycle, however
+  /// often it is reported; counted on worker 0). One deadlock seen by both is counted by both.
   std::uint64_t deadlocks_detected = 0;
   /// Wakes that could not be delivered: posted to a worker already torn down by shutdown (its
   /// task was reported as left).

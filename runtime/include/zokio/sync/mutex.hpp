@@ -110,7 +110,8 @@ private:
 /// Diagnostics: a waiting task is suspended on `wait_kind::mutex`, and its `m_wait_target` names
 /// the task it waits for: the holder for the first waiter, the waiter ahead of it for the others
 /// (FIFO: that task takes and releases the mutex first). A lock cycle is therefore a wait-for
-/// cycle, and a handoff updates one edge, not one per waiter.
+/// cycle, and a handoff updates two edges, not one per waiter: the new owner's is cleared at once
+/// (it waits for nobody, even before its wake is delivered) and the next waiter already names it.
 class mutex {
 public:
   mutex() noexcept = default;

@@ -156,8 +156,8 @@ class join_awaiter final : public counted_awaiter<join_awaiter<T>>, public compl
 public:
   static constexpr wait_kind kind = wait_kind::join;
 
-  join_awaiter(root_promise<T>* target, bool* observed)
-      : counted_awaiter<join_awaiter<T>>(site{}), m_target(target), m_observed(observed) {
+  join_awaiter(root_promise<T>* target, bool* observed, const site& where = site{})
+      : counted_awaiter<join_awaiter<T>>(where), m_target(target), m_observed(observed) {
     if (m_target == nullptr || *m_observed) {
       throw std::logic_error("zokio: join_handle awaited twice, or after detach()");
     }
@@ -223,10 +223,11 @@ private:
 
 /// The handle of a spawned task.
 ///
-/// `co_await h` (once) gives the task's value, rethrows its exception, or throws
-/// `operation_cancelled` if it was cancelled. `cancel()` requests cancellation from any thread;
-/// it is prompt, not forced (DESIGN.md, Cancellation). Dropping the handle, or `detach()`, lets
-/// the task run on; its failure then goes to `runtime_options::on_task_error`.
+/// `co_await h` (once; or `co_await h.join()`, which also records where) gives the task's value,
+/// rethrows its exception, or throws `operation_cancelled` if it was cancelled. `cancel()` requests
+/// cancellation from any thread; it is prompt, not forced (DESIGN.md, Cancellation). Dropping the
+/// handle, or `detach()`, lets the task run on; its failure then goes to
+/// `runtime_options::on_task_error`.
 ///
 /// Thread-safety: one handle is used by one task at a time; the task it names may run on any
 /// worker. Cancelling the awaiting task while it joins stops the join, not the joined task.
@@ -266,6 +267,11 @@ public:
 
   auto operator co_await() & { return detail::join_awaiter<T>(m_rec, &m_observed); }
   auto operator co_await() && { return detail::join_awaiter<T>(m_rec, &m_observed); }
+  /// The same as `co_await h`, but the join records its `co_await` site for task dumps and
+  /// deadlock reports (`co_await h` cannot know it: an operator takes no default argument).
+  detail::join_awaiter<T> join(site where = site::current()) {
+    return detail::join_awaiter<T>(m_rec, &m_observed, where);
+  }
 
   /// For runtime::block_on and the like: the outcome of a finished task.
   T take_finished() {
