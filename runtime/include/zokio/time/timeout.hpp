@@ -82,7 +82,20 @@ template <typename T>
 using timeout_value_t = typename timeout_value<T>::type;
 
 template <typename T>
-task<timeout_value_t<T>> timeout_impl(std::int64_t deadline, task<T> t, site where) {
+/// A deadline that is either absolute (steady_clock nanoseconds) or a duration counted from the
+/// moment the timeout task starts.
+struct timeout_deadline {
+  std::int64_t ns = 0;
+  bool relative = false;
+
+  std::int64_t resolve() const noexcept {
+    return relative ? saturating_add(now_ns(), ns < 0 ? 0 : ns) : ns;
+  }
+};
+
+template <typename T>
+task<timeout_value_t<T>> timeout_impl(timeout_deadline when, task<T> t, site where) {
+  const std::int64_t deadline = when.resolve();
   join_handle<T> h = spawn(std::move(t), {.name = "timeout"}, where);
   root_promise<T>* rec = record_of(h);
   const timeout_outcome how = co_await timeout_awaiter<T>(rec, deadline, where);
@@ -138,13 +151,14 @@ task<timeout_value_t<T>> timeout_impl(std::int64_t deadline, task<T> t, site whe
 ///   as above its outcome wins if it completed, else `std::errc::operation_canceled`.
 ///
 /// A duration too long to represent saturates (no deadline), it never wraps into the past. The
-/// deadline is taken when `timeout` is called. Whatever `x` refers to (a buffer, a stream) must
+/// duration counts from when the returned task starts: at once for `co_await timeout(...)`,
+/// when it first runs for a spawned one. Whatever `x` refers to (a buffer, a stream) must
 /// live until the returned task has been awaited, as for awaiting `x` itself. Waiting for the
 /// unwinding is as prompt as `x`'s cancellation (a running `spawn_blocking` job is waited for).
 template <typename Rep, typename Period, detail::operand X>
 auto timeout(std::chrono::duration<Rep, Period> d, X&& x, site where = site::current()) {
-  return detail::timeout_impl(detail::deadline_after(d), detail::as_task(std::forward<X>(x)),
-                              where);
+  return detail::timeout_impl(detail::timeout_deadline{detail::saturating_ns(d), true},
+                              detail::as_task(std::forward<X>(x)), where);
 }
 
 /// As `timeout`, with a deadline on `std::chrono::steady_clock` instead of a duration (Tokio's
@@ -153,8 +167,8 @@ auto timeout(std::chrono::duration<Rep, Period> d, X&& x, site where = site::cur
 template <typename Duration, detail::operand X>
 auto timeout_at(std::chrono::time_point<std::chrono::steady_clock, Duration> deadline, X&& x,
                 site where = site::current()) {
-  return detail::timeout_impl(detail::deadline_at(deadline), detail::as_task(std::forward<X>(x)),
-                              where);
+  return detail::timeout_impl(detail::timeout_deadline{detail::deadline_at(deadline), false},
+                              detail::as_task(std::forward<X>(x)), where);
 }
 
 } // namespace zokio
