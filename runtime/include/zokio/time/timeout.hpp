@@ -81,7 +81,6 @@ struct timeout_value<result<U>> {
 template <typename T>
 using timeout_value_t = typename timeout_value<T>::type;
 
-template <typename T>
 /// A deadline that is either absolute (steady_clock nanoseconds) or a duration counted from the
 /// moment the timeout task starts.
 struct timeout_deadline {
