@@ -181,8 +181,8 @@ public:
   }
 
   /// Fills all of `buf`. EOF before it is full gives `zokio::errc::eof` (the bytes received so
-  /// far are in `buf`), as `buffered_reader::read_exact` does. A task: the stream and `buf` must outlive it.
-  /// Cancellation: as read_some; the bytes read before the cancellation are consumed.
+  /// far are in `buf`), as `buffered_reader::read_exact` does. A task: the stream and `buf` must
+  /// outlive it. Cancellation: as read_some; the bytes read before the cancellation are consumed.
   task<result<void>> read_exact(std::span<std::byte> buf, site where = site::current());
 
   /// Writes all of `buf`. `buf` must stay valid until the await completes.
