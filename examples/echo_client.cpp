@@ -12,6 +12,8 @@
 // one summary line; exits 0 when every client finished and every byte matched, 1 otherwise, 2 on
 // bad flags.
 
+#include "flags.hpp"
+
 #include <zokio/net/address.hpp>
 #include <zokio/net/tcp_stream.hpp>
 #include <zokio/zokio.hpp>
@@ -37,52 +39,28 @@ struct options {
   unsigned workers = 1;
 };
 
-[[noreturn]] void usage(const char* why) {
-  if (why != nullptr) {
-    std::fprintf(stderr, "echo_client: %s\n", why);
-  }
-  std::fprintf(why != nullptr ? stderr : stdout,
-               "usage: echo_client [--host NAME|ADDR] [--port N (7007)] [--clients N] "
-               "[--messages N] [--size BYTES] [--workers N]\n");
-  std::exit(why != nullptr ? 2 : 0);
-}
-
-unsigned parse_number(const char* flag, const char* text, unsigned min, unsigned max) {
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(text, &end, 10);
-  if (end == text || *end != '\0' || v < min || v > max) {
-    usage((std::string("bad value for ") + flag + ": " + text).c_str());
-  }
-  return static_cast<unsigned>(v);
-}
-
 options parse(int argc, char** argv) {
+  const example::flags f("echo_client", "[--host NAME|ADDR] [--port N (7007)] [--clients N] "
+                                        "[--messages N] [--size BYTES] [--workers N]");
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage(nullptr);
-    }
-    if (i + 1 >= argc) {
-      usage(("missing value for " + a).c_str());
-    }
-    const char* v = argv[++i];
+  f.parse(argc, argv, [&](const std::string& a, const char* v) {
     if (a == "--host") {
       o.host = v;
     } else if (a == "--port") {
-      o.port = parse_number("--port", v, 1, 65535);
+      o.port = f.number(a, v, 1, 65535);
     } else if (a == "--clients") {
-      o.clients = parse_number("--clients", v, 1, 100000);
+      o.clients = f.number(a, v, 1, 100000);
     } else if (a == "--messages") {
-      o.messages = parse_number("--messages", v, 0, 100000000);
+      o.messages = f.number(a, v, 0, 100000000);
     } else if (a == "--size") {
-      o.size = parse_number("--size", v, 1, 64 * 1024 * 1024);
+      o.size = f.number(a, v, 1, 64 * 1024 * 1024);
     } else if (a == "--workers") {
-      o.workers = parse_number("--workers", v, 1, 1024);
+      o.workers = f.number(a, v, 1, 1024);
     } else {
-      usage(("unknown flag " + a).c_str());
+      return false;
     }
-  }
+    return true;
+  });
   return o;
 }
 

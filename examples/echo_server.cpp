@@ -12,6 +12,8 @@
 // them (one that comes before anyone awaits it is kept, not fatal); a task waiting on it cancels
 // the server task, the runtime shuts down, and the exit code says whether that was clean.
 
+#include "flags.hpp"
+
 #include <zokio/net/tcp_listener.hpp>
 #include <zokio/net/tcp_stream.hpp>
 #include <zokio/zokio.hpp>
@@ -38,46 +40,22 @@ struct options {
 
 std::atomic<std::uint64_t> g_connections{0};
 
-[[noreturn]] void usage(const char* why) {
-  if (why != nullptr) {
-    std::fprintf(stderr, "echo_server: %s\n", why);
-  }
-  std::fprintf(why != nullptr ? stderr : stdout,
-               "usage: echo_server [--host ADDR] [--port N (0 = pick one)] [--workers N (0 = one "
-               "per core)]\n");
-  std::exit(why != nullptr ? 2 : 0);
-}
-
-unsigned parse_number(const char* flag, const char* text, unsigned max) {
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(text, &end, 10);
-  if (end == text || *end != '\0' || v > max) {
-    usage((std::string("bad value for ") + flag + ": " + text).c_str());
-  }
-  return static_cast<unsigned>(v);
-}
-
 options parse(int argc, char** argv) {
+  const example::flags f("echo_server", "[--host ADDR] [--port N (0 = pick one)] [--workers N "
+                                        "(0 = one per core)]");
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage(nullptr);
-    }
-    if (i + 1 >= argc) {
-      usage(("missing value for " + a).c_str());
-    }
-    const char* v = argv[++i];
+  f.parse(argc, argv, [&](const std::string& a, const char* v) {
     if (a == "--host") {
       o.host = v;
     } else if (a == "--port") {
-      o.port = parse_number("--port", v, 65535);
+      o.port = f.number(a, v, 0, 65535);
     } else if (a == "--workers") {
-      o.workers = parse_number("--workers", v, 1024);
+      o.workers = f.number(a, v, 0, 1024);
     } else {
-      usage(("unknown flag " + a).c_str());
+      return false;
     }
-  }
+    return true;
+  });
   return o;
 }
 

@@ -14,6 +14,8 @@
 // requests in flight (also one half received) get their response; then the runtime shuts down
 // and the exit code says whether that was clean.
 
+#include "flags.hpp"
+
 #include <zokio/http/server.hpp>
 #include <zokio/zokio.hpp>
 
@@ -34,47 +36,22 @@ struct options {
   unsigned workers = 0; // one per core
 };
 
-[[noreturn]] void usage(const char* why) {
-  if (why != nullptr) {
-    std::fprintf(stderr, "hello_http: %s\n", why);
-  }
-  std::fprintf(why != nullptr ? stderr : stdout,
-               "usage: hello_http [--host ADDR] [--port N (0 = pick one)] [--workers N (0 = one "
-               "per core)]\n");
-  std::exit(why != nullptr ? 2 : 0);
-}
-
-unsigned parse_number(const char* flag, const char* text, unsigned max) {
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(text, &end, 10);
-  if (end == text || *end != '\0' || v > max || text[0] == '-') {
-    usage((std::string("bad value for ") + flag + ": " + text).c_str());
-  }
-  return static_cast<unsigned>(v);
-}
-
 options parse(int argc, char** argv) {
+  const example::flags f("hello_http", "[--host ADDR] [--port N (0 = pick one)] [--workers N "
+                                       "(0 = one per core)]");
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage(nullptr);
-    }
-    if (a != "--host" && a != "--port" && a != "--workers") {
-      usage(("unknown flag " + a).c_str());
-    }
-    if (i + 1 >= argc) {
-      usage(("missing value for " + a).c_str());
-    }
-    const char* v = argv[++i];
+  f.parse(argc, argv, [&](const std::string& a, const char* v) {
     if (a == "--host") {
       o.host = v;
     } else if (a == "--port") {
-      o.port = parse_number("--port", v, 65535);
+      o.port = f.number(a, v, 0, 65535);
+    } else if (a == "--workers") {
+      o.workers = f.number(a, v, 0, 1024);
     } else {
-      o.workers = parse_number("--workers", v, 1024);
+      return false;
     }
-  }
+    return true;
+  });
   return o;
 }
 
