@@ -34,6 +34,12 @@ done
 base=http://127.0.0.1:$port
 c() { curl -sS --max-time 10 "$@"; }
 
+# --- a second server on the same port fails, it does not share the port silently ------------
+timeout 10 "$bin" --port "$port" --workers 2 >"$work/second" 2>&1
+rc=$?
+[ $rc -eq 1 ] || fail "a second hello_http on port $port exited $rc, not 1: $(cat "$work/second")"
+grep -qi 'address already in use' "$work/second" || fail "second server: $(cat "$work/second")"
+
 # --- every route -----------------------------------------------------------------------------
 [ "$(c "$base/hello")" = "Hello, World!" ] || fail "GET /hello"
 c -i "$base/hello" | tr -d '\r' >"$work/hello.h"

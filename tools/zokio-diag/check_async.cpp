@@ -505,13 +505,7 @@ constexpr scenario battery[] = {
 } // namespace
 
 const std::vector<std::string>& async_scenario_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> v;
-    for (const scenario& s : battery) {
-      v.emplace_back(s.name);
-    }
-    return v;
-  }();
+  static const std::vector<std::string> names = names_of(battery);
   return names;
 }
 

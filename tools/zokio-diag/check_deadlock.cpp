@@ -467,13 +467,7 @@ bool chosen(const scenario& s, const deadlock_check_options& options) {
 } // namespace
 
 const std::vector<std::string>& deadlock_scenario_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> v;
-    for (const scenario& s : battery) {
-      v.emplace_back(s.name);
-    }
-    return v;
-  }();
+  static const std::vector<std::string> names = names_of(battery);
   return names;
 }
 

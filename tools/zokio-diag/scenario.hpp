@@ -149,4 +149,14 @@ check_result run_battery(std::string check, const std::vector<named_scenario>& b
 /// Milliseconds with one decimal: "12.5 ms".
 std::string ms(std::chrono::nanoseconds d);
 
+/// The names of a check's scenarios, in battery order (each entry has a `name`).
+template <typename Battery>
+std::vector<std::string> names_of(const Battery& battery) {
+  std::vector<std::string> v;
+  for (const auto& s : battery) {
+    v.emplace_back(s.name);
+  }
+  return v;
+}
+
 } // namespace zokio::diag_tool

@@ -725,12 +725,11 @@ task<void> server_worker::run(server* srv, net::tcp_listener l) {
   co_await w.conns.close(); // throws operation_cancelled once all unwound, if cancelled
 }
 
-task<void> bind_and_run(server* srv, std::string host, std::uint16_t port) {
-  result<net::tcp_listener> l =
-      net::tcp_listener::bind(host, port, {.backlog = srv->options().backlog, .reuse_port = true});
+task<void> open_and_run(server* srv, net::tcp_listener_share share) {
+  result<net::tcp_listener> l = net::tcp_listener::open(std::move(share));
   if (!l.ok()) {
-    std::fprintf(stderr, "zokio http: a worker cannot listen on %s:%u: %s\n", host.c_str(),
-                 static_cast<unsigned>(port), l.error().message().c_str());
+    std::fprintf(stderr, "zokio http: a worker cannot listen on the shared socket: %s\n",
+                 l.error().message().c_str());
     co_return;
   }
   co_await server_worker::run(srv, std::move(l).value());
@@ -760,8 +759,10 @@ result<void> server::listen() {
   if (m_bound) {
     return {};
   }
-  result<net::tcp_listener> l = net::tcp_listener::bind(
-      m_options.host, m_options.port, {.backlog = m_options.backlog, .reuse_port = true});
+  // Bound once; the other workers listen on shares of this socket (tcp_listener::share), so a
+  // second server on the same port fails with address_in_use instead of sharing it silently.
+  result<net::tcp_listener> l =
+      net::tcp_listener::bind(m_options.host, m_options.port, {.backlog = m_options.backlog});
   if (!l.ok()) {
     return l.error();
   }
@@ -783,10 +784,18 @@ task<result<void>> server::serve() {
     co_return r.error();
   }
   net::tcp_listener first = std::move(m_bound->listener);
+  std::vector<net::tcp_listener_share> shares; // all made before any worker starts serving
+  for (unsigned w = 1; w < m_options.workers; ++w) {
+    result<net::tcp_listener_share> share = first.share();
+    if (!share.ok()) {
+      co_return share.error();
+    }
+    shares.push_back(std::move(share).value());
+  }
   std::vector<join_handle<void>> others;
   for (unsigned w = 1; w < m_options.workers; ++w) {
     others.push_back(
-        spawn_on(w, detail::bind_and_run(this, m_options.host, port()), {.name = "http worker"}));
+        spawn_on(w, detail::open_and_run(this, std::move(shares[w - 1])), {.name = "http worker"}));
   }
   bool cancelled = false;
   try {

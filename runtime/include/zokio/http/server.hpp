@@ -22,8 +22,8 @@
 //
 // Ownership and threads:
 // - The `server` object is shared by every worker that serves: each runs a task of its own
-//   (listener with SO_REUSEPORT, accept loop, a task_scope of connection tasks) that only reads
-//   the options and the router, and updates the counters (atomics, relaxed).
+//   (a listener on its share of the one bound socket, accept loop, a task_scope of connection
+//   tasks) that only reads the options and the router, and updates the counters (atomics, relaxed).
 // - Each worker's listener, connection set and connection tasks belong to that worker.
 //   `shutdown()` only sets an event (thread-safe); each worker's task then stops its own
 //   listener and connections on its own thread.
@@ -39,8 +39,9 @@ struct server_options {
   std::string host = "127.0.0.1";
   /// 0 picks a free port (`server::port()` once listening).
   std::uint16_t port = 8080;
-  /// Serve on workers 0 .. workers-1, each with its own listener on the same port
-  /// (SO_REUSEPORT); the kernel spreads the connections. Must not exceed the runtime's workers.
+  /// Serve on workers 0 .. workers-1, each accepting on its own share of the one bound socket
+  /// (`tcp_listener::share`), so a second server on the port fails with `address_in_use`. Must
+  /// not exceed the runtime's workers.
   unsigned workers = 1;
   /// Open connections over all workers; a connection over it is closed at once and counted in
   /// `connections_rejected`.
