@@ -23,10 +23,20 @@ declare -A why=(
   [node-llhttp]="the HTTP/1.1 parser's C sources (/usr/share/llhttp), built into zokio/http"
   [wrk]="the HTTP load test (hello_http under keep-alive load) and its benchmark"
   [curl]="the HTTP tests' client (every route of hello_http)"
+  [libasio-dev]="zokio-bench's Asio peer (standalone Asio 1.22, C++20 coroutines)"
+  [librust-tokio-dev]="zokio-bench's Tokio peer (Tokio 1.24, built offline from /usr/share/cargo/registry)"
+  [librust-hyper-dev]="zokio-bench's Tokio peer for the http suite (hyper 0.14 on Tokio)"
+  [libjs-chart.js]="Chart.js, inlined into the HTML reports of zokio-bench and zokio-soak"
+  [chromium]="headless Chromium: the tests render the HTML reports and check every chart drew"
 )
 order=(build-essential cmake ninja-build pkg-config libuv1-dev libcli11-dev nlohmann-json3-dev
        libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev llvm-14 clang-format
-       node-llhttp wrk curl)
+       node-llhttp wrk curl libasio-dev librust-tokio-dev librust-hyper-dev libjs-chart.js chromium)
+# The Tokio peer needs cargo; a machine with rustup's cargo on PATH keeps it, otherwise Debian's.
+if ! command -v cargo >/dev/null 2>&1; then
+  why[cargo]="builds zokio-bench's Tokio peer (offline, Debian's crates)"
+  order+=(cargo)
+fi
 
 missing=()
 for p in "${order[@]}"; do
