@@ -10,7 +10,10 @@
 //   --version, --help        the version and build commit; the flags and the exit-code table
 //
 // Every JSON carries the version, the git commit and the dirty flag of the build in its
-// "context". Exit codes: 0 passed, 1 a benchmark failed, 2 usage or environment error.
+// "context", and zokio_build_type (CMAKE_BUILD_TYPE) beside Google Benchmark's own
+// library_build_type: Debian's libbenchmark 1.7.1 is built without NDEBUG, so it prints
+// "***WARNING*** Library was built as DEBUG" and records "debug" whatever Zokio's build is. Exit
+// codes: 0 passed, 1 a benchmark failed, 2 usage or environment error.
 
 #include <string>
 #include <utility>
