@@ -85,14 +85,12 @@ static int cmp_i64(const void* a, const void* b) {
   return (x > y) - (x < y);
 }
 
-/* Nearest rank: the smallest sample with at least p of all samples at or below it. */
-static double rank_us(const samples* s, double p) {
-  size_t k = (size_t)(p * (double)s->n + 0.999999999);
+/* Nearest rank: the smallest sample with at least permille/1000 of all samples at or below it,
+ * rank ceil(permille * n / 1000) in integers (99 % of 100 samples is rank 99, exactly). */
+static double rank_us(const samples* s, uint64_t permille) {
+  uint64_t k = (permille * s->n + 999) / 1000;
   if (k < 1) {
     k = 1;
-  }
-  if (k > s->n) {
-    k = s->n;
   }
   return (double)s->v[k - 1] / 1000.0;
 }
@@ -103,9 +101,9 @@ static void report(uint64_t ops, uint64_t ns, samples* lat, const char* extra) {
          (double)ns / 1e9);
   if (lat != NULL && lat->n > 0) {
     qsort(lat->v, lat->n, sizeof lat->v[0], cmp_i64);
-    printf(",\"latency_us\":{\"p50\":%.3f,\"p99\":%.3f", rank_us(lat, 0.50), rank_us(lat, 0.99));
+    printf(",\"latency_us\":{\"p50\":%.3f,\"p99\":%.3f", rank_us(lat, 500), rank_us(lat, 990));
     if (lat->n >= 1000) {
-      printf(",\"p999\":%.3f", rank_us(lat, 0.999));
+      printf(",\"p999\":%.3f", rank_us(lat, 999));
     }
     printf(",\"max\":%.3f}", (double)lat->v[lat->n - 1] / 1000.0);
   }
@@ -205,7 +203,7 @@ typedef struct echo_client {
   echo_run* run;
   uint64_t left; /* messages still to send */
   uint64_t seq;
-  size_t got;    /* bytes of the current echo received */
+  size_t got; /* bytes of the current echo received */
   uint64_t sent_at;
   char msg[MSG];
   char echo[MSG];
@@ -367,10 +365,14 @@ static void tcp_echo(int conns, uint64_t total, bool latency, uint64_t ops_per_m
   free(r);
 }
 
-static void run_tcp_ping_pong(uint64_t n) { tcp_echo(1, n, true, 1); }
+static void run_tcp_ping_pong(uint64_t n) {
+  tcp_echo(1, n, true, 1);
+}
 
 /* ops: client write, server read, server write, client read per message. */
-static void run_tcp_echo_many(uint64_t n) { tcp_echo(ECHO_MAX_CONNS, n, false, 4); }
+static void run_tcp_echo_many(uint64_t n) {
+  tcp_echo(ECHO_MAX_CONNS, n, false, 4);
+}
 
 /* --- tcp_stream ------------------------------------------------------------------------- */
 
@@ -467,8 +469,7 @@ static void run_tcp_stream(uint64_t n) {
   struct sockaddr_in addr;
   listen_loopback(&r->loop, &r->listener, 0, stream_accept, &addr);
   check_uv(uv_tcp_init(&r->loop, &r->client), "uv_tcp_init");
-  check_uv(uv_tcp_connect(&r->connect, &r->client, (const struct sockaddr*)&addr,
-                          stream_connected),
+  check_uv(uv_tcp_connect(&r->connect, &r->client, (const struct sockaddr*)&addr, stream_connected),
            "uv_tcp_connect");
   run_until(&r->loop, &r->ready);
 
@@ -488,9 +489,13 @@ static void run_tcp_stream(uint64_t n) {
 enum { FS_FILE = 1 << 20, FS_BLOCK = 4096, FS_BLOCKS = FS_FILE / FS_BLOCK, FS_IN_FLIGHT = 16 };
 
 /* Every byte of block b of the file. */
-static unsigned char fs_fill(uint64_t block) { return (unsigned char)(block * 31u + 7u); }
+static unsigned char fs_fill(uint64_t block) {
+  return (unsigned char)(block * 31u + 7u);
+}
 
-static uint64_t fs_block_of(uint64_t i) { return (i * 7919u) % FS_BLOCKS; }
+static uint64_t fs_block_of(uint64_t i) {
+  return (i * 7919u) % FS_BLOCKS;
+}
 
 typedef struct fs_run fs_run;
 
@@ -514,9 +519,9 @@ static void fs_issue(fs_slot* s) {
   fs_run* r = s->run;
   s->block = fs_block_of(r->issued++);
   uv_buf_t buf = uv_buf_init(s->buf, FS_BLOCK);
-  check_uv(uv_fs_read(&r->loop, &s->req, r->fd, &buf, 1, (int64_t)(s->block * FS_BLOCK),
-                      fs_read_done),
-           "uv_fs_read");
+  check_uv(
+      uv_fs_read(&r->loop, &s->req, r->fd, &buf, 1, (int64_t)(s->block * FS_BLOCK), fs_read_done),
+      "uv_fs_read");
 }
 
 static void fs_read_done(uv_fs_t* req) {
@@ -864,7 +869,9 @@ static void http_out(http_server* s, const char* data, size_t n) {
   s->out_len += n;
 }
 
-static void http_closed(uv_handle_t* h) { free(h); }
+static void http_closed(uv_handle_t* h) {
+  free(h);
+}
 
 static void http_close(http_conn* c) {
   if (uv_is_closing((uv_handle_t*)&c->tcp)) {
@@ -917,7 +924,8 @@ static int http_on_message_complete(llhttp_t* p) {
   http_server* s = g_http;
   static const char plaintext[] = "/plaintext";
   const bool found = p->method == HTTP_GET && !c->url_too_long &&
-                     c->url_len == sizeof plaintext - 1 && memcmp(c->url, plaintext, c->url_len) == 0;
+                     c->url_len == sizeof plaintext - 1 &&
+                     memcmp(c->url, plaintext, c->url_len) == 0;
   const bool keep_alive = llhttp_should_keep_alive(p) != 0;
   char head[256];
   const char* body = found ? "Hello, World!" : "Not Found";
@@ -1059,9 +1067,15 @@ typedef struct workload {
   void (*run)(uint64_t n);
 } workload;
 
-static void run_timer_precision_1ms(uint64_t n) { run_timer_precision(n, 1, false); }
-static void run_timer_precision_10ms(uint64_t n) { run_timer_precision(n, 10, false); }
-static void run_timer_precision_1ms_loaded(uint64_t n) { run_timer_precision(n, 1, true); }
+static void run_timer_precision_1ms(uint64_t n) {
+  run_timer_precision(n, 1, false);
+}
+static void run_timer_precision_10ms(uint64_t n) {
+  run_timer_precision(n, 10, false);
+}
+static void run_timer_precision_1ms_loaded(uint64_t n) {
+  run_timer_precision(n, 1, true);
+}
 
 static const workload k_workloads[] = {
     {"spawn_many_remote", 100000, run_spawn_many_remote},
