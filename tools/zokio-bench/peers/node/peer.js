@@ -47,8 +47,9 @@ const now = () => process.hrtime.bigint();
 
 // --- vocabulary -----------------------------------------------------------------------------
 
-function spawn(fn, ...args) {
-  return Promise.resolve().then(() => fn(...args));
+// fn(arg) runs as a microtask; the promise of its result is the join handle.
+function spawn(fn, arg) {
+  return Promise.resolve(arg).then(fn);
 }
 
 const yieldNow = () => new Promise(setImmediate);
@@ -141,6 +142,10 @@ class Semaphore {
 // Splits n over k parts as evenly as possible (part i gets one more while i < n % k).
 const share = (n, k, i) => Math.floor(n / k) + (i < n % k ? 1 : 0);
 
+// Spawns k tasks that share n units of work between them; the promise of all of them.
+const spawnShares = (k, n, task) =>
+  Promise.all(Array.from({ length: k }, (_, i) => spawn(task, share(n, k, i))));
+
 // --- runtime --------------------------------------------------------------------------------
 
 async function spawnManyLocal(n) {
@@ -176,9 +181,7 @@ async function yieldMany(n) {
     }
   };
   const t0 = now();
-  const handles = [];
-  for (let t = 0; t < tasks; t++) handles.push(spawn(task, share(n, tasks, t)));
-  await Promise.all(handles);
+  await spawnShares(tasks, n, task);
   const t1 = now();
   check(yields === n, `${yields} yields, expected ${n}`);
   return { ops: n, ns: t1 - t0 };
@@ -247,11 +250,10 @@ async function mpscContended(n) {
   const producer = async (count) => {
     for (let i = 0; i < count; i++) await ch.send(1);
   };
-  const handles = [];
-  for (let p = 0; p < producers; p++) handles.push(spawn(producer, share(n, producers, p)));
+  const joined = spawnShares(producers, n, producer);
   let sum = 0;
   for (let i = 0; i < n; i++) sum += await ch.recv();
-  await Promise.all(handles);
+  await joined;
   const t1 = now();
   check(sum === n, `received ${sum} ones, expected ${n}`);
   return { ops: n, ns: t1 - t0 };
@@ -293,9 +295,7 @@ async function semaphoreContended(n) {
     }
   };
   const t0 = now();
-  const handles = [];
-  for (let t = 0; t < tasks; t++) handles.push(spawn(task, share(n, tasks, t)));
-  await Promise.all(handles);
+  await spawnShares(tasks, n, task);
   const t1 = now();
   check(rounds === n, `${rounds} acquisitions, expected ${n}`);
   check(most <= 8, `${most} tasks held the 8 permits at once`);
@@ -589,17 +589,20 @@ function percentiles(samples) {
   return out;
 }
 
-// The measured run is preceded by a warm-up of the same workload at a tenth of the size, outside
-// the measured part: V8 compiles hot functions only after they ran a while, and a repetition is
-// one fresh process. The other peers are compiled ahead of time; this measures Node warm.
+// The measured run is preceded by a warm-up, outside the measured part: the same workload run
+// WARMUP_RUNS times at a tenth of the size. V8 compiles hot functions only after they ran a
+// while (on background threads, late on a busy machine), and a repetition is one fresh process;
+// the other peers are compiled ahead of time. This measures Node warm.
+const WARMUP_RUNS = 3;
+
 async function runWorkload(name, size) {
   const fn = WORKLOADS[name][1];
   const warmup = Math.ceil(size / 10);
-  await fn(warmup);
+  for (let i = 0; i < WARMUP_RUNS; i++) await fn(warmup);
   const r = await fn(size);
   const line = { workload: name, ops: r.ops, seconds: Number(r.ns) / 1e9 };
   if (r.latency) line.latency_us = percentiles(r.latency);
-  line.extra = { ...r.extra, warmup_size: warmup };
+  line.extra = { ...r.extra, warmup_runs: WARMUP_RUNS, warmup_size: warmup };
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
