@@ -6,7 +6,7 @@
  *
  *   zokio-bench-peer-libuv --version | --list
  *   zokio-bench-peer-libuv --run WORKLOAD --size N [--workers W]
- *   zokio-bench-peer-libuv --serve http --port P [--workers 1]
+ *   zokio-bench-peer-libuv --serve http --port P [--workers W]
  *
  * The measured part is timed with uv_hrtime(); every run checks its counts (and sums or bytes)
  * and ends with uv_loop_close() == 0, else exit 1 with one line on stderr. Usage errors exit 2.
@@ -838,14 +838,16 @@ typedef struct http_conn {
   char url[16];
 } http_conn;
 
+/* One worker: a thread with its own uv_loop_t, listening on its duplicate of the one bound
+ * socket (every loop accepts from it, as Zokio's workers share theirs). Worker 0 is the main
+ * thread, which also owns the signal handles. */
 typedef struct http_server {
   uv_loop_t loop;
   uv_tcp_t listener;
-  uv_signal_t sigterm, sigint;
-  llhttp_settings_t settings;
-  http_conn* conns; /* every open connection, to close on a signal */
-  bool stopping;
-  /* Shared by all connections: parsing and answering happen inside one read callback. */
+  uv_async_t stop; /* sent by worker 0 on SIGTERM/SIGINT */
+  uv_thread_t thread;
+  http_conn* conns; /* every open connection, to close on stop */
+  /* Shared by the worker's connections: parsing and answering happen in one read callback. */
   char rbuf[64 * 1024];
   char* out;
   size_t out_len, out_cap;
@@ -853,7 +855,14 @@ typedef struct http_server {
   char date[40];
 } http_server;
 
-static http_server* g_http;
+static llhttp_settings_t g_http_settings;
+static http_server** g_http_workers;
+static size_t g_http_worker_count;
+static uv_signal_t g_sigterm, g_sigint;
+
+static http_server* http_of(const uv_handle_t* h) {
+  return h->loop->data;
+}
 
 static void http_out(http_server* s, const char* data, size_t n) {
   if (s->out_len + n > s->out_cap) {
@@ -877,7 +886,7 @@ static void http_close(http_conn* c) {
   if (uv_is_closing((uv_handle_t*)&c->tcp)) {
     return;
   }
-  http_server* s = g_http;
+  http_server* s = http_of((uv_handle_t*)&c->tcp);
   if (c->prev != NULL) {
     c->prev->next = c->next;
   } else {
@@ -921,7 +930,7 @@ static const char* http_date(http_server* s) {
 /* One complete request: its response goes after the previous ones (pipelining keeps order). */
 static int http_on_message_complete(llhttp_t* p) {
   http_conn* c = p->data;
-  http_server* s = g_http;
+  http_server* s = http_of((uv_handle_t*)&c->tcp);
   static const char plaintext[] = "/plaintext";
   const bool found = p->method == HTTP_GET && !c->url_too_long &&
                      c->url_len == sizeof plaintext - 1 &&
@@ -944,9 +953,9 @@ static int http_on_message_complete(llhttp_t* p) {
 }
 
 static void http_alloc(uv_handle_t* h, size_t hint, uv_buf_t* buf) {
-  (void)h;
   (void)hint;
-  *buf = uv_buf_init(g_http->rbuf, sizeof g_http->rbuf);
+  http_server* s = http_of(h);
+  *buf = uv_buf_init(s->rbuf, sizeof s->rbuf);
 }
 
 static void http_shut(uv_shutdown_t* req, int status) {
@@ -957,7 +966,7 @@ static void http_shut(uv_shutdown_t* req, int status) {
 
 static void http_read(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
   http_conn* c = (http_conn*)st;
-  http_server* s = g_http;
+  http_server* s = http_of((uv_handle_t*)st);
   if (n < 0) { /* EOF or a reset: the client is gone */
     http_close(c);
     return;
@@ -992,7 +1001,7 @@ static void http_accept(uv_stream_t* l, int status) {
   if (status < 0) {
     return; /* e.g. EMFILE: the next connection may succeed */
   }
-  http_server* s = g_http;
+  http_server* s = http_of((uv_handle_t*)l);
   http_conn* c = calloc(1, sizeof *c);
   if (c == NULL) {
     fail("out of memory");
@@ -1003,7 +1012,7 @@ static void http_accept(uv_stream_t* l, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
-  llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
+  llhttp_init(&c->parser, HTTP_REQUEST, &g_http_settings);
   c->parser.data = c;
   c->next = s->conns;
   if (s->conns != NULL) {
@@ -1015,47 +1024,90 @@ static void http_accept(uv_stream_t* l, int status) {
   }
 }
 
-/* SIGTERM or SIGINT: stop listening, close every connection and the signal handles. */
-static void http_stop(uv_signal_t* h, int signum) {
-  (void)signum;
-  http_server* s = h->data;
-  if (s->stopping) {
-    return;
-  }
-  s->stopping = true;
+/* On the worker's own loop: stop listening, close every connection and the stop handle. */
+static void http_stop(uv_async_t* h) {
+  http_server* s = http_of((uv_handle_t*)h);
   uv_close((uv_handle_t*)&s->listener, NULL);
   while (s->conns != NULL) {
     http_close(s->conns);
   }
-  uv_close((uv_handle_t*)&s->sigterm, NULL);
-  uv_close((uv_handle_t*)&s->sigint, NULL);
+  uv_close((uv_handle_t*)&s->stop, NULL);
 }
 
-static int serve_http(int port) {
+/* SIGTERM or SIGINT (on worker 0, the main thread): stop every worker, close the signals. */
+static void http_signalled(uv_signal_t* h, int signum) {
+  (void)h;
+  (void)signum;
+  for (size_t i = 0; i < g_http_worker_count; ++i) {
+    check_uv(uv_async_send(&g_http_workers[i]->stop), "uv_async_send");
+  }
+  uv_close((uv_handle_t*)&g_sigterm, NULL);
+  uv_close((uv_handle_t*)&g_sigint, NULL);
+}
+
+static http_server* http_worker_new(void) {
   http_server* s = calloc(1, sizeof *s);
   if (s == NULL) {
     fail("out of memory");
   }
-  g_http = s;
-  g_write_errors_fatal = false;
-  llhttp_settings_init(&s->settings);
-  s->settings.on_message_begin = http_on_message_begin;
-  s->settings.on_url = http_on_url;
-  s->settings.on_message_complete = http_on_message_complete;
   check_uv(uv_loop_init(&s->loop), "uv_loop_init");
-  struct sockaddr_in bound;
-  listen_loopback(&s->loop, &s->listener, port, http_accept, &bound);
-  check_uv(uv_signal_init(&s->loop, &s->sigterm), "uv_signal_init");
-  check_uv(uv_signal_init(&s->loop, &s->sigint), "uv_signal_init");
-  s->sigterm.data = s->sigint.data = s;
-  check_uv(uv_signal_start(&s->sigterm, http_stop, SIGTERM), "uv_signal_start");
-  check_uv(uv_signal_start(&s->sigint, http_stop, SIGINT), "uv_signal_start");
-  printf("{\"listening\":%d}\n", ntohs(bound.sin_port));
-  fflush(stdout);
+  s->loop.data = s;
+  check_uv(uv_async_init(&s->loop, &s->stop, http_stop), "uv_async_init");
+  return s;
+}
+
+static void http_worker_run(void* arg) {
+  http_server* s = arg;
   uv_run(&s->loop, UV_RUN_DEFAULT);
   finish_loop(&s->loop);
-  free(s->out);
-  free(s);
+}
+
+static int serve_http(int port, size_t workers) {
+  g_write_errors_fatal = false;
+  llhttp_settings_init(&g_http_settings);
+  g_http_settings.on_message_begin = http_on_message_begin;
+  g_http_settings.on_url = http_on_url;
+  g_http_settings.on_message_complete = http_on_message_complete;
+  g_http_worker_count = workers;
+  g_http_workers = xmalloc(workers * sizeof *g_http_workers);
+  for (size_t i = 0; i < workers; ++i) {
+    g_http_workers[i] = http_worker_new();
+  }
+  /* Bind once, on worker 0; every other worker listens on a duplicate of that socket. */
+  http_server* main_worker = g_http_workers[0];
+  struct sockaddr_in bound;
+  listen_loopback(&main_worker->loop, &main_worker->listener, port, http_accept, &bound);
+  uv_os_fd_t fd;
+  check_uv(uv_fileno((uv_handle_t*)&main_worker->listener, &fd), "uv_fileno");
+  for (size_t i = 1; i < workers; ++i) {
+    http_server* s = g_http_workers[i];
+    const int copy = dup(fd);
+    if (copy < 0) {
+      fail("dup: %s", strerror(errno));
+    }
+    check_uv(uv_tcp_init(&s->loop, &s->listener), "uv_tcp_init");
+    check_uv(uv_tcp_open(&s->listener, copy), "uv_tcp_open");
+    check_uv(uv_listen((uv_stream_t*)&s->listener, 1024, http_accept), "uv_listen");
+  }
+  check_uv(uv_signal_init(&main_worker->loop, &g_sigterm), "uv_signal_init");
+  check_uv(uv_signal_init(&main_worker->loop, &g_sigint), "uv_signal_init");
+  check_uv(uv_signal_start(&g_sigterm, http_signalled, SIGTERM), "uv_signal_start");
+  check_uv(uv_signal_start(&g_sigint, http_signalled, SIGINT), "uv_signal_start");
+  for (size_t i = 1; i < workers; ++i) {
+    check_uv(uv_thread_create(&g_http_workers[i]->thread, http_worker_run, g_http_workers[i]),
+             "uv_thread_create");
+  }
+  printf("{\"listening\":%d}\n", ntohs(bound.sin_port));
+  fflush(stdout);
+  http_worker_run(main_worker);
+  for (size_t i = 1; i < workers; ++i) {
+    check_uv(uv_thread_join(&g_http_workers[i]->thread), "uv_thread_join");
+  }
+  for (size_t i = 0; i < workers; ++i) {
+    free(g_http_workers[i]->out);
+    free(g_http_workers[i]);
+  }
+  free(g_http_workers);
   return 0;
 }
 
@@ -1106,7 +1158,7 @@ static uint64_t parse_count(const char* flag, const char* text) {
 static void print_help(void) {
   puts("usage: " PROG " --version | --list | --help\n"
        "       " PROG " --run WORKLOAD [--size N] [--workers W]\n"
-       "       " PROG " --serve http --port P [--workers 1]\n"
+       "       " PROG " --serve http --port P [--workers W]\n"
        "The raw libuv peer of zokio-bench: one uv_loop_t, callbacks in C. One repetition of one\n"
        "workload per --run, one JSON line on stdout (tools/zokio-bench/peers/PROTOCOL.md).");
 }
@@ -1176,11 +1228,10 @@ int main(int argc, char** argv) {
     if (!have_port) {
       usage_error("--serve http needs --port P");
     }
-    if (workers != 1) {
-      usage_error("--workers %" PRIu64 ": the raw libuv peer serves on one uv_loop_t only",
-                  workers);
+    if (workers > 256) {
+      usage_error("--workers: at most 256, not %" PRIu64, workers);
     }
-    return serve_http((int)port);
+    return serve_http((int)port, (size_t)workers);
   }
   for (size_t k = 0; k < sizeof k_workloads / sizeof k_workloads[0]; ++k) {
     if (strcmp(run, k_workloads[k].name) == 0) {

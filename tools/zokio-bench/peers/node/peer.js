@@ -5,7 +5,7 @@
 //
 //   zokio-bench-peer-node --version | --list
 //   zokio-bench-peer-node --run WORKLOAD --size N [--workers W]
-//   zokio-bench-peer-node --serve http --port P [--workers 1]
+//   zokio-bench-peer-node --serve http --port P [--workers W]
 //
 // Vocabulary (the analogue of each runtime notion, decided once for every workload):
 // - task: an async function started by spawn(), which queues it as a microtask and returns its
@@ -21,6 +21,7 @@
 // where there are sums): exit 1 with one line on stderr when wrong, exit 2 on bad usage.
 'use strict';
 
+const cluster = require('cluster');
 const fs = require('fs');
 const http = require('http');
 const net = require('net');
@@ -608,7 +609,25 @@ async function runWorkload(name, size) {
 
 // --- --serve http -----------------------------------------------------------------------------
 
-function serveHttp(port) {
+// Runs stop once, on the first SIGTERM or SIGINT (then listens no more, so that the process can
+// end) or when the returned function is called.
+function onStopSignal(stop) {
+  let stopped = false;
+  const once = () => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('SIGTERM', once);
+    process.removeListener('SIGINT', once);
+    stop();
+  };
+  process.on('SIGTERM', once);
+  process.on('SIGINT', once);
+  return once;
+}
+
+// One process serving on its thread: the server of --workers 1, or one cluster worker. It
+// reports its port through `announce`.
+function serveHttpHere(port, announce) {
   const body = 'Hello, World!';
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/plaintext') {
@@ -620,21 +639,52 @@ function serveHttp(port) {
     }
   });
   server.keepAliveTimeout = 0; // the driver's idle connections stay open until it closes them
-  const stop = () => {
-    process.removeListener('SIGTERM', stop);
-    process.removeListener('SIGINT', stop);
-    server.close(); // stop listening; the loop ends when every connection is closed
+  const stop = onStopSignal(() => {
+    // Stop listening; the loop ends when every connection is closed (and a cluster worker has
+    // let go of its channel to the primary).
+    server.close(() => cluster.isWorker && process.disconnect());
     server.closeAllConnections();
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  server.on('error', (e) => {
-    process.stderr.write(`${PROG}: serve http: ${e.message}\n`);
-    process.exit(1);
   });
-  server.listen({ host: '127.0.0.1', port }, () => {
-    process.stdout.write(`${JSON.stringify({ listening: server.address().port })}\n`);
+  if (cluster.isWorker) process.on('message', (m) => m === 'stop' && stop());
+  server.on('error', (e) => fatal(e.message));
+  server.listen({ host: '127.0.0.1', port }, () => announce(server.address().port));
+}
+
+// --workers W > 1: W processes of Node's cluster module (its default on Linux: the primary
+// accepts and hands connections round-robin to the workers, which share one port, also for
+// port 0). The primary prints the listening line once all W listen, and on SIGTERM/SIGINT asks
+// every worker to stop, then exits 0 when all exited 0.
+function serveHttpCluster(port, workers) {
+  let listening = 0;
+  let failed = false;
+  const stop = onStopSignal(() => {
+    for (const w of Object.values(cluster.workers)) if (w.isConnected()) w.send('stop');
   });
+  cluster.on('message', (worker, m) => {
+    if (m && m.listening !== undefined && ++listening === workers) {
+      process.stdout.write(`${JSON.stringify({ listening: m.listening })}\n`);
+    }
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    if (code === 0 && signal === null) return;
+    if (!failed) process.stderr.write(`${PROG}: serve http: a worker exited (${signal ?? code})\n`);
+    failed = true;
+    process.exitCode = 1;
+    stop();
+  });
+  for (let i = 0; i < workers; i++) cluster.fork();
+}
+
+function serveHttp(port, workers) {
+  if (cluster.isWorker) {
+    serveHttpHere(port, (bound) => process.send({ listening: bound }));
+  } else if (workers > 1) {
+    serveHttpCluster(port, workers);
+  } else {
+    serveHttpHere(port, (bound) => {
+      process.stdout.write(`${JSON.stringify({ listening: bound })}\n`);
+    });
+  }
 }
 
 // --- command line -----------------------------------------------------------------------------
@@ -653,7 +703,7 @@ function usage() {
   return [
     `usage: ${PROG} --version | --list | --help`,
     `       ${PROG} --run WORKLOAD [--size N] [--workers W]`,
-    `       ${PROG} --serve http --port P [--workers 1]`,
+    `       ${PROG} --serve http --port P [--workers W]`,
     'The Node.js peer of zokio-bench: one JavaScript thread and its event loop. One repetition of',
     'one workload per --run, one JSON line on stdout (tools/zokio-bench/peers/PROTOCOL.md).',
   ].join('\n');
@@ -715,10 +765,8 @@ async function main(argv) {
     workloadName = 'serve http';
     if (serve !== 'http') throw new UsageError(`--serve: unknown suite '${serve}' (only http)`);
     if (port === undefined) throw new UsageError('--serve http needs --port P');
-    if (workers !== 1) {
-      throw new UsageError(`--workers ${workers}: the Node.js peer serves on its one thread only`);
-    }
-    serveHttp(port);
+    if (workers > 256) throw new UsageError(`--workers: at most 256, not ${workers}`);
+    serveHttp(port, workers);
     return undefined; // exits when the server has closed
   }
   if (!Object.prototype.hasOwnProperty.call(WORKLOADS, run)) {
