@@ -1,7 +1,7 @@
 /* zokio-bench-peer-libuv: the raw libuv peer of zokio-bench (../PROTOCOL.md), in C11.
  *
- * The practical floor for anything built on libuv: one uv_loop_t run by the main thread,
- * callbacks, no task abstraction. Each workload is what a libuv programmer would write by hand;
+ * The practical floor for anything built on libuv: one uv_loop_t run by the main thread
+ * (--serve http --workers W: one per thread), callbacks, no task abstraction. Each workload is what a libuv programmer would write by hand;
  * workloads that need tasks, joins or channels are not listed (README.md says why).
  *
  *   zokio-bench-peer-libuv --version | --list
