@@ -131,6 +131,31 @@ std::string fmt(double v) {
   return buf;
 }
 
+/// "tcp_ping_pong libuv: p50 24.1, p99 61, max 410" for every cell whose peer reported
+/// latency_us; each percentile is the median of that percentile over the repetitions.
+std::vector<std::string> latency_rows(const run_result& run) {
+  std::vector<std::string> rows;
+  for (const cell& c : run.cells) {
+    std::map<std::string, std::vector<double>> lat;
+    for (const sample& x : c.samples) {
+      for (const auto& [k, v] : x.latency_us) {
+        lat[k].push_back(v);
+      }
+    }
+    if (lat.empty()) {
+      continue;
+    }
+    std::string line = c.w->name + " " + c.peer + ":";
+    for (const char* k : {"p50", "p99", "p999", "max"}) {
+      if (lat.count(k) != 0) {
+        line += std::string(" ") + k + " " + human(median_of(lat[k]));
+      }
+    }
+    rows.push_back(line);
+  }
+  return rows;
+}
+
 } // namespace
 
 std::string human(double v) {
@@ -202,6 +227,13 @@ void print_table(std::FILE* out, const run_result& run) {
     std::fprintf(out, "%s\n", line.c_str());
   }
   std::fprintf(out, "(n/i: not implemented by that peer; !: some repetitions failed, see below)\n");
+  const auto lat = latency_rows(run);
+  if (!lat.empty()) {
+    std::fprintf(out, "latency in us (per percentile, the median over the repetitions):\n");
+    for (const std::string& line : lat) {
+      std::fprintf(out, "  %s\n", line.c_str());
+    }
+  }
   // Each reason once: whole peers first, then per workload.
   for (const peer& p : run.peers) {
     if (!p.available) {
@@ -476,6 +508,14 @@ std::string to_markdown(const run_result& run) {
     md << "\n";
   }
   md << "\n";
+  const auto lat = latency_rows(run);
+  if (!lat.empty()) {
+    md << "Latency in µs (per percentile, the median over the repetitions):\n\n";
+    for (const std::string& line : lat) {
+      md << "- " << line << "\n";
+    }
+    md << "\n";
+  }
   for (const peer& p : run.peers) {
     if (!p.available) {
       md << "- " << (p.broken ? "broken" : "skipped") << " **" << p.name << "**: " << p.reason
@@ -543,9 +583,10 @@ std::string to_html(const run_result& run, const std::string& chartjs) {
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     << "<title>zokio-bench " << html_escape(run.context.value("date", "")) << "</title>\n"
     << "<style>body{font-family:sans-serif;margin:2em;max-width:70em}"
-       ".chart{display:inline-block;margin:1em;vertical-align:top}"
+       ".chart{display:inline-block;margin:1em;vertical-align:top;width:440px}"
        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
-       "text-align:left}h2{font-size:1em}.note{color:#666;font-size:.85em}</style>\n"
+       "text-align:left;overflow-wrap:anywhere}h2{font-size:1em}.note{color:#666;font-size:.85em}</"
+       "style>\n"
     << "<script>\n"
     << chartjs << "\n</script>\n</head>\n<body data-rendered=\"0\">\n"
     << "<h1>zokio-bench</h1>\n<p>Median of " << run.options.repetitions
