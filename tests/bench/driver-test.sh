@@ -190,6 +190,8 @@ compare)
   expect 1 "$bench" compare "$f/base.json" "$f/regressed.json"
   has "$tmp/out" "REGRESSED"
   has "$tmp/out" "1 Zokio benchmark(s) regressed"
+  # 9 against 9, all apart: the exact two-sided p is 2 / C(18, 9) = 4.11e-05.
+  has "$tmp/out" "+20.0% 4.11e-05  REGRESSED"
   expect 1 "$bench" compare "$f/base.json" "$f/regressed_rate.json" --threshold 5%
   has "$tmp/out" "io/tcp_stream/zokio"
   expect 0 "$bench" compare "$f/base.json" "$f/regressed.json" --threshold 30%

@@ -115,7 +115,8 @@ int run_compare(const std::string& base_path, const std::string& head_path, doub
     const entry& e = h->second;
     // The change in the direction of "worse": a time that grew, a rate that fell.
     const double rel = b.value != 0 ? (e.value - b.value) / std::abs(b.value) : 0;
-    const double worse = b.bigger_is_better ? -rel : rel;
+    double worse = b.bigger_is_better ? -rel : rel;
+    worse = worse == 0 ? 0 : worse; // no "-0.0%"
     const double p = mann_whitney_p(b.samples, e.samples);
     std::string verdict = "same";
     if (p < 0.05 && worse > threshold) {

@@ -371,6 +371,7 @@ void run_all(run_result& run) {
   }
   progress.clear();
   run.context["load_avg_end"] = load_average();
+  run.context["run_seconds"] = std::chrono::duration<double>(clock::now() - progress.start).count();
   run.exit_code = exit_code_of(run);
 }
 
