@@ -134,10 +134,12 @@ std::string stop_server(server_child& server) {
   return "";
 }
 
-/// The CPUs for the server and the load generator: each its own where there are two.
-std::pair<int, int> cpus() {
+/// The CPUs for the server and the load generator: each its own where there are two and the
+/// server runs one worker (-1: not pinned; a server of W workers pinned to one CPU would run
+/// them all on it).
+std::pair<int, int> cpus(int workers) {
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2) {
+  if (workers != 1 || sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2) {
     return {-1, -1};
   }
   std::vector<int> ids;
@@ -199,7 +201,7 @@ outcome run_http_plaintext(const peer& p, long long seconds, const run_options& 
   if (script.empty()) {
     return fail("cannot write wrk's Lua script in /tmp");
   }
-  const auto [server_cpu, load_cpu] = cpus();
+  const auto [server_cpu, load_cpu] = cpus(o.workers);
   server_child server;
   auto port = start_server(server, p, o, server_cpu);
   if (std::holds_alternative<failure>(port)) {
@@ -302,7 +304,7 @@ outcome run_http_connections(const peer& p, long long n, const run_options& o) {
     return fail("needs " + std::to_string(n + 64) + " file descriptors; RLIMIT_NOFILE is " +
                 std::to_string(limit) + " (use a smaller --scale)");
   }
-  const auto [server_cpu, load_cpu] = cpus();
+  const auto [server_cpu, load_cpu] = cpus(o.workers);
   (void)load_cpu;
   server_child server;
   auto port_or = start_server(server, p, o, server_cpu);
