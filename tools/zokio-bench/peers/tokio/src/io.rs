@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::runtime::current_thread;
+use crate::runtime::{current_thread, root};
 use crate::{check, Checked, Measured};
 
 const MESSAGE: usize = 64;
@@ -66,7 +66,7 @@ fn message(seed: u64) -> [u8; MESSAGE] {
 /// `read_exact`s the echo, N round trips, each timed.
 pub fn tcp_ping_pong(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let listener = listen().await?;
         let (mut client, server) = connected_pair(&listener).await?;
         let server = tokio::spawn(echo(server));
@@ -97,7 +97,7 @@ pub fn tcp_echo_many(n: u64, _workers: usize) -> Checked<Measured> {
     const CONNECTIONS: u64 = 64;
     let per = (n / CONNECTIONS).max(1);
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let listener = listen().await?;
         let mut clients = Vec::new();
         let mut servers: Vec<JoinHandle<u64>> = Vec::new();
@@ -146,7 +146,7 @@ pub fn tcp_echo_many(n: u64, _workers: usize) -> Checked<Measured> {
 pub fn tcp_stream(n: u64, _workers: usize) -> Checked<Measured> {
     const CHUNK: usize = 64 * 1024;
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let listener = listen().await?;
         let (mut client, mut server) = connected_pair(&listener).await?;
         let start = Instant::now();
@@ -213,7 +213,7 @@ pub fn fs_read(n: u64, _workers: usize) -> Checked<Measured> {
     let file = Arc::new(std::fs::File::open(&path).map_err(io_error("open the temporary file"))?);
 
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let start = Instant::now();
         let handles: Vec<JoinHandle<Checked<(u64, u64)>>> = (0..IN_FLIGHT)
             .map(|lane| {
@@ -259,7 +259,6 @@ pub fn fs_read(n: u64, _workers: usize) -> Checked<Measured> {
         Ok::<_, String>((reads, bytes, start.elapsed()))
     });
     drop(rt);
-    drop(file);
     drop(temp);
     let (reads, bytes, elapsed) = result?;
     check(reads == n, || format!("{} reads, not {}", reads, n))?;
@@ -283,7 +282,7 @@ async fn sleep_lateness(n: u64, period: Duration) -> Checked<(Vec<f64>, Duration
 
 fn timer_precision(n: u64, period: Duration, loaders: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let stop = Arc::new(AtomicBool::new(false));
         let load: Vec<JoinHandle<u64>> = (0..loaders)
             .map(|_| {

@@ -2,8 +2,10 @@
 // rt_current_thread.rs, rt_multi_threaded.rs, sync_mpsc.rs, sync_semaphore.rs, spawn.rs,
 // time_timeout.rs). Every workload runs on a `current_thread` runtime except multi_worker_*,
 // which run on a `multi_thread` runtime with --workers worker threads. The runtime is built before
-// and dropped after the measured part; the clock runs inside block_on around the work only.
+// and dropped after the measured part; the work runs in a root task (`root`) and the clock runs
+// inside it, around the work only.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -17,6 +19,18 @@ use crate::{check, Checked, Measured};
 /// The single-threaded runtime every workload but multi_worker_* runs on.
 pub fn current_thread() -> Runtime {
     Builder::new_current_thread().enable_all().build().expect("build a current_thread runtime")
+}
+
+/// Runs `work` as the root task: spawned onto `rt` and awaited from block_on. On Tokio 1.24 every
+/// wake-up of the future block_on itself polls writes the runtime's eventfd (the driver's unpark),
+/// a system call per wake-up that makes a block_on-driven spawn_join about 10x slower than the
+/// same loop in a task; a task is what Zokio's and the other peers' roots are too.
+pub fn root<F>(rt: &Runtime, work: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    rt.block_on(async move { tokio::spawn(work).await.expect("the root task panicked") })
 }
 
 /// A work-stealing runtime with `workers` worker threads.
@@ -61,7 +75,7 @@ async fn spawn_and_count_down(n: u64) -> Checked<u64> {
 /// notifies the spawner through a `Notify`.
 pub fn spawn_many_local(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let (ran, elapsed) = rt.block_on(async {
+    let (ran, elapsed) = root(&rt, async move {
         let start = Instant::now();
         let ran = spawn_and_count_down(n).await;
         (ran, start.elapsed())
@@ -72,7 +86,7 @@ pub fn spawn_many_local(n: u64, _workers: usize) -> Checked<Measured> {
 }
 
 /// spawn_many_remote: a std::thread calls `Handle::spawn` N times while the runtime's own thread
-/// sits in block_on waiting for the last task's `Notify`.
+/// waits in its root task for the last task's `Notify`.
 pub fn spawn_many_remote(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
     let handle = rt.handle().clone();
@@ -99,7 +113,7 @@ pub fn spawn_many_remote(n: u64, _workers: usize) -> Checked<Measured> {
     };
     let start = Instant::now();
     go.wait();
-    rt.block_on(done.notified());
+    root(&rt, async move { done.notified().await });
     let elapsed = start.elapsed();
     spawner.join().map_err(|_| "the spawning thread panicked".to_string())?;
     let ran = ran.load(Ordering::Acquire);
@@ -110,7 +124,7 @@ pub fn spawn_many_remote(n: u64, _workers: usize) -> Checked<Measured> {
 /// spawn_join: N times `tokio::spawn(async move { i }).await`.
 pub fn spawn_join(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let (sum, elapsed) = rt.block_on(async {
+    let (sum, elapsed) = root(&rt, async move {
         let start = Instant::now();
         let mut sum = 0u64;
         for i in 0..n {
@@ -127,7 +141,7 @@ pub fn yield_many(n: u64, _workers: usize) -> Checked<Measured> {
     const TASKS: u64 = 200;
     let per_task = (n / TASKS).max(1);
     let rt = current_thread();
-    let (yields, elapsed) = rt.block_on(async {
+    let (yields, elapsed) = root(&rt, async move {
         let start = Instant::now();
         let handles: Vec<JoinHandle<u64>> = (0..TASKS)
             .map(|_| {
@@ -162,7 +176,7 @@ fn chain(depth: u64, spawned: u64, done: oneshot::Sender<u64>) {
 /// oneshot with the chain's length.
 pub fn chained_spawn(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let (spawned, elapsed) = rt.block_on(async {
+    let (spawned, elapsed) = root(&rt, async move {
         let start = Instant::now();
         let (tx, rx) = oneshot::channel();
         chain(n, 0, tx);
@@ -190,7 +204,7 @@ struct Pong {
 /// `tokio::sync::oneshot` that carries the sender of the next one.
 pub fn ping_pong(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let (first_tx, first_rx) = oneshot::channel::<Ping>();
         let ponger = tokio::spawn(async move {
             let mut rx = first_rx;
@@ -231,7 +245,7 @@ pub fn ping_pong(n: u64, _workers: usize) -> Checked<Measured> {
 /// all N.
 pub fn mpsc_uncontended(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
         let start = Instant::now();
         for i in 0..n {
@@ -286,7 +300,7 @@ pub fn mpsc_contended(n: u64, _workers: usize) -> Checked<Measured> {
     const PRODUCERS: u64 = 4;
     let per = (n / PRODUCERS).max(1);
     let rt = current_thread();
-    let (result, elapsed) = rt.block_on(async {
+    let (result, elapsed) = root(&rt, async move {
         let start = Instant::now();
         let result = contended(PRODUCERS, per).await;
         (result, start.elapsed())
@@ -300,7 +314,7 @@ pub fn mpsc_contended(n: u64, _workers: usize) -> Checked<Measured> {
 /// bounded(1) `mpsc::channel`s, N rounds.
 pub fn mpsc_ping(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
         let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(1);
         let echo = tokio::spawn(async move {
@@ -337,7 +351,7 @@ pub fn semaphore_contended(n: u64, _workers: usize) -> Checked<Measured> {
     const PERMITS: usize = 8;
     let per = (n / TASKS).max(1);
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let sem = Arc::new(Semaphore::new(PERMITS));
         let holders = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
@@ -375,7 +389,7 @@ pub fn semaphore_contended(n: u64, _workers: usize) -> Checked<Measured> {
 /// operation completes after one yield, the timer is cancelled when the Timeout is dropped.
 pub fn timer_timeout(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let result = rt.block_on(async {
+    let result = root(&rt, async move {
         let start = Instant::now();
         let mut completed = 0u64;
         for _ in 0..n {
@@ -394,7 +408,7 @@ pub fn timer_timeout(n: u64, _workers: usize) -> Checked<Measured> {
 /// to wake notifies the root.
 pub fn timers_100k_1ms(n: u64, _workers: usize) -> Checked<Measured> {
     let rt = current_thread();
-    let (woke, early, elapsed) = rt.block_on(async {
+    let (woke, early, elapsed) = root(&rt, async move {
         let remaining = Arc::new(AtomicU64::new(n));
         let early = Arc::new(AtomicU64::new(0));
         let done = Arc::new(Notify::new());
@@ -421,17 +435,14 @@ pub fn timers_100k_1ms(n: u64, _workers: usize) -> Checked<Measured> {
     Ok(Measured::new(n, elapsed))
 }
 
-/// multi_worker_spawn_many: spawn_many_local on a multi_thread runtime: the spawner is itself a
-/// task on a worker, so its spawns land in that worker's queue and the others steal them.
+/// multi_worker_spawn_many: spawn_many_local on a multi_thread runtime: the spawner is the root
+/// task, on a worker, so its spawns land in that worker's queue and the others steal them.
 pub fn multi_worker_spawn_many(n: u64, workers: usize) -> Checked<Measured> {
     let rt = multi_thread(workers);
-    let (ran, elapsed) = rt.block_on(async {
-        let spawner = tokio::spawn(async move {
-            let start = Instant::now();
-            let ran = spawn_and_count_down(n).await;
-            (ran, start.elapsed())
-        });
-        spawner.await.expect("spawner task failed")
+    let (ran, elapsed) = root(&rt, async move {
+        let start = Instant::now();
+        let ran = spawn_and_count_down(n).await;
+        (ran, start.elapsed())
     });
     let ran = ran?;
     check(ran == n, || format!("{} of {} tasks ran", ran, n))?;
@@ -445,13 +456,10 @@ pub fn multi_worker_mpsc(n: u64, workers: usize) -> Checked<Measured> {
     let producers = workers as u64;
     let per = (n / producers).max(1);
     let rt = multi_thread(workers);
-    let (result, elapsed) = rt.block_on(async {
-        let consumer = tokio::spawn(async move {
-            let start = Instant::now();
-            let result = contended(producers, per).await;
-            (result, start.elapsed())
-        });
-        consumer.await.expect("consumer task failed")
+    let (result, elapsed) = root(&rt, async move {
+        let start = Instant::now();
+        let result = contended(producers, per).await;
+        (result, start.elapsed())
     });
     let (received, sum) = result?;
     check_contended(received, sum, producers * per)?;
