@@ -30,8 +30,9 @@ async fn plaintext(req: Request<Body>) -> Result<Response<Body>, Infallible> {
     Ok(response.expect("a valid response"))
 }
 
-/// Serves until SIGTERM or SIGINT, then shuts down gracefully (at most 5 s for open
-/// connections) and returns.
+/// Serves until SIGTERM or SIGINT, then shuts down gracefully and returns. hyper closes idle
+/// keep-alive connections at once and lets in-flight requests finish, but waits for a connection
+/// that never sent a request: after 2 s the runtime is dropped, which closes it.
 pub fn serve(port: u16, workers: usize) -> Result<(), String> {
     let rt = if workers > 1 { multi_thread(workers) } else { current_thread() };
     rt.block_on(async move {
@@ -72,12 +73,12 @@ pub fn serve(port: u16, workers: usize) -> Result<(), String> {
 
         let mut stop = stop_rx;
         let _ = stop.changed().await;
-        match tokio::time::timeout(Duration::from_secs(5), running).await {
+        match tokio::time::timeout(Duration::from_secs(2), running).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(format!("server error: {}", e)),
             Ok(Err(e)) => Err(format!("server task failed: {}", e)),
             Err(_) => {
-                eprintln!("zokio-bench-peer-tokio: connections still open 5 s after the signal; closing them");
+                eprintln!("zokio-bench-peer-tokio: connections still open 2 s after the signal; closing them");
                 Ok(())
             }
         }
