@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::runtime::{current_thread, root};
-use crate::{check, Checked, Measured};
+use crate::{check, share, Checked, Measured};
 
 const MESSAGE: usize = 64;
 
@@ -92,10 +92,9 @@ pub fn tcp_ping_pong(n: u64, _workers: usize) -> Checked<Measured> {
 }
 
 /// tcp_echo_many: 64 TcpStream pairs; 64 spawned client tasks each send a 64-byte message and
-/// await its echo N/64 times, all at once, against 64 spawned echo tasks.
+/// await its echo N/64 times (the remainder spread over the first ones), all at once, against 64 spawned echo tasks.
 pub fn tcp_echo_many(n: u64, _workers: usize) -> Checked<Measured> {
     const CONNECTIONS: u64 = 64;
-    let per = (n / CONNECTIONS).max(1);
     let rt = current_thread();
     let result = root(&rt, async move {
         let listener = listen().await?;
@@ -113,13 +112,14 @@ pub fn tcp_echo_many(n: u64, _workers: usize) -> Checked<Measured> {
             .map(|(c, mut client)| {
                 tokio::spawn(async move {
                     let mut reply = [0u8; MESSAGE];
-                    for i in 0..per {
-                        let sent = message(c as u64 * per + i);
+                    let messages = share(n, CONNECTIONS, c as u64);
+                    for i in 0..messages {
+                        let sent = message(c as u64 * n + i);
                         client.write_all(&sent).await.map_err(io_error("write"))?;
                         client.read_exact(&mut reply).await.map_err(io_error("read"))?;
                         check(reply == sent, || format!("connection {} message {} changed", c, i))?;
                     }
-                    Ok(per)
+                    Ok(messages)
                 })
             })
             .collect();
@@ -135,7 +135,7 @@ pub fn tcp_echo_many(n: u64, _workers: usize) -> Checked<Measured> {
         Ok::<_, String>((messages, echoed, elapsed))
     });
     let (messages, echoed, elapsed) = result?;
-    let total = CONNECTIONS * per;
+    let total = n;
     check(messages == total, || format!("{} messages, not {}", messages, total))?;
     check(echoed == total * MESSAGE as u64, || format!("echoed {} bytes, not {}", echoed, total * 64))?;
     Ok(Measured::new(4 * total, elapsed))

@@ -45,6 +45,12 @@ pub fn check(ok: bool, what: impl FnOnce() -> String) -> Checked<()> {
     }
 }
 
+/// Part `k` of `n` split into `parts` shares as even as can be (the remainder goes one each to the
+/// first shares), so the shares add up to exactly `n`.
+pub fn share(n: u64, parts: u64, k: u64) -> u64 {
+    n / parts + u64::from(k < n % parts)
+}
+
 type WorkloadFn = fn(u64, usize) -> Checked<Measured>;
 
 /// Every workload this peer implements, in PROTOCOL.md's order, with the function that runs it.

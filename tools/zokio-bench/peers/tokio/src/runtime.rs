@@ -14,7 +14,7 @@ use tokio::runtime::{Builder, Runtime};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::{yield_now, JoinHandle};
 
-use crate::{check, Checked, Measured};
+use crate::{check, share, Checked, Measured};
 
 /// The single-threaded runtime every workload but multi_worker_* runs on.
 pub fn current_thread() -> Runtime {
@@ -136,18 +136,18 @@ pub fn spawn_join(n: u64, _workers: usize) -> Checked<Measured> {
     Ok(Measured::new(n, elapsed))
 }
 
-/// yield_many: 200 spawned tasks, each `tokio::task::yield_now().await` N/200 times.
+/// yield_many: 200 spawned tasks, each `tokio::task::yield_now().await` N/200 times (the
+/// remainder spread over the first tasks).
 pub fn yield_many(n: u64, _workers: usize) -> Checked<Measured> {
     const TASKS: u64 = 200;
-    let per_task = (n / TASKS).max(1);
     let rt = current_thread();
     let (yields, elapsed) = root(&rt, async move {
         let start = Instant::now();
         let handles: Vec<JoinHandle<u64>> = (0..TASKS)
-            .map(|_| {
+            .map(|k| {
                 tokio::spawn(async move {
                     let mut yielded = 0;
-                    for _ in 0..per_task {
+                    for _ in 0..share(n, TASKS, k) {
                         yield_now().await;
                         yielded += 1;
                     }
@@ -159,8 +159,8 @@ pub fn yield_many(n: u64, _workers: usize) -> Checked<Measured> {
         (yields, start.elapsed())
     });
     let yields = yields?;
-    check(yields == TASKS * per_task, || format!("{} yields, not {}", yields, TASKS * per_task))?;
-    Ok(Measured::new(yields, elapsed))
+    check(yields == n, || format!("{} yields, not {}", yields, n))?;
+    Ok(Measured::new(n, elapsed))
 }
 
 /// One link of chained_spawn: spawns the next link, or at depth 0 reports to the root.
@@ -265,15 +265,18 @@ pub fn mpsc_uncontended(n: u64, _workers: usize) -> Checked<Measured> {
     Ok(Measured::new(n, elapsed))
 }
 
-/// `producers` spawned tasks send `per_producer` integers each into one bounded(1024)
-/// `mpsc::channel`; the calling task receives until every sender is gone.
-async fn contended(producers: u64, per_producer: u64) -> Checked<(u64, u64)> {
+/// `producers` spawned tasks send the integers 0..n between them (a share each) into one
+/// bounded(1024) `mpsc::channel`; the calling task receives until every sender is gone.
+async fn contended(producers: u64, n: u64) -> Checked<(u64, u64)> {
     let (tx, mut rx) = mpsc::channel::<u64>(1024);
+    let mut first = 0;
     for p in 0..producers {
         let tx = tx.clone();
+        let values = first..first + share(n, producers, p);
+        first = values.end;
         tokio::spawn(async move {
-            for i in 0..per_producer {
-                if tx.send(p * per_producer + i).await.is_err() {
+            for v in values {
+                if tx.send(v).await.is_err() {
                     return;
                 }
             }
@@ -294,20 +297,19 @@ fn check_contended(received: u64, sum: u64, total: u64) -> Checked<()> {
     check(sum == total * (total - 1) / 2, || format!("sum {} != {}", sum, total * (total - 1) / 2))
 }
 
-/// mpsc_contended: 4 spawned producers `send().await` N/4 each into one bounded(1024)
+/// mpsc_contended: 4 spawned producers `send().await` N/4 each (0..N between them) into one bounded(1024)
 /// `mpsc::channel`; the root task is the consumer.
 pub fn mpsc_contended(n: u64, _workers: usize) -> Checked<Measured> {
     const PRODUCERS: u64 = 4;
-    let per = (n / PRODUCERS).max(1);
     let rt = current_thread();
     let (result, elapsed) = root(&rt, async move {
         let start = Instant::now();
-        let result = contended(PRODUCERS, per).await;
+        let result = contended(PRODUCERS, n).await;
         (result, start.elapsed())
     });
     let (received, sum) = result?;
-    check_contended(received, sum, PRODUCERS * per)?;
-    Ok(Measured::new(PRODUCERS * per, elapsed))
+    check_contended(received, sum, n)?;
+    Ok(Measured::new(n, elapsed))
 }
 
 /// mpsc_ping: the root and a spawned echo task pass one integer back and forth through two
@@ -345,11 +347,10 @@ pub fn mpsc_ping(n: u64, _workers: usize) -> Checked<Measured> {
 }
 
 /// semaphore_contended: 64 spawned tasks share an `Arc<Semaphore>` of 8 permits; each loops
-/// N/64 times: `acquire().await`, `yield_now().await`, drop the permit.
+/// N/64 times (the remainder spread over the first tasks): `acquire().await`, `yield_now().await`, drop the permit.
 pub fn semaphore_contended(n: u64, _workers: usize) -> Checked<Measured> {
     const TASKS: u64 = 64;
     const PERMITS: usize = 8;
-    let per = (n / TASKS).max(1);
     let rt = current_thread();
     let result = root(&rt, async move {
         let sem = Arc::new(Semaphore::new(PERMITS));
@@ -357,11 +358,11 @@ pub fn semaphore_contended(n: u64, _workers: usize) -> Checked<Measured> {
         let most = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
         let handles: Vec<JoinHandle<u64>> = (0..TASKS)
-            .map(|_| {
+            .map(|k| {
                 let (sem, holders, most) = (sem.clone(), holders.clone(), most.clone());
                 tokio::spawn(async move {
                     let mut done = 0;
-                    for _ in 0..per {
+                    for _ in 0..share(n, TASKS, k) {
                         let permit = sem.acquire().await.expect("semaphore closed");
                         let now = holders.fetch_add(1, Ordering::Relaxed) + 1;
                         most.fetch_max(now, Ordering::Relaxed);
@@ -379,10 +380,10 @@ pub fn semaphore_contended(n: u64, _workers: usize) -> Checked<Measured> {
         Ok::<_, String>((done?, most.load(Ordering::Relaxed), sem.available_permits(), elapsed))
     });
     let (done, most, available, elapsed) = result?;
-    check(done == TASKS * per, || format!("{} acquisitions, not {}", done, TASKS * per))?;
+    check(done == n, || format!("{} acquisitions, not {}", done, n))?;
     check(most <= PERMITS, || format!("{} tasks held a permit at once, more than {}", most, PERMITS))?;
     check(available == PERMITS, || format!("{} permits left, not {}", available, PERMITS))?;
-    Ok(Measured::new(TASKS * per, elapsed))
+    Ok(Measured::new(n, elapsed))
 }
 
 /// timer_timeout: N times `tokio::time::timeout(1 s, yield_now())`: the timer is armed, the
@@ -454,14 +455,13 @@ pub fn multi_worker_spawn_many(n: u64, workers: usize) -> Checked<Measured> {
 /// consumer task receives them all.
 pub fn multi_worker_mpsc(n: u64, workers: usize) -> Checked<Measured> {
     let producers = workers as u64;
-    let per = (n / producers).max(1);
     let rt = multi_thread(workers);
     let (result, elapsed) = root(&rt, async move {
         let start = Instant::now();
-        let result = contended(producers, per).await;
+        let result = contended(producers, n).await;
         (result, start.elapsed())
     });
     let (received, sum) = result?;
-    check_contended(received, sum, producers * per)?;
-    Ok(Measured::new(producers * per, elapsed))
+    check_contended(received, sum, n)?;
+    Ok(Measured::new(n, elapsed))
 }
