@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -24,8 +25,10 @@ namespace {
 
 /// Throws check_failed with `what` and the error when `r` failed.
 template <typename R>
-void check_ok(const R& r, const std::string& what) {
-  check(r.ok(), what + ": " + (r.ok() ? std::string() : r.error().message()));
+void check_ok(const R& r, std::string_view what) {
+  if (!r.ok()) {
+    fail(std::string(what) + ": " + r.error().message());
+  }
 }
 
 // --- connections --------------------------------------------------------------------------------
@@ -114,12 +117,16 @@ zokio::task<measurement> tcp_ping_pong(std::uint64_t n) {
     check_ok(co_await c.write_all(out), "client write");
     check_ok(co_await c.read_exact(in), "client read");
     m.latency_us.push_back(std::chrono::duration<double, std::micro>(clock::now() - sent).count());
-    check(tag_of(in) == i, "the echo of message " + std::to_string(i) + " is wrong");
+    if (tag_of(in) != i) {
+      fail("the echo of message " + std::to_string(i) + " is wrong");
+    }
   }
   m.seconds = seconds_since(t0);
   c.close();
   const std::uint64_t echoed = co_await server;
-  check(echoed == n * k_message, "the server echoed " + std::to_string(echoed) + " bytes");
+  if (echoed != n * k_message) {
+    fail("the server echoed " + std::to_string(echoed) + " bytes");
+  }
   co_return m;
 }
 
@@ -140,7 +147,9 @@ zokio::task<std::uint64_t> echo_client(tcp_stream c, std::uint64_t n) {
     stamp(out, i);
     check_ok(co_await c.write_all(out), "client write");
     check_ok(co_await c.read_exact(in), "client read");
-    check(tag_of(in) == i, "the echo of message " + std::to_string(i) + " is wrong");
+    if (tag_of(in) != i) {
+      fail("the echo of message " + std::to_string(i) + " is wrong");
+    }
   }
   co_return n;
 }
@@ -163,8 +172,9 @@ zokio::task<measurement> tcp_echo_many(std::uint64_t n) {
   const double s = seconds_since(t0);
   const std::uint64_t echoed = co_await join_all(servers); // each ends at its client's close
   const std::uint64_t total = per * k_echo_connections;
-  check(messages == total && echoed == total * k_message,
-        std::to_string(messages) + " messages, " + std::to_string(echoed) + " bytes echoed");
+  if (!(messages == total && echoed == total * k_message)) {
+    fail(std::to_string(messages) + " messages, " + std::to_string(echoed) + " bytes echoed");
+  }
   // Per message: the client's write, the server's read, the server's write, the client's read.
   co_return measured(4 * total, s);
 }
@@ -205,7 +215,9 @@ zokio::task<measurement> tcp_stream_bytes(std::uint64_t n) {
   check_ok(co_await c.shutdown(), "client shutdown");
   const std::uint64_t got = co_await server;
   const double s = seconds_since(t0);
-  check(got == n, "the server read " + std::to_string(got) + " bytes");
+  if (got != n) {
+    fail("the server read " + std::to_string(got) + " bytes");
+  }
   co_return measured(n, s);
 }
 
@@ -224,7 +236,9 @@ struct temp_file {
   temp_file() {
     std::string pattern = (std::filesystem::temp_directory_path() / "zokio-bench-fs-XXXXXX");
     const int fd = ::mkstemp(pattern.data());
-    check(fd >= 0, "cannot create a temporary file in " + pattern);
+    if (fd < 0) {
+      fail("cannot create a temporary file in " + pattern);
+    }
     ::close(fd);
     path = pattern;
   }
@@ -248,9 +262,10 @@ zokio::task<std::uint64_t> reader(const zokio::fs::file* f, std::uint64_t first,
     check_ok(r, "read_at");
     std::uint64_t stamp = 0;
     std::memcpy(&stamp, buf.data(), sizeof stamp);
-    check(r.value() == k_block && stamp == block, "read " + std::to_string(r.value()) +
-                                                      " bytes of block " + std::to_string(stamp) +
-                                                      ", not 4096 of " + std::to_string(block));
+    if (!(r.value() == k_block && stamp == block)) {
+      fail("read " + std::to_string(r.value()) + " bytes of block " + std::to_string(stamp) +
+           ", not 4096 of " + std::to_string(block));
+    }
     bytes += r.value();
   }
   co_return bytes;
@@ -274,7 +289,9 @@ zokio::task<measurement> fs_read(std::uint64_t n, const std::string* path) {
   const std::uint64_t bytes = co_await join_all(readers);
   const double s = seconds_since(t0);
   check_ok(co_await f.value().close(), "close " + *path);
-  check(bytes == n * k_block, "read " + std::to_string(bytes) + " bytes");
+  if (bytes != n * k_block) {
+    fail("read " + std::to_string(bytes) + " bytes");
+  }
   co_return measured(n, s);
 }
 
@@ -318,7 +335,9 @@ zokio::task<measurement> timer_precision(std::uint64_t n, std::chrono::milliseco
   m.seconds = seconds_since(t0);
   stop = true;
   const std::uint64_t yields = co_await join_all(spinners);
-  check(m.latency_us.size() == n, "samples: " + std::to_string(m.latency_us.size()));
+  if (m.latency_us.size() != n) {
+    fail("samples: " + std::to_string(m.latency_us.size()));
+  }
   if (load > 0) {
     m.extra.emplace_back("load_yields", static_cast<double>(yields));
   }

@@ -26,10 +26,16 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-/// Throws check_failed with `what` unless `ok`.
-inline void check(bool ok, const std::string& what) {
+/// Throws check_failed with `what`.
+[[noreturn]] inline void fail(const std::string& what) {
+  throw check_failed(what);
+}
+
+/// Throws check_failed with `what` unless `ok`. For messages put together from values, use
+/// `if (!ok) fail(...)`, so that a passing check builds no string.
+inline void check(bool ok, const char* what) {
   if (!ok) {
-    throw check_failed(what);
+    fail(what);
   }
 }
 

@@ -38,7 +38,9 @@ zokio::task<measurement> spawn_detached(std::uint64_t n, unsigned spread,
   }
   co_await c.done.wait();
   const double s = seconds_since(t0);
-  check(c.left.load() == 0, "tasks left: " + std::to_string(c.left.load()));
+  if (c.left.load() != 0) {
+    fail("tasks left: " + std::to_string(c.left.load()));
+  }
   co_return measured(n, s);
 }
 
@@ -82,7 +84,9 @@ measurement run_spawn_many_remote(zokio::runtime& rt, std::uint64_t n) {
     throw;
   }
   spawner.join();
-  check(c.left.load() == 0, "tasks left: " + std::to_string(c.left.load()));
+  if (c.left.load() != 0) {
+    fail("tasks left: " + std::to_string(c.left.load()));
+  }
   m.ops = n;
   return m;
 }
@@ -100,7 +104,9 @@ zokio::task<measurement> spawn_join(std::uint64_t n) {
     sum += co_await zokio::spawn(value_of(i));
   }
   const double s = seconds_since(t0);
-  check(sum == n * (n - 1) / 2, "sum of joined values: " + std::to_string(sum));
+  if (sum != n * (n - 1) / 2) {
+    fail("sum of joined values: " + std::to_string(sum));
+  }
   co_return measured(n, s);
 }
 
@@ -131,7 +137,9 @@ zokio::task<measurement> yield_many(std::uint64_t n) {
   }
   const std::uint64_t yields = co_await join_all(tasks);
   const double s = seconds_since(t0);
-  check(yields == per_task * k_yield_tasks, "yields: " + std::to_string(yields));
+  if (yields != per_task * k_yield_tasks) {
+    fail("yields: " + std::to_string(yields));
+  }
   co_return measured(yields, s);
 }
 
@@ -156,7 +164,9 @@ zokio::task<measurement> chained_spawn(std::uint64_t n) {
   zokio::spawn(link(n, &c)).detach();
   co_await c.done.wait();
   const double s = seconds_since(t0);
-  check(c.left.load() == 0, "links left: " + std::to_string(c.left.load()));
+  if (c.left.load() != 0) {
+    fail("links left: " + std::to_string(c.left.load()));
+  }
   co_return measured(n, s);
 }
 
@@ -209,7 +219,9 @@ zokio::task<measurement> ping_pong(std::uint64_t n) {
   }
   co_await pong;
   const double s = seconds_since(t0);
-  check(sum == n * (n + 1) / 2, "sum of pongs: " + std::to_string(sum));
+  if (sum != n * (n + 1) / 2) {
+    fail("sum of pongs: " + std::to_string(sum));
+  }
   co_return measured(n, s);
 }
 
@@ -234,7 +246,9 @@ zokio::task<measurement> mpsc_uncontended(std::uint64_t n) {
     ++received;
   }
   const double s = seconds_since(t0);
-  check(received == n && sum == n * (n - 1) / 2, "sum of received values: " + std::to_string(sum));
+  if (!(received == n && sum == n * (n - 1) / 2)) {
+    fail("sum of received values: " + std::to_string(sum));
+  }
   co_return measured(n, s);
 }
 
@@ -276,8 +290,9 @@ zokio::task<measurement> mpsc_many(std::uint64_t n, unsigned producers, unsigned
   }
   co_await join_all(tasks);
   const double s = seconds_since(t0);
-  check(received == total && sum == total * (total - 1) / 2,
-        "received " + std::to_string(received) + " values summing to " + std::to_string(sum));
+  if (!(received == total && sum == total * (total - 1) / 2)) {
+    fail("received " + std::to_string(received) + " values summing to " + std::to_string(sum));
+  }
   co_return measured(total, s);
 }
 
@@ -317,7 +332,9 @@ zokio::task<measurement> mpsc_ping(std::uint64_t n) {
   ping_tx.close();
   const std::uint64_t answered = co_await pong;
   const double s = seconds_since(t0);
-  check(answered == n && sum == n * (n + 1) / 2, "pongs: " + std::to_string(answered));
+  if (!(answered == n && sum == n * (n + 1) / 2)) {
+    fail("pongs: " + std::to_string(answered));
+  }
   co_return measured(n, s);
 }
 
@@ -359,10 +376,13 @@ zokio::task<measurement> semaphore_contended(std::uint64_t n) {
   }
   const std::uint64_t acquired = co_await join_all(tasks);
   const double s = seconds_since(t0);
-  check(acquired == per * k_sem_tasks, "acquisitions: " + std::to_string(acquired));
-  check(st.most_holders <= k_sem_permits && st.sem.available() == k_sem_permits,
-        "permits: " + std::to_string(st.most_holders) + " held at once, " +
-            std::to_string(st.sem.available()) + " free at the end");
+  if (acquired != per * k_sem_tasks) {
+    fail("acquisitions: " + std::to_string(acquired));
+  }
+  if (!(st.most_holders <= k_sem_permits && st.sem.available() == k_sem_permits)) {
+    fail("permits: " + std::to_string(st.most_holders) + " held at once, " +
+         std::to_string(st.sem.available()) + " free at the end");
+  }
   co_return measured(acquired, s);
 }
 
@@ -382,11 +402,15 @@ zokio::task<measurement> timer_timeout(std::uint64_t n) {
   const auto t0 = clock::now();
   for (std::uint64_t i = 0; i < n; ++i) {
     zokio::result<std::uint64_t> r = co_await zokio::timeout(1s, after_one_yield(i));
-    check(r.ok(), "the operation timed out: " + r.error().message());
+    if (!r.ok()) {
+      fail("the operation timed out: " + r.error().message());
+    }
     sum += r.value();
   }
   const double s = seconds_since(t0);
-  check(sum == n * (n - 1) / 2, "sum of results: " + std::to_string(sum));
+  if (sum != n * (n - 1) / 2) {
+    fail("sum of results: " + std::to_string(sum));
+  }
   co_return measured(n, s);
 }
 
