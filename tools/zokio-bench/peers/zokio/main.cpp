@@ -122,6 +122,13 @@ int run(const workload& w, std::uint64_t n, unsigned workers) {
     report = rt.shutdown();
   }
   const bool clean = report.clean();
+  if (m && w.multi_worker) {
+    // Where the tasks ran: the spread over the workers is part of what was measured.
+    for (std::size_t i = 0; i < stats.workers.size(); ++i) {
+      m->extra.emplace_back("tasks_on_worker_" + std::to_string(i),
+                            static_cast<double>(stats.workers[i].tasks_completed));
+    }
+  }
   if (m) {
     std::printf("%s\n", json_line(w.name, *m, stats.sync_fallbacks, clean).c_str());
     std::fflush(stdout);
@@ -222,6 +229,9 @@ int main(int argc, char** argv) {
     if (*size < w->min_size) {
       return usage_error(std::string(w->name) + " needs --size of at least " +
                          std::to_string(w->min_size));
+    }
+    if (w->multi_worker && *size < workers) {
+      return usage_error(std::string(w->name) + " needs --size of at least --workers");
     }
     return run(*w, *size, static_cast<unsigned>(workers));
   }

@@ -446,7 +446,7 @@ const std::vector<workload>& runtime_workloads() {
       {"timer_timeout", false, 1, run_timer_timeout},
       {"timers_100k_1ms", false, 1, run_timers_100k_1ms},
       {"multi_worker_spawn_many", true, 1, run_multi_worker_spawn_many},
-      {"multi_worker_mpsc", true, 1024, run_multi_worker_mpsc},
+      {"multi_worker_mpsc", true, 1, run_multi_worker_mpsc},
   };
   return all;
 }
