@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -103,14 +104,44 @@ std::string json_line(const char* name, const measurement& m, std::uint64_t sync
   return out + "}";
 }
 
+/// The first failure of a task nobody joins (runtime_options::on_task_error), kept for the one
+/// line on stderr instead of printed on a line of its own. Called on any worker.
+class task_errors {
+public:
+  void operator()(const zokio::task_failure& f) {
+    std::string what = "a task failed";
+    try {
+      std::rethrow_exception(f.error);
+    } catch (const std::exception& e) {
+      what += std::string(": ") + e.what();
+    } catch (...) {
+    }
+    const std::lock_guard lock(m_mutex);
+    if (m_first.empty()) {
+      m_first = std::move(what);
+    }
+  }
+  std::string first() {
+    const std::lock_guard lock(m_mutex);
+    return m_first;
+  }
+
+private:
+  std::mutex m_mutex;
+  std::string m_first;
+};
+
 /// One repetition of `w`: the process's exit code.
 int run(const workload& w, std::uint64_t n, unsigned workers) {
   std::optional<measurement> m;
   std::string failure;
   zokio::runtime_stats stats;
   zokio::shutdown_report report;
+  task_errors errors;
   {
-    zokio::runtime rt{{.workers = w.multi_worker ? workers : 1U, .name = "peer"}};
+    zokio::runtime rt{{.workers = w.multi_worker ? workers : 1U,
+                       .on_task_error = [&errors](const zokio::task_failure& f) { errors(f); },
+                       .name = "peer"}};
     try {
       m = w.run(rt, n);
     } catch (const zokio_peer::check_failed& e) {
@@ -137,7 +168,9 @@ int run(const workload& w, std::uint64_t n, unsigned workers) {
     failure = "sync_fallbacks = " + std::to_string(stats.sync_fallbacks) + ", not 0";
   }
   if (failure.empty() && stats.tasks_failed != 0) {
-    failure = std::to_string(stats.tasks_failed) + " tasks failed";
+    const std::string first = errors.first();
+    failure = std::to_string(stats.tasks_failed) + " tasks failed" +
+              (first.empty() ? std::string() : "; the first: " + first);
   }
   if (failure.empty() && !clean) {
     failure = "runtime shutdown not clean: " + report.to_string();
