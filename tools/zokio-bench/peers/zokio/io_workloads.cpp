@@ -33,10 +33,23 @@ void check_ok(const R& r, std::string_view what) {
 
 // --- connections --------------------------------------------------------------------------------
 
+/// Both ends of one connection.
 struct connection_pair {
   tcp_stream server;
   tcp_stream client;
 };
+
+/// The accepted stream whose peer is `client` (matched by the client's local port), taken out
+/// of `accepted`.
+tcp_stream take_peer(std::vector<tcp_stream>& accepted, const tcp_stream& client) {
+  for (tcp_stream& a : accepted) {
+    const zokio::result<zokio::net::socket_address> peer = a.peer_address();
+    if (a.is_open() && peer.ok() && peer.value().port() == client.local_port()) {
+      return std::move(a);
+    }
+  }
+  fail("no accepted connection matches client port " + std::to_string(client.local_port()));
+}
 
 /// `n` connections to `l`, each with TCP_NODELAY on both ends.
 zokio::task<std::vector<connection_pair>> connect_pairs(tcp_listener* l, std::size_t n) {
@@ -57,7 +70,8 @@ zokio::task<std::vector<connection_pair>> connect_pairs(tcp_listener* l, std::si
   for (std::size_t i = 0; i < n; ++i) {
     zokio::result<tcp_stream> c = co_await connecting[i];
     check_ok(c, "connect");
-    pairs.push_back({std::move(accepted[i]), std::move(c).value()});
+    tcp_stream server = take_peer(accepted, c.value());
+    pairs.push_back({std::move(server), std::move(c).value()});
     check_ok(pairs.back().server.set_nodelay(true), "TCP_NODELAY");
     check_ok(pairs.back().client.set_nodelay(true), "TCP_NODELAY");
   }
