@@ -245,7 +245,7 @@ constexpr std::size_t k_block = 4096;
 constexpr std::uint64_t k_blocks = 256; // a 1 MiB file
 constexpr unsigned k_in_flight = 16;
 
-/// A 1 MiB file whose 4 KiB blocks each begin with their index; removed when this goes.
+/// A new empty file in the temporary directory, removed when this goes.
 struct temp_file {
   temp_file() {
     std::string pattern = (std::filesystem::temp_directory_path() / "zokio-bench-fs-XXXXXX");
@@ -276,7 +276,7 @@ zokio::task<std::uint64_t> reader(const zokio::fs::file* f, std::uint64_t first,
     check_ok(r, "read_at");
     std::uint64_t stamp = 0;
     std::memcpy(&stamp, buf.data(), sizeof stamp);
-    if (!(r.value() == k_block && stamp == block)) {
+    if (r.value() != k_block || stamp != block) {
       fail("read " + std::to_string(r.value()) + " bytes of block " + std::to_string(stamp) +
            ", not 4096 of " + std::to_string(block));
     }
@@ -285,6 +285,7 @@ zokio::task<std::uint64_t> reader(const zokio::fs::file* f, std::uint64_t first,
   co_return bytes;
 }
 
+/// Writes the 1 MiB file (each 4 KiB block begins with its index), then times the n reads.
 zokio::task<measurement> fs_read(std::uint64_t n, const std::string* path) {
   std::vector<std::byte> content(k_blocks * k_block, std::byte{0x5a});
   for (std::uint64_t b = 0; b < k_blocks; ++b) {
