@@ -62,7 +62,7 @@ const std::vector<workload>& all_workloads() {
        "N async 4 KiB reads of a 1 MiB file, 16 in flight; time per read"},
       {"timer_precision_1ms", "io", 200, 1, false, m::lateness_p99,
        "N sequential 1 ms sleeps; p99 lateness (woke - requested)"},
-      {"timer_precision_10ms", "io", 50, 1, false, m::lateness_p99,
+      {"timer_precision_10ms", "io", 100, 1, false, m::lateness_p99,
        "N sequential 10 ms sleeps; p99 lateness"},
       {"timer_precision_1ms_loaded", "io", 200, 1, false, m::lateness_p99,
        "1 ms sleeps while 64 tasks on the same thread loop on yield; p99 lateness"},
@@ -97,7 +97,7 @@ long long scaled_size(const workload& w, double scale, int workers) {
   }
   auto size = static_cast<long long>(std::llround(static_cast<double>(w.default_size) * scale));
   if (w.name.rfind("timer_precision", 0) == 0) {
-    size = std::max(5LL, size); // a p99 needs a few samples
+    size = std::max(100LL, size); // a p99 needs 100 samples (the zokio peer omits it below)
   }
   if (w.name == "http_connections") {
     size = std::max(10LL, size);
