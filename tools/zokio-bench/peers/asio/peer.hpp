@@ -72,6 +72,15 @@ inline void rethrow(const std::exception_ptr& e) {
   }
 }
 
+/// Runs `root` (a callable returning awaitable<void>) on a fresh single-threaded io_context
+/// until everything it started is done. The concurrency hint 1 tells Asio one thread runs it.
+template <typename Root>
+void run_single(Root root) {
+  asio::io_context ctx{1};
+  asio::co_spawn(ctx, std::move(root), rethrow);
+  ctx.run();
+}
+
 /// Spawns a detached task that starts from the executor's queue, as a spawned task does in Tokio
 /// and Zokio. Asio 1.22's co_spawn dispatches: called inside the io_context it runs the task
 /// inline up to its first suspension before returning, so N tasks "spawned at once" would run

@@ -17,15 +17,6 @@ using U64Channel = asio::experimental::channel<void(asio::error_code, std::uint6
 using SharedU64Channel =
     asio::experimental::concurrent_channel<void(asio::error_code, std::uint64_t)>;
 
-/// Runs `root` (a callable returning awaitable<void>) on a fresh single-threaded io_context
-/// until everything it started is done. The concurrency hint 1 tells Asio one thread runs it.
-template <typename Root>
-void run_single(Root root) {
-  asio::io_context ctx{1};
-  asio::co_spawn(ctx, std::move(root), rethrow);
-  ctx.run();
-}
-
 /// Runs `root` on an io_context run by `workers` threads (this one and workers - 1 more) that
 /// are already running when it starts; `root` gets the work guard and resets it when done.
 template <typename Root>
