@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
     for (const auto& w : workloads) {
       std::printf("%s\n", w.name);
     }
-    // http_plaintext, http_connections: not yet
+    std::printf("http_plaintext\nhttp_connections\n");
     return 0;
   }
   try {
