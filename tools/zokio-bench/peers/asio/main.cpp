@@ -67,6 +67,14 @@ void print_result(const char* workload, Result r) {
     }
     std::printf(",\"max\":%.3f}", s.back());
   }
+  const char* separator = ",\"extra\":{";
+  for (const auto& [name, value] : r.extra) {
+    std::printf("%s\"%s\":%llu", separator, name.c_str(), static_cast<unsigned long long>(value));
+    separator = ",";
+  }
+  if (!r.extra.empty()) {
+    std::printf("}");
+  }
   std::printf("}\n");
   std::fflush(stdout);
 }

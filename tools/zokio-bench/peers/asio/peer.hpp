@@ -13,6 +13,7 @@
 #include <exception>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace peer {
@@ -26,6 +27,8 @@ struct Result {
   double seconds;
   /// Every sample in microseconds; reported as latency_us when not empty.
   std::vector<double> latency_us;
+  /// Reported under "extra": shown by the driver, not compared.
+  std::vector<std::pair<std::string, std::uint64_t>> extra;
 };
 
 struct Options {

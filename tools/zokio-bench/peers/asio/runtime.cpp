@@ -442,15 +442,26 @@ Result timers_100k_1ms(const Options& o) {
 
 // --- multi_worker_spawn_many --------------------------------------------------------------
 
-awaitable<void> shared_count_down(SharedDoneLatch& latch, std::atomic<std::uint64_t>& ran) {
-  ran.fetch_add(1, std::memory_order_relaxed);
+/// Counts the tasks, and the threads that ran any (reported as extra.threads_used).
+struct SpreadCount {
+  std::atomic<std::uint64_t> tasks{0};
+  std::atomic<std::uint64_t> threads{0};
+};
+
+awaitable<void> shared_count_down(SharedDoneLatch& latch, SpreadCount& ran) {
+  thread_local bool counted = false;
+  if (!counted) {
+    counted = true;
+    ran.threads.fetch_add(1, std::memory_order_relaxed);
+  }
+  ran.tasks.fetch_add(1, std::memory_order_relaxed);
   latch.count_down();
   co_return;
 }
 
 Result multi_worker_spawn_many(const Options& o) {
   Result r(o.size);
-  std::atomic<std::uint64_t> ran{0};
+  SpreadCount ran;
   run_multi(o.workers, [&](auto& guard) -> awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     SharedDoneLatch latch(ex, o.size);
@@ -462,8 +473,9 @@ Result multi_worker_spawn_many(const Options& o) {
     r.seconds = seconds_since(start);
     guard.reset();
   });
-  check(ran.load() == o.size, "multi_worker_spawn_many: " + std::to_string(ran.load()) +
-                                  " tasks ran, not " + std::to_string(o.size));
+  check(ran.tasks.load() == o.size, "multi_worker_spawn_many: " + std::to_string(ran.tasks.load()) +
+                                        " tasks ran, not " + std::to_string(o.size));
+  r.extra.emplace_back("threads_used", ran.threads.load());
   return r;
 }
 
