@@ -36,14 +36,18 @@ struct Options {
   unsigned workers = 1;
 };
 
-/// One workload of --list: its name, the protocol's default size, the smallest size that does
-/// any work (yield_many needs one yield per task), and the function that runs it.
+/// One workload of --list: its name, the protocol's default size, and the function that runs it.
 struct Workload {
   const char* name;
   std::uint64_t default_size;
-  std::uint64_t min_size;
   Result (*run)(const Options&);
 };
+
+/// Part i of `total` split over `parts` as evenly as can be (the first total % parts parts get
+/// one more), so that a workload split over tasks or connections does all N operations.
+constexpr std::uint64_t share(std::uint64_t total, std::uint64_t parts, std::uint64_t i) {
+  return total / parts + (i < total % parts ? 1 : 0);
+}
 
 std::span<const Workload> runtime_workloads();
 std::span<const Workload> io_workloads();

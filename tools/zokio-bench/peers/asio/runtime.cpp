@@ -156,13 +156,14 @@ awaitable<void> yielder(std::uint64_t yields, std::uint64_t& total, DoneLatch& l
 }
 
 Result yield_many(const Options& o) {
-  const std::uint64_t per_task = o.size / yield_tasks;
   std::uint64_t total = 0;
-  const double seconds =
-      time_spawned(yield_tasks, [&](DoneLatch& latch) { return yielder(per_task, total, latch); });
-  check(total == per_task * yield_tasks, "yield_many: " + std::to_string(total) + " yields, not " +
-                                             std::to_string(per_task * yield_tasks));
-  return Result(per_task * yield_tasks, seconds);
+  std::uint64_t task = 0;
+  const double seconds = time_spawned(yield_tasks, [&](DoneLatch& latch) {
+    return yielder(share(o.size, yield_tasks, task++), total, latch);
+  });
+  check(total == o.size,
+        "yield_many: " + std::to_string(total) + " yields, not " + std::to_string(o.size));
+  return Result(o.size, seconds);
 }
 
 // --- chained_spawn ------------------------------------------------------------------------
@@ -282,15 +283,16 @@ awaitable<std::uint64_t> consume(Channel& ch, std::uint64_t count) {
 
 Result mpsc_contended(const Options& o) {
   constexpr std::uint64_t producers = 4;
-  const std::uint64_t per = o.size / producers;
-  Result r(per * producers);
+  Result r(o.size);
   std::uint64_t sum = 0;
   run_single([&]() -> awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     U64Channel ch(ex, 1024);
     const auto start = Clock::now();
-    for (std::uint64_t p = 0; p < producers; ++p) {
-      asio::co_spawn(ex, producer(ch, p * per, per), rethrow);
+    for (std::uint64_t p = 0, first = 0; p < producers; ++p) {
+      const std::uint64_t count = share(o.size, producers, p);
+      asio::co_spawn(ex, producer(ch, first, count), rethrow);
+      first += count;
     }
     sum = co_await consume(ch, r.ops);
     r.seconds = seconds_since(start);
@@ -300,15 +302,16 @@ Result mpsc_contended(const Options& o) {
 }
 
 Result multi_worker_mpsc(const Options& o) {
-  const std::uint64_t per = o.size / o.workers;
-  Result r(per * o.workers);
+  Result r(o.size);
   std::uint64_t sum = 0;
   run_multi(o.workers, [&](auto& guard) -> awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     SharedU64Channel ch(ex, 1024);
     const auto start = Clock::now();
-    for (std::uint64_t p = 0; p < o.workers; ++p) {
-      asio::co_spawn(ex, producer(ch, p * per, per), rethrow);
+    for (std::uint64_t p = 0, first = 0; p < o.workers; ++p) {
+      const std::uint64_t count = share(o.size, o.workers, p);
+      asio::co_spawn(ex, producer(ch, first, count), rethrow);
+      first += count;
     }
     sum = co_await consume(ch, r.ops);
     r.seconds = seconds_since(start);
@@ -376,8 +379,7 @@ awaitable<void> semaphore_user(Semaphore& sem, SemaphoreState& s, std::uint64_t 
 }
 
 Result semaphore_contended(const Options& o) {
-  const std::uint64_t per = o.size / semaphore_tasks;
-  Result r(per * semaphore_tasks);
+  Result r(o.size);
   SemaphoreState s;
   run_single([&]() -> awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
@@ -388,7 +390,7 @@ Result semaphore_contended(const Options& o) {
     DoneLatch latch(ex, semaphore_tasks);
     const auto start = Clock::now();
     for (std::uint64_t t = 0; t < semaphore_tasks; ++t) {
-      spawn_detached(ex, semaphore_user(sem, s, per, latch));
+      spawn_detached(ex, semaphore_user(sem, s, share(o.size, semaphore_tasks, t), latch));
     }
     co_await latch.wait();
     r.seconds = seconds_since(start);
@@ -480,20 +482,20 @@ Result multi_worker_spawn_many(const Options& o) {
 }
 
 constexpr Workload workloads[] = {
-    {"spawn_many_local", 100000, 1, spawn_many_local},
-    {"spawn_many_remote", 100000, 1, spawn_many_remote},
-    {"spawn_join", 100000, 1, spawn_join},
-    {"yield_many", 200000, yield_tasks, yield_many},
-    {"chained_spawn", 100000, 1, chained_spawn},
-    {"ping_pong", 100000, 1, ping_pong},
-    {"mpsc_uncontended", 1000000, 1, mpsc_uncontended},
-    {"mpsc_contended", 400000, 4, mpsc_contended},
-    {"mpsc_ping", 100000, 1, mpsc_ping},
-    {"semaphore_contended", 100000, semaphore_tasks, semaphore_contended},
-    {"timer_timeout", 100000, 1, timer_timeout},
-    {"timers_100k_1ms", 100000, 1, timers_100k_1ms},
-    {"multi_worker_spawn_many", 100000, 1, multi_worker_spawn_many},
-    {"multi_worker_mpsc", 400000, 1, multi_worker_mpsc},
+    {"spawn_many_local", 100000, spawn_many_local},
+    {"spawn_many_remote", 100000, spawn_many_remote},
+    {"spawn_join", 100000, spawn_join},
+    {"yield_many", 200000, yield_many},
+    {"chained_spawn", 100000, chained_spawn},
+    {"ping_pong", 100000, ping_pong},
+    {"mpsc_uncontended", 1000000, mpsc_uncontended},
+    {"mpsc_contended", 400000, mpsc_contended},
+    {"mpsc_ping", 100000, mpsc_ping},
+    {"semaphore_contended", 100000, semaphore_contended},
+    {"timer_timeout", 100000, timer_timeout},
+    {"timers_100k_1ms", 100000, timers_100k_1ms},
+    {"multi_worker_spawn_many", 100000, multi_worker_spawn_many},
+    {"multi_worker_mpsc", 400000, multi_worker_mpsc},
 };
 
 } // namespace
