@@ -18,6 +18,9 @@
 #   make check   the quick loop for daily work: release build and release suite only
 #   make test-asan, make test-tsan
 #                one sanitizer pass alone (configure, build, ctest with the preset's options)
+#   make fuzz    the libFuzzer targets of tests/fuzz/ (HTTP request framing, ...), built in the asan
+#                tree, each run for FUZZ_SECONDS (default 300) from its seeds; fails on a crash,
+#                sanitizer report, leak or timeout (make test runs each for 30 s in the asan pass)
 #   make format  clang-format the project's *.cpp/*.hpp in place
 #   make clean   remove the preset build directories
 #
@@ -32,7 +35,7 @@ PRESET    := release
 JOBS      ?= 2
 DIAG      := $(BUILD_DIR)/bin/zokio-diag
 
-.PHONY: run test check test-release test-asan test-tsan format clean deps configure build timed
+.PHONY: run test check test-release test-asan test-tsan fuzz format clean deps configure build timed
 
 run: build
 	@if [[ ! -x $(DIAG) ]]; then \
@@ -64,6 +67,11 @@ test-asan test-tsan: test-%: deps
 	cmake --preset $*
 	cmake --build --preset $* -j $(JOBS)
 	ctest --preset $* -j$(JOBS)
+
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	cmake --preset asan
+	ZOKIO_FUZZ_SECONDS=$(FUZZ_SECONDS) cmake --build --preset asan -j $(JOBS) --target fuzz-run
 
 format:
 	bash scripts/check-format.sh --fix

@@ -10,7 +10,7 @@
 #include <zokio/time/timeout.hpp>
 #include <zokio/util/error.hpp>
 
-#include <llhttp.h>
+#include "http/request_parser.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -148,20 +148,6 @@ public:
   }
 
 private:
-  static int on_message_begin(llhttp_t* p);
-  static int on_url(llhttp_t* p, const char* at, std::size_t n);
-  static int on_header_field(llhttp_t* p, const char* at, std::size_t n);
-  static int on_header_value(llhttp_t* p, const char* at, std::size_t n);
-  static int on_header_field_complete(llhttp_t* p);
-  static int on_headers_complete(llhttp_t* p);
-  static int on_body(llhttp_t* p, const char* at, std::size_t n);
-  static int on_message_complete(llhttp_t* p);
-  static const llhttp_settings_t& settings();
-  static connection& self(llhttp_t* p) { return *static_cast<connection*>(p->data); }
-
-  bool count_header_bytes(std::size_t n);
-  bool check_crlf(const char* from);
-  void end_field();
   task<response> dispatch();
   void queue(response&& r, bool head, bool close);
   void count(std::string_view method, int status) noexcept;
@@ -173,28 +159,10 @@ private:
   server_worker& m_w;
   server_counters& m_counters;
   net::tcp_stream m_stream;
-  llhttp_t m_parser{};
-
-  // The request being parsed (callbacks) and then handled.
-  request m_req;
-  std::string m_field;
-  std::string m_value;
-  bool m_in_value = false;
-  std::size_t m_header_bytes = 0;
-  int m_error_status = 0; // set by a callback that refuses the request: 400, 413, 431
-  bool m_started = false;
-  bool m_headers_done = false;
-  bool m_message_done = false;
-  bool m_expect_continue = false;
+  request_parser m_parser; // the request being parsed, and then handled
+  request& m_req;
   bool m_idle = false; // waiting for a request's first byte, until m_idle_deadline
   clock::time_point m_idle_deadline;
-  // Checks llhttp 8 does not make in strict mode, done here: whether the last value span ended
-  // at the end of the bytes being parsed (so a next span continues it, rather than folds it),
-  // and how many bytes of the CRLF after a chunk's data are still to be checked.
-  const char* m_exec_begin = nullptr;
-  const char* m_exec_end = nullptr;
-  bool m_value_at_end = false;
-  std::size_t m_crlf_pending = 0;
 
   // Responses serialized and waiting for one writev.
   struct pending {
@@ -208,201 +176,16 @@ private:
 };
 
 connection::connection(server_worker& w, net::tcp_stream s)
-    : m_srv(*w.srv), m_w(w), m_counters(w.srv->m_counters), m_stream(std::move(s)) {
-  llhttp_init(&m_parser, HTTP_REQUEST, &settings());
-  m_parser.data = this;
+    : m_srv(*w.srv), m_w(w), m_counters(w.srv->m_counters), m_stream(std::move(s)),
+      m_parser({.max_header_bytes = w.srv->m_options.max_header_bytes,
+                .max_body_bytes = w.srv->m_options.max_body_bytes}),
+      m_req(m_parser.req()) {
   m_w.live.insert(this);
 }
 
 connection::~connection() {
   m_w.live.erase(this);
   m_counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
-}
-
-const llhttp_settings_t& connection::settings() {
-  static const llhttp_settings_t s = [] {
-    llhttp_settings_t v;
-    llhttp_settings_init(&v);
-    v.on_message_begin = &on_message_begin;
-    v.on_url = &on_url;
-    v.on_header_field = &on_header_field;
-    v.on_header_value = &on_header_value;
-    v.on_header_field_complete = &on_header_field_complete;
-    v.on_headers_complete = &on_headers_complete;
-    v.on_body = &on_body;
-    v.on_message_complete = &on_message_complete;
-    return v;
-  }();
-  return s;
-}
-
-int connection::on_message_begin(llhttp_t* p) {
-  connection& c = self(p);
-  c.m_started = true;
-  c.m_req.m_method.clear();
-  c.m_req.m_target.clear();
-  c.m_req.m_headers.clear();
-  c.m_req.m_body.clear();
-  c.m_field.clear();
-  c.m_value.clear();
-  c.m_in_value = false;
-  c.m_value_at_end = false;
-  c.m_crlf_pending = 0;
-  c.m_header_bytes = 0;
-  c.m_expect_continue = false;
-  return 0;
-}
-
-bool connection::count_header_bytes(std::size_t n) {
-  m_header_bytes += n;
-  if (m_header_bytes > m_srv.m_options.max_header_bytes) {
-    m_error_status = 431;
-    return false;
-  }
-  return true;
-}
-
-int connection::on_url(llhttp_t* p, const char* at, std::size_t n) {
-  connection& c = self(p);
-  if (!c.count_header_bytes(n)) {
-    return -1;
-  }
-  c.m_req.m_target.append(at, n);
-  return 0;
-}
-
-void connection::end_field() {
-  m_req.m_headers.add(std::move(m_field), std::move(m_value));
-  m_field.clear();
-  m_value.clear();
-  m_in_value = false;
-}
-
-/// RFC 9110 tchar: what a header name may be made of.
-static bool is_token_char(char ch) noexcept {
-  if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) {
-    return true;
-  }
-  return std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
-}
-
-int connection::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
-  connection& c = self(p);
-  if (c.m_in_value) {
-    c.end_field();
-  }
-  // llhttp 8 lets "Name : value" through (the space ends up in the name): refuse any name that
-  // is not a token.
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!is_token_char(at[i])) {
-      c.m_error_status = 400;
-      return -1;
-    }
-  }
-  // ": " and CRLF of the field count too.
-  if (!c.count_header_bytes(c.m_field.empty() ? n + 4 : n)) {
-    return -1;
-  }
-  c.m_field.append(at, n);
-  return 0;
-}
-
-int connection::on_header_field_complete(llhttp_t* p) {
-  connection& c = self(p);
-  if (c.m_field.empty()) {
-    c.m_error_status = 400; // ": value"
-    return -1;
-  }
-  return 0;
-}
-
-int connection::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
-  connection& c = self(p);
-  // A second span of the same value that does not continue one cut by the end of the bytes
-  // parsed is an obs-fold (a line starting with whitespace), which llhttp 8 accepts: refuse it.
-  if (c.m_in_value && !(c.m_value_at_end && at == c.m_exec_begin)) {
-    c.m_error_status = 400;
-    return -1;
-  }
-  c.m_value_at_end = at + n == c.m_exec_end;
-  c.m_in_value = true;
-  if (!c.count_header_bytes(n)) {
-    return -1;
-  }
-  c.m_value.append(at, n);
-  return 0;
-}
-
-int connection::on_headers_complete(llhttp_t* p) {
-  connection& c = self(p);
-  if (c.m_in_value || !c.m_field.empty()) {
-    c.end_field();
-  }
-  c.m_headers_done = true;
-  c.m_crlf_pending = 0;
-  c.m_req.m_method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
-  c.m_req.m_major = llhttp_get_http_major(p);
-  c.m_req.m_minor = llhttp_get_http_minor(p);
-  if (c.m_req.m_major != 1) {
-    // HTTP/0.9 (a request line without a version) is malformed here; 2.0 and later over this
-    // text framing are versions this server does not speak.
-    c.m_error_status = c.m_req.m_major == 0 ? 400 : 505;
-    return -1;
-  }
-  // Both framings at once is how requests are smuggled past a proxy: refuse, whatever llhttp
-  // would make of it.
-  if ((p->flags & F_CONTENT_LENGTH) != 0 && (p->flags & F_TRANSFER_ENCODING) != 0) {
-    c.m_error_status = 400;
-    return -1;
-  }
-  if ((p->flags & F_CONTENT_LENGTH) != 0) {
-    if (p->content_length > c.m_srv.m_options.max_body_bytes) {
-      c.m_error_status = 413;
-      return -1;
-    }
-    c.m_req.m_body.reserve(static_cast<std::size_t>(p->content_length));
-  }
-  const bool has_body =
-      (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
-  if (const auto e = c.m_req.header("Expect"); e && iequals(*e, "100-continue")) {
-    c.m_expect_continue = has_body && c.m_req.m_minor >= 1;
-  }
-  return 0;
-}
-
-int connection::on_body(llhttp_t* p, const char* at, std::size_t n) {
-  connection& c = self(p);
-  if (c.m_req.m_body.size() + n > c.m_srv.m_options.max_body_bytes) {
-    c.m_error_status = 413;
-    return -1;
-  }
-  c.m_req.m_body.append(at, n);
-  if ((p->flags & F_CHUNKED) != 0 && p->content_length == 0) {
-    // The chunk's data ends here: llhttp 8 does not insist on the CRLF after it; check it.
-    c.m_crlf_pending = 2;
-    return c.check_crlf(at + n) ? 0 : -1;
-  }
-  return 0;
-}
-
-bool connection::check_crlf(const char* from) {
-  while (m_crlf_pending > 0 && from < m_exec_end) {
-    if (*from != "\r\n"[2 - m_crlf_pending]) {
-      m_error_status = 400;
-      return false;
-    }
-    ++from;
-    --m_crlf_pending;
-  }
-  return true;
-}
-
-int connection::on_message_complete(llhttp_t* p) {
-  connection& c = self(p);
-  c.m_req.m_keep_alive = llhttp_should_keep_alive(p) != 0;
-  c.m_message_done = true;
-  // Stop after this request: the next one (pipelined) is parsed once this one is answered.
-  return HPE_PAUSED;
 }
 
 void connection::count(std::string_view method, int status) noexcept {
@@ -442,7 +225,7 @@ void connection::queue(response&& r, bool head, bool close) {
   }
   if (close) {
     h += "Connection: close\r\n";
-  } else if (m_req.m_minor == 0) {
+  } else if (m_req.version_minor() == 0) {
     h += "Connection: keep-alive\r\n";
   }
   h += "\r\n";
@@ -497,7 +280,7 @@ task<void> connection::linger() {
 
 task<void> connection::fail(int status) {
   response r = response::status_only(status);
-  count(m_headers_done ? std::string_view(m_req.m_method) : std::string_view("OTHER"), status);
+  count(m_parser.headers_done() ? m_req.method() : std::string_view("OTHER"), status);
   queue(std::move(r), false, true);
   if (co_await flush()) {
     co_await linger();
@@ -533,17 +316,14 @@ task<void> connection::run() {
   clock::time_point header_deadline = clock::now() + opt.header_timeout;
   bool first_request = true;
   for (;;) {
-    m_started = false;
-    m_headers_done = false;
-    m_message_done = false;
-    m_error_status = 0;
+    m_parser.next();
     bool continue_sent = false;
-    while (!m_message_done) {
+    for (bool complete = false; !complete;) {
       if (pos == end) {
         if (!co_await flush()) {
           co_return;
         }
-        if (m_headers_done && m_expect_continue && !continue_sent) {
+        if (m_parser.headers_done() && m_parser.expect_continue() && !continue_sent) {
           continue_sent = true;
           const result<void> w =
               co_await m_stream.write_all(bytes("HTTP/1.1 100 Continue\r\n\r\n"));
@@ -552,7 +332,7 @@ task<void> connection::run() {
           }
         }
         result<std::size_t> n = std::errc::operation_canceled;
-        const bool idle = !m_started;
+        const bool idle = !m_parser.started();
         std::span<std::byte> into(m_small, small_buffer_size);
         if (idle) {
           give_back(big);
@@ -576,7 +356,7 @@ task<void> connection::run() {
           if (!first_request) {
             header_deadline = clock::now() + opt.header_timeout;
           }
-        } else if (!m_headers_done) {
+        } else if (!m_parser.headers_done()) {
           n = co_await zokio::timeout_at(header_deadline, m_stream.read_some(into));
         } else {
           n = co_await zokio::timeout(opt.idle_timeout, m_stream.read_some(into));
@@ -584,7 +364,7 @@ task<void> connection::run() {
         if (!n.ok()) {
           if (n.error() == zokio::errc::timed_out) {
             m_counters.timeouts.fetch_add(1, std::memory_order_relaxed);
-            if (!idle && !m_headers_done) {
+            if (!idle && !m_parser.headers_done()) {
               co_await fail(408); // slowloris: part of the headers, too slowly
             }
           }
@@ -597,24 +377,14 @@ task<void> connection::run() {
         pos = 0;
         end = n.value();
       }
-      m_exec_begin = base + pos;
-      m_exec_end = base + end;
-      if (m_crlf_pending > 0 && !check_crlf(base + pos)) {
+      const request_parser::step st = m_parser.parse(base + pos, end - pos);
+      if (st.st == request_parser::state::error) {
         m_counters.parse_errors.fetch_add(1, std::memory_order_relaxed);
-        co_await fail(400);
+        co_await fail(m_parser.error_status());
         co_return;
       }
-      const llhttp_errno_t err = llhttp_execute(&m_parser, base + pos, end - pos);
-      if (err == HPE_OK) {
-        pos = end;
-      } else if (err == HPE_PAUSED) {
-        pos = static_cast<std::size_t>(llhttp_get_error_pos(&m_parser) - base);
-        llhttp_resume(&m_parser);
-      } else {
-        m_counters.parse_errors.fetch_add(1, std::memory_order_relaxed);
-        co_await fail(m_error_status != 0 ? m_error_status : 400);
-        co_return;
-      }
+      pos += st.consumed;
+      complete = st.st == request_parser::state::complete;
     }
     first_request = false;
 

@@ -13,7 +13,7 @@
 namespace zokio::http {
 
 namespace detail {
-class connection;
+class request_parser;
 }
 
 /// Compares header names the way HTTP does: ASCII case-insensitively.
@@ -69,7 +69,7 @@ public:
   bool keep_alive() const noexcept { return m_keep_alive; }
 
 private:
-  friend class detail::connection;
+  friend class detail::request_parser;
 
   std::string m_method;
   std::string m_target;
