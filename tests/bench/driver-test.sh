@@ -55,6 +55,8 @@ usage)
     expect 2 "$bench" --peer-dir "$d" $args
     one_line_err "$args"
   done
+  expect 2 "$bench" --peer-dir "$d" --json "$tmp/ok.json" --html "$tmp/no/such/dir/out.html"
+  has "$tmp/err" "--html $tmp/no/such/dir/out.html"
   # Chart.js missing: a clear line, exit 2, before any work.
   expect 2 env ZOKIO_BENCH_CHARTJS=$tmp/none.js "$bench" --peer-dir "$d" --html "$tmp/p.html"
   one_line_err "missing Chart.js"

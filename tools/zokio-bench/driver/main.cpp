@@ -266,16 +266,17 @@ int run(int argc, char** argv) {
   }
   std::optional<zokio::tools::output_file> doc_out;
   std::optional<zokio::tools::output_file> html_out;
+  const char* opening = "--json ";
   try {
     if (!json_path.empty() || app.count("--format") != 0) {
       doc_out = zokio::tools::output_file::open(json_path.empty() ? "-" : json_path);
     }
+    opening = "--html ";
     if (!html_path.empty()) {
       html_out = zokio::tools::output_file::open(html_path);
     }
   } catch (const zokio::tools::output_error& e) {
-    return environment_error(std::string(html_out || json_path.empty() ? "--html " : "--json ") +
-                             e.what());
+    return environment_error(opening + std::string(e.what()));
   }
   std::FILE* const table_out = doc_out && doc_out->is_stdout() ? stderr : stdout;
 

@@ -372,6 +372,15 @@ void run_all(run_result& run) {
   progress.clear();
   run.context["load_avg_end"] = load_average();
   run.context["run_seconds"] = std::chrono::duration<double>(clock::now() - progress.start).count();
+  // The CPU the peers' successful repetitions used (user + system, set-up included): what the
+  // run costs on an idle machine, whatever the load was.
+  double cpu = 0;
+  for (const cell& c : run.cells) {
+    for (const sample& s : c.samples) {
+      cpu += s.cpu_seconds;
+    }
+  }
+  run.context["peers_cpu_seconds"] = cpu;
   run.exit_code = exit_code_of(run);
 }
 
