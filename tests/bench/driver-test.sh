@@ -49,7 +49,8 @@ usage)
     "--workloads nope" "--repetitions 0" "--repetitions x" "--scale 0" "--scale -1" \
     "--workers 0" "--timeout 0" "--format xml" "--suite runtime --workloads tcp_stream" \
     "--peer-dir $tmp/nonexistent" "--json $tmp/no/such/dir/out.json" \
-    "--html $tmp/no/such/dir/out.html" "compare" "compare a.json" \
+    "--html $tmp/no/such/dir/out.html" "--html - --json -" "--html - --format github" \
+    "compare" "compare a.json" \
     "compare $src/fixtures/base.json $src/fixtures/same.json --threshold abc"; do
     # shellcheck disable=SC2086
     expect 2 "$bench" --peer-dir "$d" $args

@@ -228,6 +228,9 @@ int run(int argc, char** argv) {
   if (app.count("--html") != 0 && html_path.empty()) {
     return usage_error("--html needs a file name");
   }
+  if (html_path == "-" && (json_path == "-" || (json_path.empty() && app.count("--format") != 0))) {
+    return usage_error("--html - and the report both on standard output: give one a file name");
+  }
 
   // The selection: the suite's workloads, narrowed by --workloads, in table order.
   std::vector<std::string> selected;
