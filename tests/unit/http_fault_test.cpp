@@ -84,13 +84,18 @@ bool eventually(Pred done, std::chrono::steady_clock::duration limit) {
   return true;
 }
 
-/// The process's resident set size in bytes (/proc/self/statm).
-std::size_t rss_bytes() {
+/// The process's virtual size (`resident` false) or resident set size, in bytes
+/// (/proc/self/statm).
+std::size_t memory_bytes(bool resident = true) {
   std::ifstream statm("/proc/self/statm");
-  std::size_t pages = 0;
-  std::size_t resident = 0;
-  statm >> pages >> resident;
-  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::size_t size = 0;
+  std::size_t rss = 0;
+  statm >> size >> rss;
+  return (resident ? rss : size) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+std::size_t rss_bytes() {
+  return memory_bytes(true);
 }
 
 /// A server on a runtime of its own, serving on a thread of its own until stop().
@@ -579,6 +584,30 @@ TEST(HttpFault, OneBytePerSecondGets408WithinTheHeaderTimeout) {
   s.stop();
 }
 
+// DEFECT (a gap of runtime/include/zokio/http/server.hpp, server_options; server.cpp,
+// connection::run): once the headers are in, only idle_timeout bounds the body, and it bounds
+// each pause, not the whole: a client that sends its body one byte every so often, each pause
+// under idle_timeout, holds its connection (and the request's buffers) for as long as it likes;
+// a 1 MiB body at one byte a second is twelve days. Issue #6: "a client that sends one byte a
+// second". Enable once the body has a deadline of its own (e.g. server_options::body_timeout,
+// or a minimum rate), with the deadline below.
+TEST(HttpFault, DISABLED_ABodyTrickledOneByteAtATimeIsCutOff) {
+  served s({.header_timeout = 1s, .idle_timeout = 1s});
+  ASSERT_TRUE(s.listening());
+  peer p(s.port());
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(p.send(post_head(1000)));
+  const auto t0 = std::chrono::steady_clock::now();
+  bool cut = false;
+  while (!cut && std::chrono::steady_clock::now() - t0 < 20s) {
+    cut = !p.send("x") || p.closed_by_server(400ms);
+  }
+  EXPECT_TRUE(cut) << "a body trickled in for 20 s (20 idle timeouts) is still being received";
+  p.reset();
+  expect_no_connection_left(s, "a trickled body");
+  s.stop();
+}
+
 // --- huge sizes: refused from the headers, nothing allocated ----------------------------------
 
 TEST(HttpFault, HugeContentLengthIsRefusedAtOnce) {
@@ -653,6 +682,35 @@ TEST(HttpFault, DISABLED_ChunkSizeOverTheBodyLimitIsRefusedAtOnce) {
     EXPECT_TRUE(p.closed_by_server());
   }
   expect_served(s, "chunk sizes over the limit");
+  s.stop();
+}
+
+// DEFECT (runtime/src/http/server.cpp, connection::on_headers_complete): a Content-Length within
+// max_body_bytes is reserved in full (m_req.m_body.reserve) from the headers alone, before a
+// byte of the body arrives: every client that sends 60 bytes of headers makes the server
+// allocate what it claims. With a large limit (uploads) a few such clients exhaust the address
+// space, and a claim the allocator refuses throws std::bad_alloc out of an llhttp callback,
+// through llhttp's C frames, failing the connection's task ("detached task 'http connection'
+// failed: std::bad_alloc") with no response. Enable once the body grows as it arrives (reserve
+// at most a small bound, e.g. min(content_length, 64 KiB), and let append grow it).
+TEST(HttpFault, DISABLED_ContentLengthIsNotReservedBeforeTheBodyArrives) {
+  served s({.max_body_bytes = std::size_t{1} << 40});
+  ASSERT_TRUE(s.listening());
+  for (const char* claim : {"8589934592", "549755813888"}) { // 8 GiB, 512 GiB
+    SCOPED_TRACE(claim);
+    const std::size_t vm0 = memory_bytes(false);
+    peer p(s.port());
+    ASSERT_TRUE(p.ok());
+    send_and_wait_read(s, p,
+                       std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ") + claim +
+                           "\r\n\r\n12345");
+    EXPECT_FALSE(p.closed_by_server(500ms)) << "the connection failed on a claimed length";
+    const std::size_t grown = memory_bytes(false) - std::min(memory_bytes(false), vm0);
+    EXPECT_LT(grown, std::size_t{1} << 30) << "reserved " << (grown >> 20) << " MiB up front";
+    p.reset();
+    expect_no_connection_left(s, "a large Content-Length");
+  }
+  expect_served(s, "large Content-Lengths");
   s.stop();
 }
 
