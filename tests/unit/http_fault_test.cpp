@@ -137,6 +137,9 @@ public:
     }
     EXPECT_TRUE(m_served) << "serve() failed";
     EXPECT_EQ(counters().connections_open.load(), 0u) << "a connection outlived serve()";
+    EXPECT_NE(counters().to_prometheus().find("\nzokio_http_connections_open 0\n"),
+              std::string::npos)
+        << "/metrics shows a connection open";
     zokio::testing::expect_clean_shutdown(m_rt);
   }
 
@@ -464,10 +467,14 @@ TEST(HttpFault, PeerThatNeverReadsHoldsBoundedMemory) {
   auto p = never_reading_peer(s, pipelined);
   std::this_thread::sleep_for(1500ms); // time to run ahead, if it would
   const int handled = g_big_calls.load();
+  const std::uint64_t read = s.counters().bytes_in.load();
   std::this_thread::sleep_for(1000ms);
   EXPECT_EQ(g_big_calls.load(), handled) << "still building responses nobody reads";
+  EXPECT_EQ(s.counters().bytes_in.load(), read) << "still reading requests";
   EXPECT_LE(handled, 32) << "read " << handled << " of " << pipelined
                          << " requests while their responses could not be written";
+  EXPECT_LT(read, pipelined * std::string_view("GET /big HTTP/1.1\r\nHost: x\r\n\r\n").size() / 2)
+      << "read most of the pipelined requests";
   const std::size_t grown = rss_bytes() - std::min(rss_bytes(), rss0);
   EXPECT_LT(grown, 64u * 1024 * 1024) << "RSS grew by " << grown / 1024 << " KiB";
   // Everybody else is served meanwhile; once the peer goes, so does its connection.
@@ -538,6 +545,19 @@ TEST(HttpFault, HalfClosedClientStillGetsItsResponses) {
     EXPECT_TRUE(p.closed_by_server());
   }
   {
+    // The half-close arrives while a 32 MiB response is being written: all of it still comes.
+    peer p(s.port(), 65536);
+    ASSERT_TRUE(p.ok());
+    ASSERT_TRUE(p.send("GET /huge HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(p.shut_write());
+    const auto r = p.response();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body.size(), huge_size);
+    EXPECT_EQ(r->body.find_first_not_of('h'), std::string::npos);
+    EXPECT_TRUE(p.closed_by_server());
+  }
+  {
     // Half a request, then the half-close: nobody can finish it; closed without an answer.
     peer p(s.port());
     ASSERT_TRUE(p.ok());
@@ -548,7 +568,7 @@ TEST(HttpFault, HalfClosedClientStillGetsItsResponses) {
   }
   expect_no_connection_left(s, "half-closed clients");
   expect_served(s, "half-closed clients");
-  EXPECT_EQ(s.counters().responses_of_class(2), 5u);
+  EXPECT_EQ(s.counters().responses_of_class(2), 6u);
   s.stop();
 }
 
