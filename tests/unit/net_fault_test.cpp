@@ -31,9 +31,15 @@ namespace {
 /// a write of it waits for the peer to read.
 constexpr std::size_t blocking_size = 64 * 1024 * 1024;
 
-/// A connected pair whose `server` side never reads, or an empty optional (and a test failure).
-zokio::task<std::optional<pair_of_streams>> pair_with_a_silent_peer(tcp_listener* l) {
-  zokio::result<pair_of_streams> p = co_await connected_pair(l);
+/// A connected pair over loopback whose `server` side the test leaves silent (it never reads),
+/// or an empty optional (and a test failure).
+zokio::task<std::optional<pair_of_streams>> pair_with_a_silent_peer() {
+  zokio::result<tcp_listener> l = tcp_listener::bind("127.0.0.1", 0);
+  if (!l.ok()) {
+    ADD_FAILURE() << "bind: " << l.error().message();
+    co_return std::nullopt;
+  }
+  zokio::result<pair_of_streams> p = co_await connected_pair(&l.value());
   if (!p.ok()) {
     ADD_FAILURE() << "connected_pair: " << p.error().message();
     co_return std::nullopt;
@@ -42,9 +48,7 @@ zokio::task<std::optional<pair_of_streams>> pair_with_a_silent_peer(tcp_listener
 }
 
 zokio::task<void> timed_out_write_to_a_peer_that_never_reads() {
-  zokio::result<tcp_listener> l = tcp_listener::bind("127.0.0.1", 0);
-  CO_REQUIRE(l.ok());
-  std::optional<pair_of_streams> p = co_await pair_with_a_silent_peer(&l.value());
+  std::optional<pair_of_streams> p = co_await pair_with_a_silent_peer();
   CO_REQUIRE(p.has_value());
   std::vector<std::byte> big(blocking_size, std::byte{0x6b});
   const auto t0 = std::chrono::steady_clock::now();
@@ -85,9 +89,7 @@ TEST(NetFault, ATimeLimitEndsAWriteToAPeerThatNeverReads) {
 }
 
 zokio::task<void> reset_under_a_waiting_write() {
-  zokio::result<tcp_listener> l = tcp_listener::bind("127.0.0.1", 0);
-  CO_REQUIRE(l.ok());
-  std::optional<pair_of_streams> p = co_await pair_with_a_silent_peer(&l.value());
+  std::optional<pair_of_streams> p = co_await pair_with_a_silent_peer();
   CO_REQUIRE(p.has_value());
   std::vector<std::byte> big(blocking_size, std::byte{0x72});
   auto h = zokio::spawn(
