@@ -461,9 +461,9 @@ TEST(HttpFault, PeerThatNeverReadsHoldsBoundedMemory) {
   served s({});
   ASSERT_TRUE(s.listening());
   const std::size_t rss0 = rss_bytes();
-  // 400 responses of 512 KiB would be 200 MiB if the server kept reading requests while it
+  // 1000 responses of 512 KiB would be 500 MiB if the server kept reading requests while it
   // cannot write; it must stop reading instead (a batch of pipelined responses at most).
-  constexpr int pipelined = 400;
+  constexpr int pipelined = 1000;
   auto p = never_reading_peer(s, pipelined);
   std::this_thread::sleep_for(1500ms); // time to run ahead, if it would
   const int handled = g_big_calls.load();
