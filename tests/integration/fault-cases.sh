@@ -16,7 +16,12 @@
 #                   the link kept, its target holds valid JSON, no temporary left; --json - and
 #                   --json /dev/stdout into a pipe: exit 0, the pipe carries valid JSON
 #   closed-pipe     --json - into a pipe whose reader has gone: exit 2 and one line naming the
-#                   broken pipe (today the tools die of SIGPIPE, status 141: registered disabled)
+#                   broken pipe (zokio-diag and zokio-bench-micro die of SIGPIPE today, status
+#                   141: registered disabled for them)
+#   bad-args        an unknown flag, --json without its value: exit 2 at once, one line on
+#                   stderr, nothing on stdout, no crash
+#   bad-numbers     a number that is not one, a negative number, a negative duration (the
+#                   tool's own flags, known by its name): as bad-args
 #
 # The tmpfs parts need mount(2) (root); without it they are skipped with a line saying so, and
 # the /dev/full and mode-555 parts still run.
@@ -33,6 +38,7 @@ quick=("${@:5}")
 name=$(basename "$tool")
 
 mounts=()
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   local m
   for m in "${mounts[@]}"; do
@@ -179,6 +185,34 @@ closed-pipe)
   ((rc == 2)) || fail "--json - into a closed pipe: status $rc, expected exit 2"
   tail -n 1 "$work/closed.err" | grep -Fq "$name: --json -: " ||
     fail "the last line on stderr is not an error naming the output"
+  ;;
+bad-args | bad-numbers)
+  # The bad command lines, one a line (split on spaces), for this case and tool.
+  if [[ $case_name == bad-args ]]; then
+    lines=("--zokio-no-such-flag" "--json")
+  elif [[ $name == zokio-diag ]]; then
+    lines=("--scenario-timeout abc" "--scenario-timeout -5" "--scenario-timeout 1.5x"
+      "--only yield --scenario-timeout 99999999999999999999")
+  elif [[ $name == zokio-bench-* ]]; then
+    lines=("--benchmark_min_time=abc" "--benchmark_min_time=-1" "--benchmark_repetitions=-3"
+      "--benchmark_repetitions=x")
+  else
+    fail "no bad numbers known for $name"
+    lines=()
+  fi
+  i=0
+  for line in "${lines[@]}"; do
+    i=$((i + 1))
+    read -ra bad <<<"$line"
+    timeout 120 "$tool" "${quick[@]}" "${bad[@]}" >"$work/bad$i.out" 2>"$work/bad$i.err"
+    rc=$?
+    echo "--- $line: exit $rc; stderr:"
+    cat "$work/bad$i.err"
+    ((rc == 2)) || fail "'$line' exited $rc, expected 2"
+    [[ $(wc -l <"$work/bad$i.err") == 1 ]] || fail "'$line': not one line on stderr"
+    [[ ! -s $work/bad$i.out ]] || fail "'$line': the tool ran (something on stdout)"
+    ! grep -Eq 'terminate called|Aborted|what\(\)' "$work/bad$i.err" || fail "'$line': a crash"
+  done
   ;;
 *)
   echo "fault-cases.sh: unknown case '$case_name'" >&2
