@@ -126,6 +126,13 @@ formats)
   expect 0 "$bench" --peer-dir "$d" $w --format markdown --json "$tmp/out.md"
   has "$tmp/out.md" "| runtime | spawn_join | ns/op |"
   has "$tmp/out.md" "skipped **tokio**: cargo not found (test)"
+  # --json - into a pipe whose reader has gone: one line naming the output, exit 2, no SIGPIPE.
+  "$bench" --peer-dir "$d" --workloads spawn_join --repetitions 1 --scale 0.01 --json - \
+    2>"$tmp/cp.err" | true
+  rc=${PIPESTATUS[0]}
+  ((rc == 2)) || { cat "$tmp/cp.err" >&2; fail "closed pipe: exit $rc, not 2"; }
+  tail -n 1 "$tmp/cp.err" | grep -Fq "zokio-bench: --json -: " ||
+    fail "closed pipe: the last line does not name the output"
   ;;
 malformed)
   d=$tmp/peers

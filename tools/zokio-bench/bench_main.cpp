@@ -68,6 +68,28 @@ std::optional<std::string> value_of(std::string_view arg, std::string_view flag)
   return std::nullopt;
 }
 
+/// A whole number >= 1 (`whole`), or a number >= 0 (with an optional "s" unit).
+bool valid_number(std::string text, bool whole) {
+  if (!whole && !text.empty() && text.back() == 's') {
+    text.pop_back();
+  }
+  if (text.empty() || text.size() > 18) {
+    return false;
+  }
+  std::size_t dots = 0;
+  for (char c : text) {
+    if (c == '.' && !whole) {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  if (dots > 1 || text == ".") {
+    return false;
+  }
+  return !whole || std::stoll(text) >= 1;
+}
+
 std::unique_ptr<benchmark::BenchmarkReporter> display_reporter(const std::string& format,
                                                                bool to_terminal) {
   if (format == "json") {
@@ -132,6 +154,19 @@ int bench_main(int argc, char** argv, const bench_program& program) {
         return usage("--benchmark_format=" + *v + ": console or json");
       }
       display_format = *v;
+    }
+    // Google Benchmark 1.7.1 takes a negative or malformed number badly (a negative repetition
+    // count aborts, a negative time runs): the numeric flags are checked here first.
+    for (const char* flag :
+         {"--benchmark_repetitions", "--benchmark_min_time", "--benchmark_min_warmup_time"}) {
+      if (auto v = value_of(arg, flag)) {
+        if (!valid_number(*v, std::string_view(flag) == "--benchmark_repetitions")) {
+          return usage(std::string(flag) + "=" + *v +
+                       (std::string_view(flag) == "--benchmark_repetitions"
+                            ? ": a whole number from 1"
+                            : ": a number of seconds, 0 or more"));
+        }
+      }
     }
     args.push_back(argv[i]);
   }

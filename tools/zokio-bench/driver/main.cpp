@@ -311,19 +311,23 @@ int run(int argc, char** argv) {
   run_all(run);
 
   print_table(table_out, run);
-  int code = run.exit_code;
+  const int code = run.exit_code;
+  const char* writing = "--json ";
   try {
     if (doc_out) {
       doc_out->write(format == "github"     ? to_github(run)
                      : format == "markdown" ? to_markdown(run)
                                             : to_json(run).dump(2) + "\n");
     }
+    writing = "--html ";
     if (html_out) {
       html_out->write(to_html(run, *chartjs));
     }
   } catch (const zokio::tools::output_error& e) {
-    environment_error(e.what());
-    code = code == 0 ? exit_usage : code;
+    // The report is lost: that line is the last word, and a run that passed is exit 2.
+    std::fflush(table_out);
+    environment_error(writing + std::string(e.what()));
+    return code == 0 ? exit_usage : code;
   }
   std::fprintf(table_out, "zokio-bench: exit %d (%s)\n", code, zokio::tools::exit_meaning(code));
   return code;
