@@ -85,6 +85,7 @@ suites)
     has "$j" '"reason": "cargo not found (test)"'
     has "$j" '"reason": "not built"'
     has "$j" '"zokio_build_type"'
+    has "$j" '"zokio_git_dirty": "' # a string, as Google Benchmark context values are
     has "$j" '"run_type": "aggregate"'
     has "$j" '"aggregate_name": "median"'
     has "$tmp/out" "skipped tokio: cargo not found (test)"

@@ -534,8 +534,9 @@ std::string to_markdown(const run_result& run) {
   md << "- date: " << ctx.value("date", "") << "\n";
   md << "- CPU: " << ctx.value("cpu_model", "") << ", " << ctx.value("num_cpus", 0) << " cores\n";
   md << "- kernel: " << ctx.value("kernel", "") << "\n";
-  md << "- zokio: " << ctx.value("zokio_version", "") << " " << ctx.value("zokio_git_commit", "")
-     << (ctx.value("zokio_git_dirty", false) ? " (dirty)" : "") << ", "
+  md << "- zokio-bench: " << ctx.value("zokio_version", "") << " "
+     << ctx.value("zokio_git_commit", "")
+     << (ctx.value("zokio_git_dirty", "") == "true" ? " (dirty)" : "") << ", "
      << ctx.value("zokio_build_type", "") << " build\n";
   md << "- load average at start / end: " << ctx["load_avg"].dump() << " / "
      << (ctx.contains("load_avg_end") ? ctx["load_avg_end"].dump() : "?") << "\n";

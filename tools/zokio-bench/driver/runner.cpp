@@ -441,7 +441,8 @@ ojson environment_context(const run_result& run) {
   const tools::provenance& b = tools::build_provenance();
   c["zokio_version"] = b.version;
   c["zokio_git_commit"] = b.git_commit;
-  c["zokio_git_dirty"] = b.git_dirty;
+  // A string, as in the context of zokio-bench-micro and -tcp (Google Benchmark context values).
+  c["zokio_git_dirty"] = b.git_dirty ? "true" : "false";
   c["zokio_build_type"] = ZOKIO_BENCH_BUILD_TYPE;
 #if defined(__clang__)
   c["compiler"] = std::string("clang ") + __clang_version__;
