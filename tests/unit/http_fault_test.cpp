@@ -681,15 +681,11 @@ TEST(HttpFault, ChunkSizeThatOverflowsIsRefusedAtOnce) {
   s.stop();
 }
 
-// DEFECT (runtime/src/http/request_parser.cpp on main since 9f2d4a5, server.cpp before it:
-// settings(), on_body): a chunk size over max_body_bytes that fits in 64 bits
-// (ffffffffffffffff, or just 200000 = 2 MiB) is not refused from the chunk header: the server
-// waits for the chunk's data, and answers 413 only once that much data has arrived; a client
-// that sends nothing more holds the connection until the idle timeout, which closes it without
-// any response. Nothing is allocated meanwhile (on_body appends only what arrives). Enable once
-// an on_chunk_header callback refuses m_req.m_body.size() + p->content_length > max_body_bytes
-// with 413.
-TEST(HttpFault, DISABLED_ChunkSizeOverTheBodyLimitIsRefusedAtOnce) {
+// A chunk size over max_body_bytes that fits in 64 bits (ffffffffffffffff, or just 200000 =
+// 2 MiB) is refused from the chunk header (request_parser::on_chunk_header) with 413, not after
+// that much data has arrived, or at the idle timeout without a response when none does. (Found
+// by this test: the server used to wait for the chunk's data.)
+TEST(HttpFault, ChunkSizeOverTheBodyLimitIsRefusedAtOnce) {
   served s({});
   ASSERT_TRUE(s.listening());
   for (const char* size : {"ffffffffffffffff", "200000"}) {
@@ -706,16 +702,11 @@ TEST(HttpFault, DISABLED_ChunkSizeOverTheBodyLimitIsRefusedAtOnce) {
   s.stop();
 }
 
-// DEFECT (runtime/src/http/request_parser.cpp on main since 9f2d4a5, server.cpp before it:
-// on_headers_complete): a Content-Length within max_body_bytes is reserved in full
-// (m_req.m_body.reserve) from the headers alone, before a byte of the body arrives: every client
-// that sends 60 bytes of headers makes the server allocate what it claims. With a large limit
-// (uploads) a few such clients exhaust the address space, and a claim the allocator refuses
-// throws std::bad_alloc out of an llhttp callback, through llhttp's C frames, failing the
-// connection's task ("detached task 'http connection' failed: std::bad_alloc") with no
-// response. Enable once the body grows as it arrives (reserve at most a small bound, e.g.
-// min(content_length, 64 KiB), and let append grow it).
-TEST(HttpFault, DISABLED_ContentLengthIsNotReservedBeforeTheBodyArrives) {
+// A Content-Length within max_body_bytes reserves at most 64 KiB before the body arrives (the
+// body grows as its bytes come): a client that sends 60 bytes of headers cannot make the server
+// allocate what it claims. (Found by this test: the whole length used to be reserved, so a claim
+// of 512 GiB threw std::bad_alloc out of an llhttp callback and failed the connection's task.)
+TEST(HttpFault, ContentLengthIsNotReservedBeforeTheBodyArrives) {
   served s({.max_body_bytes = std::size_t{1} << 40});
   ASSERT_TRUE(s.listening());
   for (const char* claim : {"8589934592", "549755813888"}) { // 8 GiB, 512 GiB

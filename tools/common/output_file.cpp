@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <utility>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,18 +95,41 @@ int make_temporary(const std::string& target, std::string& name) {
   return ::mkstemp(name.data());
 }
 
+/// Writes all of `text`; false with errno set on failure. A pipe whose reader has gone fails
+/// with EPIPE like any other error instead of killing the tool with SIGPIPE: the signal is
+/// blocked on this thread for the write, and one it raised is taken off the pending set before
+/// the mask is restored (a SIGPIPE that was already pending stays pending).
 bool write_all(int fd, std::string_view text) {
+  sigset_t pipe_only;
+  sigset_t old_mask;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
+  sigset_t pending;
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  bool ok = true;
+  int err = 0;
   while (!text.empty()) {
     const ssize_t n = ::write(fd, text.data(), text.size());
     if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
-      return false;
+      ok = false;
+      err = errno;
+      break;
     }
     text.remove_prefix(static_cast<std::size_t>(n));
   }
-  return true;
+  if (!ok && err == EPIPE && !was_pending) {
+    const timespec none{};
+    while (sigtimedwait(&pipe_only, nullptr, &none) == -1 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  errno = err;
+  return ok;
 }
 
 } // namespace

@@ -1,11 +1,15 @@
 #include "http/request_parser.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <string_view>
 
 namespace zokio::http::detail {
 
 namespace {
+
+/// The most a request's body reserves from its Content-Length before the bytes arrive.
+constexpr std::uint64_t body_reserve_max = 64 * 1024;
 
 /// RFC 9110 tchar: what a header name may be made of.
 bool is_token_char(char ch) noexcept {
@@ -82,6 +86,7 @@ const llhttp_settings_t& request_parser::settings() {
     v.on_header_value = &on_header_value;
     v.on_header_field_complete = &on_header_field_complete;
     v.on_headers_complete = &on_headers_complete;
+    v.on_chunk_header = &on_chunk_header;
     v.on_body = &on_body;
     v.on_message_complete = &on_message_complete;
     return v;
@@ -185,12 +190,26 @@ int request_parser::on_headers_complete(llhttp_t* p) {
       c.m_error_status = 413;
       return -1;
     }
-    c.m_req.m_body.reserve(static_cast<std::size_t>(p->content_length));
+    // Grown as the body arrives; reserved only up to a small bound, so a claim costs nothing
+    // until its bytes come (a client that sends headers only reserves no more than this).
+    c.m_req.m_body.reserve(
+        static_cast<std::size_t>(std::min<std::uint64_t>(p->content_length, body_reserve_max)));
   }
   const bool has_body =
       (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
   if (const auto e = c.m_req.header("Expect"); e && iequals(*e, "100-continue")) {
     c.m_expect_continue = has_body && c.m_req.m_minor >= 1;
+  }
+  return 0;
+}
+
+int request_parser::on_chunk_header(llhttp_t* p) {
+  request_parser& c = self(p);
+  // The chunk's size is known before its data: refuse one the body limit cannot hold now, not
+  // after that much data has arrived (or never, from a client that sends nothing more).
+  if (p->content_length > c.m_limits.max_body_bytes - c.m_req.m_body.size()) {
+    c.m_error_status = 413;
+    return -1;
   }
   return 0;
 }

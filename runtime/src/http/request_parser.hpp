@@ -65,6 +65,7 @@ private:
   static int on_header_value(llhttp_t* p, const char* at, std::size_t n);
   static int on_header_field_complete(llhttp_t* p);
   static int on_headers_complete(llhttp_t* p);
+  static int on_chunk_header(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, std::size_t n);
   static int on_message_complete(llhttp_t* p);
   static const llhttp_settings_t& settings();

@@ -10,6 +10,11 @@ void timer_driver::init(uv_loop_t* loop, worker_core* owner) {
   m_timer = new uv_timer_t;
   uv_timer_init(loop, m_timer);
   m_timer->data = this;
+  m_check = new uv_check_t;
+  uv_check_init(loop, m_check);
+  m_check->data = this;
+  // Never what keeps a loop alive, nor an external wait for deadlock detection: the timer is.
+  uv_unref(reinterpret_cast<uv_handle_t*>(m_check));
 }
 
 void timer_driver::add(timer_entry* e) {
@@ -18,6 +23,9 @@ void timer_driver::add(timer_entry* e) {
   place(m_heap.size() - 1, e);
   sift_up(m_heap.size() - 1);
   m_owner->m_stats.timers_pending.add();
+  if (m_heap.size() == 1) {
+    uv_check_start(m_check, &timer_driver::on_check);
+  }
   if (m_heap.front() == e) {
     rearm();
   }
@@ -39,6 +47,7 @@ void timer_driver::remove(timer_entry* e) noexcept {
   }
   if (m_heap.empty()) {
     uv_timer_stop(m_timer);
+    uv_check_stop(m_check);
     m_armed_for = INT64_MAX;
   }
   // A later first deadline is left armed: the callback finds nothing due and re-arms.
@@ -54,6 +63,11 @@ void timer_driver::close() noexcept {
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
     m_timer = nullptr;
   }
+  if (m_check != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(m_check),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+    m_check = nullptr;
+  }
 }
 
 void timer_driver::on_timer(uv_timer_t* t) noexcept {
@@ -67,6 +81,15 @@ void timer_driver::on_timer(uv_timer_t* t) noexcept {
   // uv_stop makes this turn's poll return at once; libuv clears the flag when uv_run returns.
   if (!self->m_owner->m_ready.empty()) {
     uv_stop(self->m_loop);
+  }
+}
+
+void timer_driver::on_check(uv_check_t* c) noexcept {
+  auto* self = static_cast<timer_driver*>(c->data);
+  // After this turn's poll: the worker drains its ready queue when uv_run returns.
+  if (!self->m_heap.empty() && self->m_heap.front()->m_deadline_ns <= now_ns()) {
+    self->fire_expired();
+    self->rearm();
   }
 }
 

@@ -10,7 +10,14 @@
 // The timer driver of one worker: a binary min-heap of timer_entry (deadline, then arrival
 // order) behind a single uv_timer_t. Entries live in the awaiters that armed them; the heap
 // stores pointers and keeps each entry's index so that removal (cancellation) is O(log n).
-// Owner thread only. The uv_timer_t is heap-allocated and freed in its close callback.
+// Owner thread only. The uv handles are heap-allocated and freed in their close callbacks.
+//
+// libuv judges its timers by a cached millisecond clock (CLOCK_MONOTONIC_COARSE where that is
+// fine enough), so its timer may fire just before a deadline that falls inside a millisecond,
+// and the next millisecond tick is then up to 1 ms late. While any timer is armed, an
+// unreferenced uv_check_t also compares the first deadline with the precise clock once per loop
+// turn: a worker that is busy (a turn per ready-queue drain) wakes its sleepers within a turn of
+// their deadline; an idle worker still sleeps in the poll until libuv's timer.
 
 namespace zokio::detail {
 
@@ -25,6 +32,7 @@ public:
 
 private:
   static void on_timer(uv_timer_t* t) noexcept;
+  static void on_check(uv_check_t* c) noexcept;
   void fire_expired() noexcept;
   void rearm() noexcept;
   bool less(const timer_entry* a, const timer_entry* b) const noexcept {
@@ -41,6 +49,7 @@ private:
   uv_loop_t* m_loop = nullptr;
   worker_core* m_owner = nullptr;
   uv_timer_t* m_timer = nullptr;
+  uv_check_t* m_check = nullptr; // active while the heap is not empty
   std::vector<timer_entry*> m_heap;
   std::int64_t m_armed_for = INT64_MAX;
   std::uint64_t m_seq = 0;
