@@ -49,7 +49,7 @@ usage)
     "--workloads nope" "--repetitions 0" "--repetitions x" "--scale 0" "--scale -1" \
     "--workers 0" "--timeout 0" "--format xml" "--suite runtime --workloads tcp_stream" \
     "--peer-dir $tmp/nonexistent" "--json $tmp/no/such/dir/out.json" \
-    "--html $tmp/no/such/dir/out.html" "--html - --json -" "--html - --format github" \
+    "--html $tmp/no/such/dir/out.html" "--html -" "--markdown" "--github -" \
     "compare" "compare a.json" \
     "compare $src/fixtures/base.json $src/fixtures/same.json --threshold abc"; do
     # shellcheck disable=SC2086
@@ -127,6 +127,13 @@ formats)
   expect 0 "$bench" --peer-dir "$d" $w --format markdown --json "$tmp/out.md"
   has "$tmp/out.md" "| runtime | spawn_join | ns/op |"
   has "$tmp/out.md" "skipped **tokio**: cargo not found (test)"
+  # One run, every format.
+  # shellcheck disable=SC2086
+  expect 0 "$bench" --peer-dir "$d" $w --json "$tmp/all.json" --markdown "$tmp/all.md" \
+    --github "$tmp/all-github.json"
+  has "$tmp/all.json" '"schema": "zokio.bench/1"'
+  has "$tmp/all.md" "| runtime | spawn_join | ns/op |"
+  has "$tmp/all-github.json" '"unit": "ns/KiB"'
   # --json - into a pipe whose reader has gone: one line naming the output, exit 2, no SIGPIPE.
   "$bench" --peer-dir "$d" --workloads spawn_join --repetitions 1 --scale 0.01 --json - \
     2>"$tmp/cp.err" | true

@@ -112,6 +112,8 @@ int run(int argc, char** argv) {
   std::string json_path;
   std::string format = "json";
   std::string html_path;
+  std::string markdown_path;
+  std::string github_path;
   std::string peer_dir;
   app.add_option("--suite", suite, "runtime, io, http or all (default all)");
   app.add_option("--peers", peers, "Peers to run (default: " + joined(peer_names(), ",") + ")")
@@ -144,6 +146,11 @@ int run(int argc, char** argv) {
                  "(github-action-benchmark customSmallerIsBetter) or markdown; without --json "
                  "it goes to standard output");
   app.add_option("--html", html_path, "Write a self-contained HTML page with a chart per workload")
+      ->type_name("FILE");
+  app.add_option("--markdown", markdown_path,
+                 "Also write the Markdown report to FILE (one run, several formats)")
+      ->type_name("FILE");
+  app.add_option("--github", github_path, "Also write the github-action-benchmark array to FILE")
       ->type_name("FILE");
   app.add_option("--peer-dir", peer_dir,
                  "Where the zokio-bench-peer-* programs are (default: beside zokio-bench)")
@@ -225,11 +232,12 @@ int run(int argc, char** argv) {
   if (app.count("--json") != 0 && json_path.empty()) {
     return usage_error("--json needs a file name, or '-' for standard output");
   }
-  if (app.count("--html") != 0 && html_path.empty()) {
-    return usage_error("--html needs a file name");
-  }
-  if (html_path == "-" && (json_path == "-" || (json_path.empty() && app.count("--format") != 0))) {
-    return usage_error("--html - and the report both on standard output: give one a file name");
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string*>{"--html", &html_path},
+                                   {"--markdown", &markdown_path},
+                                   {"--github", &github_path}}) {
+    if (app.count(flag) != 0 && (path->empty() || *path == "-")) {
+      return usage_error(std::string(flag) + " needs a file name");
+    }
   }
 
   // The selection: the suite's workloads, narrowed by --workloads, in table order.
@@ -269,6 +277,8 @@ int run(int argc, char** argv) {
   }
   std::optional<zokio::tools::output_file> doc_out;
   std::optional<zokio::tools::output_file> html_out;
+  std::optional<zokio::tools::output_file> markdown_out;
+  std::optional<zokio::tools::output_file> github_out;
   const char* opening = "--json ";
   try {
     if (!json_path.empty() || app.count("--format") != 0) {
@@ -277,6 +287,14 @@ int run(int argc, char** argv) {
     opening = "--html ";
     if (!html_path.empty()) {
       html_out = zokio::tools::output_file::open(html_path);
+    }
+    opening = "--markdown ";
+    if (!markdown_path.empty()) {
+      markdown_out = zokio::tools::output_file::open(markdown_path);
+    }
+    opening = "--github ";
+    if (!github_path.empty()) {
+      github_out = zokio::tools::output_file::open(github_path);
     }
   } catch (const zokio::tools::output_error& e) {
     return environment_error(opening + std::string(e.what()));
@@ -322,6 +340,14 @@ int run(int argc, char** argv) {
     writing = "--html ";
     if (html_out) {
       html_out->write(to_html(run, *chartjs));
+    }
+    writing = "--markdown ";
+    if (markdown_out) {
+      markdown_out->write(to_markdown(run));
+    }
+    writing = "--github ";
+    if (github_out) {
+      github_out->write(to_github(run));
     }
   } catch (const zokio::tools::output_error& e) {
     // The report is lost: that line is the last word, and a run that passed is exit 2.
