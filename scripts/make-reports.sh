@@ -3,8 +3,12 @@
 #   reports/diag/check-async.json   zokio-diag --check-async
 #   reports/bench/micro.json        zokio-bench-micro, 9 repetitions, aggregates
 #   reports/bench/tcp.json          zokio-bench-tcp (Zokio and raw libuv in one run), 9 repetitions
+#   reports/bench/zokio-bench.{json,md,html}
+#                                   zokio-bench --suite all: Zokio beside raw libuv, Asio, Tokio
+#                                   and Node.js (the peers that are built), interleaved, default
+#                                   repetitions; the README's ratios are quoted from this file
 #
-#   scripts/make-reports.sh [diag|bench]...   (default: all of them)
+#   scripts/make-reports.sh [diag|bench|compare]...   (default: all of them)
 #
 # Every file records the commit the tools were built from and whether the tree was dirty then
 # (git_commit/git_dirty, or context.zokio_git_commit/zokio_git_dirty): build from a clean commit
@@ -14,9 +18,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 parts=("$@")
-((${#parts[@]} != 0)) || parts=(diag bench)
+((${#parts[@]} != 0)) || parts=(diag bench compare)
 bin=build/bin
-for b in zokio-diag zokio-bench-micro zokio-bench-tcp; do
+for b in zokio-diag zokio-bench-micro zokio-bench-tcp zokio-bench; do
   [[ -x $bin/$b ]] || { echo "make-reports: $bin/$b is missing; run 'make run' first" >&2; exit 2; }
 done
 if [[ -n $(git status --porcelain --untracked-files=no -- . ':!reports' 2>/dev/null) ]]; then
@@ -38,8 +42,14 @@ for part in "${parts[@]}"; do
     "$bin/zokio-bench-tcp" "${reps[@]}" --json reports/bench/tcp.json
     written+=(reports/bench/micro.json reports/bench/tcp.json)
     ;;
+  compare)
+    "$bin/zokio-bench" --suite all --json reports/bench/zokio-bench.json \
+      --markdown reports/bench/zokio-bench.md --html reports/bench/zokio-bench.html
+    written+=(reports/bench/zokio-bench.json reports/bench/zokio-bench.md
+      reports/bench/zokio-bench.html)
+    ;;
   *)
-    echo "make-reports: unknown part '$part' (diag or bench)" >&2
+    echo "make-reports: unknown part '$part' (diag, bench or compare)" >&2
     exit 2
     ;;
   esac

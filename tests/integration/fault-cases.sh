@@ -194,6 +194,8 @@ bad-args | bad-numbers)
   elif [[ $name == zokio-diag ]]; then
     lines=("--scenario-timeout abc" "--scenario-timeout -5" "--scenario-timeout 1.5x"
       "--only yield --scenario-timeout 99999999999999999999")
+  elif [[ $name == zokio-bench ]]; then
+    lines=("--repetitions abc" "--repetitions -3" "--scale -1" "--timeout 1.5x")
   elif [[ $name == zokio-bench-* ]]; then
     lines=("--benchmark_min_time=abc" "--benchmark_min_time=-1" "--benchmark_repetitions=-3"
       "--benchmark_repetitions=x")
