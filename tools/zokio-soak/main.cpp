@@ -496,6 +496,8 @@ int run(int argc, char** argv) {
       ->type_name("KIND");
   app.add_option(child_flag, child_fd)->group("");       // hidden: the watched child
   app.add_flag("--no-watchdog", no_watchdog)->group(""); // hidden: run in this process
+  bool cross_storms = false;
+  app.add_flag("--cross-worker-storms", cross_storms)->group(""); // hidden: README, "found"
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -555,6 +557,7 @@ int run(int argc, char** argv) {
     return usage_error("unknown --inject kind '" + inject + "' (known: leak, hang)");
   }
   cfg.inject = inject;
+  cfg.cross_worker_storms = cross_storms;
   if (app.count("--json") != 0 && json_path.empty()) {
     return usage_error("--json needs a file name, or '-' for standard output");
   }

@@ -364,6 +364,7 @@ json config_json(const config& c) {
           {"warmup_s", static_cast<double>(c.warmup.count()) / 1000},
           {"storm_period_s", static_cast<double>(c.storm_period.count()) / 1000},
           {"storm_tasks", c.storm_tasks},
+          {"cross_worker_storms", c.cross_worker_storms},
           {"drift_window_s", static_cast<double>(c.drift_window.count()) / 1000},
           {"hang_limit_s", static_cast<double>(c.hang_limit.count()) / 1000},
           {"keepalive_clients_per_worker", c.ka_clients},

@@ -40,6 +40,9 @@ struct config {
   std::string out_dir;
   std::string json_path;
   std::string inject; ///< "", "leak" or "hang"
+  /// Storms spawned from worker 0 onto every worker (hidden flag --cross-worker-storms): shows
+  /// the frame caches' growth (README.md, "What a run found").
+  bool cross_worker_storms = false;
   // Scaled by the profile.
   ms sample_interval{10000};
   ms warmup{0};

@@ -590,6 +590,22 @@ zokio::task<void> tiny() {
   co_await zokio::yield_now();
 }
 
+/// --cross-worker-storms: worker 0 allocates every frame, worker `w` frees its share.
+zokio::task<std::uint64_t> cross_part(unsigned total, unsigned w, unsigned workers) {
+  if (w != 0) {
+    co_return 0;
+  }
+  std::vector<zokio::join_handle<void>> hs;
+  hs.reserve(total);
+  for (unsigned i = 0; i < total; ++i) {
+    hs.push_back(zokio::spawn_on(i % workers, tiny(), {.name = "soak-storm-task"}));
+  }
+  for (auto& h : hs) {
+    co_await h.join();
+  }
+  co_return total;
+}
+
 /// `n` short tasks spawned on this worker, all joined; how many finished.
 zokio::task<std::uint64_t> storm_part(unsigned n) {
   std::vector<zokio::join_handle<void>> hs;
@@ -622,7 +638,11 @@ zokio::task<void> storms(shared_state& s, clock::time_point start, clock::time_p
     // thread), which a storm spawned from one worker onto the others grows storm after storm
     // until that cap (see README.md, "What a run found").
     std::vector<zokio::join_handle<std::uint64_t>> parts;
-    for (unsigned w = 0; w < workers; ++w) {
+    for (unsigned w = 0; w < workers && s.cfg.cross_worker_storms; ++w) {
+      parts.push_back(
+          zokio::spawn_on(w, cross_part(s.cfg.storm_tasks, w, workers), {.name = "soak-storm"}));
+    }
+    for (unsigned w = 0; w < workers && !s.cfg.cross_worker_storms; ++w) {
       const unsigned share =
           s.cfg.storm_tasks / workers + (w < s.cfg.storm_tasks % workers ? 1 : 0);
       parts.push_back(zokio::spawn_on(w, storm_part(share), {.name = "soak-storm"}));
