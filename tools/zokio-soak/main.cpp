@@ -491,8 +491,10 @@ int run(int argc, char** argv) {
                  "Write one JSON document (schema zokio.soak/1) to FILE ('-' for standard output)")
       ->type_name("FILE");
   app.add_option("--inject", inject,
-                 "Make a criterion fail on purpose: leak (memory kept per operation: exit 1) or "
-                 "hang (a worker's loop blocked for good: the watchdog, exit 3)")
+                 "Make a criterion fail on purpose (exit 1): leak (memory kept per operation), "
+                 "fd-leak (a descriptor kept every 50 operations), stall (a worker's loop "
+                 "blocked 1.5 s every 3 s), slowdown (HTTP handlers slower and slower); or hang "
+                 "(a worker's loop blocked for good: the watchdog, exit 3)")
       ->type_name("KIND");
   app.add_option(child_flag, child_fd)->group("");       // hidden: the watched child
   app.add_flag("--no-watchdog", no_watchdog)->group(""); // hidden: run in this process
@@ -553,8 +555,11 @@ int run(int argc, char** argv) {
       app.count("--workers") != 0
           ? workers
           : (profile == "ci" ? 2 : std::clamp(std::thread::hardware_concurrency(), 1U, 4U));
-  if (app.count("--inject") != 0 && inject != "leak" && inject != "hang") {
-    return usage_error("unknown --inject kind '" + inject + "' (known: leak, hang)");
+  const std::vector<std::string> inject_kinds = {"leak", "fd-leak", "stall", "slowdown", "hang"};
+  if (app.count("--inject") != 0 &&
+      std::find(inject_kinds.begin(), inject_kinds.end(), inject) == inject_kinds.end()) {
+    return usage_error("unknown --inject kind '" + inject +
+                       "' (known: leak, fd-leak, stall, slowdown, hang)");
   }
   cfg.inject = inject;
   cfg.cross_worker_storms = cross_storms;

@@ -39,7 +39,7 @@ struct config {
   unsigned workers = 0;
   std::string out_dir;
   std::string json_path;
-  std::string inject; ///< "", "leak" or "hang"
+  std::string inject; ///< "", "leak", "fd-leak", "stall", "slowdown" or "hang"
   /// Storms spawned from worker 0 onto every worker (hidden flag --cross-worker-storms): shows
   /// the frame caches' growth (README.md, "What a run found").
   bool cross_worker_storms = false;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -138,6 +139,8 @@ struct worker_ctx {
   zokio::semaphore echo_sem;
   std::uint64_t files = 0;
   std::vector<std::unique_ptr<char[]>> leaked; // --inject leak
+  std::vector<int> leaked_fds;                 // --inject fd-leak (never closed)
+  std::uint64_t ops_done = 0;
   std::uint64_t ka_connects_seen = 0;
 };
 
@@ -505,6 +508,13 @@ zokio::task<void> run_op(worker_ctx& c, op kind, clock::time_point intended) {
     ok = false;
   }
   s.ops[static_cast<std::size_t>(kind)].record(ns_since(intended), ok);
+  if (s.cfg.inject == "fd-leak" && ++c.ops_done % 50 == 0) {
+    // --inject fd-leak: a descriptor kept every 50 operations, never closed.
+    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      c.leaked_fds.push_back(fd);
+    }
+  }
   if (s.cfg.inject == "leak") {
     // --inject leak: memory kept per operation, never freed (touched, so RSS sees it too).
     auto block = std::make_unique<char[]>(512);
@@ -684,6 +694,29 @@ zokio::task<void> heartbeat(shared_state& s, unsigned w) {
   }
 }
 
+/// --inject stall: after the warm-up, blocks this worker's loop for 1.5 s every 3 s: a stall
+/// under the watchdog's limit, which the loop-lag criterion must see.
+zokio::task<void> stall_repeatedly(shared_state& s, clock::time_point from, clock::time_point end) {
+  co_await zokio::sleep_until(from);
+  while (clock::now() < end && !s.stop.load()) {
+    std::this_thread::sleep_for(1500ms);
+    co_await zokio::sleep_for(3s);
+  }
+}
+
+/// --inject slowdown: the extra time an HTTP handler takes, growing from 0 at the end of the
+/// warm-up to 40 ms at the end of the load: latency that drifts.
+std::chrono::microseconds slowdown(const shared_state& s) {
+  if (s.cfg.inject != "slowdown" || !s.started.load()) {
+    return std::chrono::microseconds(0);
+  }
+  const double steady = std::chrono::duration<double>(s.cfg.duration - s.cfg.warmup).count();
+  const double into =
+      std::chrono::duration<double>(clock::now() - s.load_start - s.cfg.warmup).count();
+  const double frac = std::clamp(into / std::max(steady, 1.0), 0.0, 1.0);
+  return std::chrono::microseconds(static_cast<long long>(frac * 40000));
+}
+
 /// --inject hang: blocks a worker's loop for good; only the watchdog ends the run.
 zokio::task<void> hang_forever() {
   for (;;) {
@@ -713,7 +746,10 @@ zokio::task<void> soak_main(zokio::runtime& rt, shared_state& s) {
     co_return zokio::http::response::html(200, "<!doctype html><h1>Hello from Zokio</h1>\n");
   });
   srv->route("GET", "/hello",
-             [](const zokio::http::request&) -> zokio::task<zokio::http::response> {
+             [&s](const zokio::http::request&) -> zokio::task<zokio::http::response> {
+               if (const auto extra = slowdown(s); extra.count() > 0) {
+                 co_await zokio::sleep_for(extra);
+               }
                co_return zokio::http::response::text(200, "Hello, World!\n");
              });
   srv->route("GET", "/api/status",
@@ -721,7 +757,10 @@ zokio::task<void> soak_main(zokio::runtime& rt, shared_state& s) {
                co_return zokio::http::response::json(200, zokio::diag::to_json(rt.stats()) + "\n");
              });
   srv->route("POST", "/api/echo",
-             [](const zokio::http::request& r) -> zokio::task<zokio::http::response> {
+             [&s](const zokio::http::request& r) -> zokio::task<zokio::http::response> {
+               if (const auto extra = slowdown(s); extra.count() > 0) {
+                 co_await zokio::sleep_for(extra);
+               }
                zokio::http::response out;
                out.body = r.body();
                out.headers.add("Content-Type", "application/octet-stream");
@@ -791,6 +830,11 @@ zokio::task<void> soak_main(zokio::runtime& rt, shared_state& s) {
   }
   zokio::join_handle<void> storm =
       zokio::spawn(storms(s, start, end, workers), {.name = "soak-storms"});
+  std::optional<zokio::join_handle<void>> stalls;
+  if (s.cfg.inject == "stall") {
+    stalls = zokio::spawn(stall_repeatedly(s, start + s.cfg.warmup + 1s, end),
+                          {.name = "soak-inject-stall"});
+  }
   std::optional<zokio::join_handle<void>> hang;
   if (s.cfg.inject == "hang") {
     co_await zokio::sleep_until(std::min(end, start + s.cfg.warmup + 1s));
@@ -812,6 +856,13 @@ zokio::task<void> soak_main(zokio::runtime& rt, shared_state& s) {
   }
   const zokio::result<void> storm_done = co_await zokio::timeout_at(drain_end, joined(storm));
   reached = reached && storm_done.ok();
+  if (stalls) {
+    stalls->cancel();
+    try {
+      co_await stalls->join();
+    } catch (const zokio::operation_cancelled&) {
+    }
+  }
   // The server's side of the closed connections goes away within a few loop turns.
   const auto settle_end = clock::now() + 5s;
   while (clock::now() < settle_end && (srv->counters().connections_open.load() != 0 ||
