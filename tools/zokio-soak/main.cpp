@@ -120,7 +120,7 @@ void apply_profile(config& c) {
 /// Open output documents, checked before the run starts.
 struct outputs {
   std::optional<zokio::tools::output_file> json;
-  std::optional<zokio::tools::output_file> csv, jsonl, summary_json, summary_md;
+  std::optional<zokio::tools::output_file> csv, jsonl, summary_json, summary_md, html;
 };
 
 /// Everything the child's threads share.
@@ -164,6 +164,7 @@ int finish(child_state& cs, bool hung) {
       cs.out.jsonl->write(render_jsonl(cs.d));
       cs.out.summary_json->write(render_json(cfg, cs.s, cs.d, v, false));
       cs.out.summary_md->write(render_markdown(cfg, cs.d, v));
+      cs.out.html->write(render_html(cfg, cs.d, v));
     }
   } catch (const zokio::tools::output_error& e) {
     std::fprintf(stderr, "zokio-soak: %s\n", e.what());
@@ -484,7 +485,8 @@ int run(int argc, char** argv) {
   app.add_option("--workers", workers, "Runtime workers (default: cores, at most 4; ci: 2)")
       ->type_name("N");
   app.add_option("--out", out_dir,
-                 "Write samples.csv, samples.jsonl, summary.json and summary.md into DIR "
+                 "Write samples.csv, samples.jsonl, summary.json, summary.md and report.html "
+                 "into DIR "
                  "(created if missing)")
       ->type_name("DIR");
   app.add_option("--json", json_path,
@@ -614,6 +616,7 @@ int run(int argc, char** argv) {
       out.jsonl = zokio::tools::output_file::open(out_dir + "/samples.jsonl");
       out.summary_json = zokio::tools::output_file::open(out_dir + "/summary.json");
       out.summary_md = zokio::tools::output_file::open(out_dir + "/summary.md");
+      out.html = zokio::tools::output_file::open(out_dir + "/report.html");
     }
   } catch (const zokio::tools::output_error& e) {
     std::fprintf(stderr, "zokio-soak: %s\n", e.what());

@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include <zokio_tools/html_report.hpp>
 #include <zokio_tools/provenance.hpp>
 
 #include <nlohmann/json.hpp>
@@ -524,6 +525,87 @@ std::string render_markdown(const config& cfg, const run_data& d, const verdict&
           fmt("%.0f", h.quantile(0.999) / 1e3) + " | " + fmt("%.0f", h.max() / 1e3) + " |\n";
   }
   return md;
+}
+
+std::string render_html(const config& cfg, const run_data& d, const verdict& v) {
+  using zokio::tools::html_escape;
+  std::string body =
+      "<p>Verdict: <span class=\"" + std::string(v.exit_code == 0 ? "pass" : "fail") + "\">" +
+      html_escape(v.outcome) + "</span> (exit " + std::to_string(v.exit_code) + "). Profile " +
+      html_escape(cfg.profile) + ", " + fmt("%.0f s", cfg.duration.count() / 1000.0) + ", " +
+      fmt("%.0f op/s", cfg.rate) + ", " + std::to_string(cfg.workers) + " workers, seed " +
+      std::to_string(cfg.seed) + (cfg.inject.empty() ? "" : ", inject " + html_escape(cfg.inject)) +
+      "; warm-up " + fmt("%.0f s", cfg.warmup.count() / 1000.0) + "; " +
+      html_escape(zokio::tools::version_line()) + ".</p>\n";
+  body += "<table><tr><th>criterion</th><th>value</th><th>threshold</th><th>result</th><th>about"
+          "</th></tr>\n";
+  for (const criterion& c : v.criteria) {
+    body += "<tr><td>" + html_escape(c.name) + "</td><td>" + html_escape(c.value) + "</td><td>" +
+            html_escape(c.threshold) + "</td><td class=\"" + (c.pass ? "pass" : "fail") + "\">" +
+            (c.pass ? "pass" : "FAIL") + "</td><td>" + html_escape(c.why) + "</td></tr>\n";
+  }
+  body += "</table>\n";
+  using zokio::tools::chart_series;
+  using zokio::tools::line_chart;
+  std::vector<double> t;
+  for (const sample& x : d.samples) {
+    t.push_back(std::round(x.t_s * 10) / 10);
+  }
+  auto series = [&d](std::string label, auto f) {
+    chart_series s{std::move(label), {}};
+    for (const sample& x : d.samples) {
+      s.y.push_back(f(x));
+    }
+    return s;
+  };
+  const double secs = static_cast<double>(cfg.sample_interval.count()) / 1000;
+  const auto op_ms = [](op o, std::uint64_t op_window::*field) {
+    return [o, field](const sample& x) {
+      return static_cast<double>(x.ops[static_cast<std::size_t>(o)].*field) / 1e6;
+    };
+  };
+  std::vector<line_chart> charts;
+  charts.push_back(
+      {"Memory",
+       "seconds",
+       "MiB",
+       t,
+       {series("RSS", [](const sample& x) { return x.rss_bytes / mib; }),
+        series("allocator live bytes", [](const sample& x) { return x.heap_live_bytes / mib; })}});
+  charts.push_back({"Descriptors and threads",
+                    "seconds",
+                    "count",
+                    t,
+                    {series("open descriptors", [](const sample& x) { return double(x.fds); }),
+                     series("threads", [](const sample& x) { return double(x.threads); })}});
+  charts.push_back(
+      {"Live tasks, libuv handles, HTTP connections",
+       "seconds",
+       "count",
+       t,
+       {series("live tasks", [](const sample& x) { return double(x.tasks_live); }),
+        series("active handles", [](const sample& x) { return double(x.handles_active); }),
+        series("open connections", [](const sample& x) { return double(x.connections_open); })}});
+  charts.push_back({"Throughput",
+                    "seconds",
+                    "operations per second",
+                    t,
+                    {series("completed", [secs](const sample& x) {
+                      std::uint64_t n = 0;
+                      for (std::size_t k = 0; k < op_count; ++k) {
+                        n += op_at(k) == op::storm ? 0 : x.ops[k].n;
+                      }
+                      return static_cast<double>(n) / secs;
+                    })}});
+  charts.push_back({"Latency from the intended start",
+                    "seconds",
+                    "ms",
+                    t,
+                    {series("get_hello p50", op_ms(op::get_hello, &op_window::p50_ns)),
+                     series("get_hello p99", op_ms(op::get_hello, &op_window::p99_ns)),
+                     series("post_echo p99", op_ms(op::post_echo, &op_window::p99_ns)),
+                     series("tcp_echo p99", op_ms(op::tcp_echo, &op_window::p99_ns))}});
+  return zokio::tools::render_html_report("zokio-soak report", body, charts);
 }
 
 void print_summary(std::FILE* out, const config& cfg, const shared_state& s, const run_data& d,

@@ -66,6 +66,10 @@ std::string render_json(const config& cfg, const shared_state& s, const run_data
 std::string render_markdown(const config& cfg, const run_data& d, const verdict& v);
 std::string render_csv(const run_data& d);
 std::string render_jsonl(const run_data& d);
+/// report.html: one self-contained page with the criteria and charts over time (RSS and live
+/// bytes, descriptors and threads, live tasks and handles, throughput, p50/p99), drawn by
+/// Chart.js inlined (zokio_tools/html_report.hpp).
+std::string render_html(const config& cfg, const run_data& d, const verdict& v);
 /// The human summary (stdout).
 void print_summary(std::FILE* out, const config& cfg, const shared_state& s, const run_data& d,
                    const verdict& v);
