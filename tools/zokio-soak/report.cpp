@@ -61,7 +61,7 @@ std::string fmt(const char* f, double v) {
 std::vector<const sample*> steady(const run_data& d) {
   std::vector<const sample*> v;
   for (const sample& x : d.samples) {
-    if (x.warm && x.phase == 1) {
+    if (x.warm && x.phase == 1 && !x.burst) {
       v.push_back(&x);
     }
   }
@@ -221,7 +221,9 @@ verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool 
         }
       }
     }
-    const double secs = st.back()->t_s - st.front()->t_s;
+    // Burst windows are left out, so the time is the judged windows' own.
+    const double secs = static_cast<double>(st.size() - 1) *
+                        static_cast<double>(cfg.sample_interval.count()) / 1000;
     const double got = secs > 0 ? static_cast<double>(n) / secs : 0;
     const double ratio = cfg.rate > 0 ? got / cfg.rate : 0;
     add("throughput", fmt("%.1f op/s", got) + " (" + fmt("%.3f", ratio) + " of target)",
@@ -335,6 +337,7 @@ json sample_json(const sample& x) {
   static constexpr const char* phases[] = {"warmup", "steady", "drain", "done"};
   return {{"t", x.t_s},
           {"phase", x.warm && x.phase == 0 ? "steady" : phases[std::clamp(x.phase, 0, 3)]},
+          {"burst", x.burst},
           {"rss_bytes", x.rss_bytes},
           {"heap_live_bytes", x.heap_live_bytes},
           {"cpu_s", x.cpu_s},
@@ -367,6 +370,8 @@ json config_json(const config& c) {
           {"storm_tasks", c.storm_tasks},
           {"cross_worker_storms", c.cross_worker_storms},
           {"drift_window_s", static_cast<double>(c.drift_window.count()) / 1000},
+          {"burst_period_s", static_cast<double>(c.burst_period.count()) / 1000},
+          {"burst_length_s", static_cast<double>(c.burst_length.count()) / 1000},
           {"hang_limit_s", static_cast<double>(c.hang_limit.count()) / 1000},
           {"keepalive_clients_per_worker", c.ka_clients},
           {"churn_concurrency_per_worker", c.churn_max},
@@ -465,7 +470,7 @@ std::string render_jsonl(const run_data& d) {
 }
 
 std::string render_csv(const run_data& d) {
-  std::string out = "t_s,phase,rss_bytes,heap_live_bytes,cpu_s,fds,threads,tasks_live,"
+  std::string out = "t_s,phase,burst,rss_bytes,heap_live_bytes,cpu_s,fds,threads,tasks_live,"
                     "tasks_spawned,handles_active,timers_pending,blocking_in_flight,"
                     "connections_open,in_flight,stalls,deadlocks,lost_wakeups,max_loop_lag_ms";
   for (std::size_t k = 0; k < op_count; ++k) {
@@ -475,21 +480,22 @@ std::string render_csv(const run_data& d) {
   out += "\n";
   for (const sample& x : d.samples) {
     char buf[512];
-    std::snprintf(buf, sizeof buf,
-                  "%.3f,%s,%llu,%llu,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
-                  "%llu,%llu",
-                  x.t_s,
-                  x.phase == 0   ? "warmup"
-                  : x.phase == 1 ? "steady"
-                                 : "drain",
-                  (unsigned long long)x.rss_bytes, (unsigned long long)x.heap_live_bytes, x.cpu_s,
-                  (unsigned long long)x.fds, (unsigned long long)x.threads,
-                  (unsigned long long)x.tasks_live, (unsigned long long)x.tasks_spawned,
-                  (unsigned long long)x.handles_active, (unsigned long long)x.timers_pending,
-                  (unsigned long long)x.blocking_in_flight, (unsigned long long)x.connections_open,
-                  (unsigned long long)x.in_flight, (unsigned long long)x.stalls,
-                  (unsigned long long)x.deadlocks, (unsigned long long)x.lost_wakeups,
-                  (unsigned long long)x.max_loop_lag_ms);
+    std::snprintf(
+        buf, sizeof buf,
+        "%.3f,%s,%d,%llu,%llu,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
+        "%llu,%llu",
+        x.t_s,
+        x.phase == 0   ? "warmup"
+        : x.phase == 1 ? "steady"
+                       : "drain",
+        x.burst ? 1 : 0, (unsigned long long)x.rss_bytes, (unsigned long long)x.heap_live_bytes,
+        x.cpu_s, (unsigned long long)x.fds, (unsigned long long)x.threads,
+        (unsigned long long)x.tasks_live, (unsigned long long)x.tasks_spawned,
+        (unsigned long long)x.handles_active, (unsigned long long)x.timers_pending,
+        (unsigned long long)x.blocking_in_flight, (unsigned long long)x.connections_open,
+        (unsigned long long)x.in_flight, (unsigned long long)x.stalls,
+        (unsigned long long)x.deadlocks, (unsigned long long)x.lost_wakeups,
+        (unsigned long long)x.max_loop_lag_ms);
     out += buf;
     for (const op_window& w : x.ops) {
       std::snprintf(buf, sizeof buf, ",%llu,%llu,%.1f,%.1f,%.1f", (unsigned long long)w.n,

@@ -49,12 +49,14 @@ struct config {
   ms storm_period{60000};
   unsigned storm_tasks = 10000;
   ms drift_window{300000};
-  ms hang_limit{60000};             ///< the watchdog's silence limit
-  ms stall_limit{2000};             ///< a worker loop late by this much is not beating the watchdog
-  ms drain_limit{30000};            ///< the most the final drain may take
-  unsigned ka_clients = 16;         ///< keep-alive HTTP clients per worker
-  unsigned churn_max = 32;          ///< concurrent connection-churn requests per worker
-  unsigned echo_conns = 4;          ///< TCP echo connections per worker
+  ms burst_period{3600000}; ///< a burst at 3x the rate every period (soak.md: once an hour)...
+  ms burst_length{300000};  ///< ...lasting this long (5 minutes); one more in the warm-up
+  ms hang_limit{60000};     ///< the watchdog's silence limit
+  ms stall_limit{2000};     ///< a worker loop late by this much is not beating the watchdog
+  ms drain_limit{30000};    ///< the most the final drain may take
+  unsigned ka_clients = 16; ///< keep-alive HTTP clients per worker
+  unsigned churn_max = 32;  ///< concurrent connection-churn requests per worker
+  unsigned echo_conns = 4;  ///< TCP echo connections per worker
   std::size_t max_in_flight = 4000; ///< over it, a scheduled operation is shed (an error)
 };
 
@@ -116,9 +118,10 @@ struct op_window {
 /// One sample: fixed size, so that the samples of a whole run are reserved up front and storing
 /// them never shows up as the tool's own memory growth.
 struct sample {
-  double t_s = 0;    ///< since the load started
-  bool warm = false; ///< after the warm-up
-  int phase = 0;     ///< 0 warm-up, 1 steady, 2 drain
+  double t_s = 0;     ///< since the load started
+  bool warm = false;  ///< after the warm-up
+  int phase = 0;      ///< 0 warm-up, 1 steady, 2 drain
+  bool burst = false; ///< the window overlapped a 3x burst: not judged (soak.md section 3)
   std::uint64_t rss_bytes = 0;
   std::uint64_t heap_live_bytes = 0; ///< mallinfo2(): uordblks + hblkhd
   double cpu_s = 0;                  ///< user + system, the whole process
@@ -177,6 +180,24 @@ struct shared_state {
   std::mutex report_mutex;
   std::optional<drain_report> drain; // guarded by report_mutex
 };
+
+/// Whether `since_start` (from the load's start) falls in a 3x burst: one in the warm-up (from a
+/// quarter of it, for at most half of it, so that the pools reach a burst's high water before
+/// the samples are judged), then one every burst period.
+inline bool in_burst(const config& c, std::chrono::steady_clock::duration since_start) {
+  const auto first = std::chrono::duration_cast<std::chrono::steady_clock::duration>(c.warmup / 4);
+  const auto first_len = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::min(c.burst_length, c.warmup / 2));
+  if (since_start >= first && since_start < first + first_len) {
+    return true;
+  }
+  const auto period =
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(c.burst_period);
+  if (since_start < period) {
+    return false;
+  }
+  return since_start % period < c.burst_length;
+}
 
 /// Runs the whole workload on `rt` (called through block_on on worker 0): servers, load, spawn
 /// storms, final drain. Returns normally also when interrupted (`stop`).

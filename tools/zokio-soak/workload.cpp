@@ -574,7 +574,7 @@ zokio::task<void> scheduler(globals& g, unsigned w, clock::time_point start,
         s.in_flight.fetch_add(1, std::memory_order_relaxed);
         ops.spawn(run_op(c, pick(c.rng), next), {.name = "soak-op"});
       }
-      next += period;
+      next += in_burst(s.cfg, next - start) ? period / 3 : period;
     }
   }
   co_await ops.close();
