@@ -411,8 +411,12 @@ int run_child(const config& cfg, outputs out, int beat_fd) {
       static_cast<std::size_t>((cfg.duration + cfg.drain_limit + std::chrono::seconds(30)) /
                                cfg.sample_interval) +
       16;
-  cs.d.samples.reserve(max_samples);
-  cs.d.windows.reserve(static_cast<std::size_t>(cfg.duration / cfg.drift_window) + 4);
+  // Reserved and touched now (resize, then clear keeps the capacity): storing the samples of a
+  // 24-hour run must not show as growth of the live bytes or of RSS.
+  cs.d.samples.resize(max_samples);
+  cs.d.samples.clear();
+  cs.d.windows.resize(static_cast<std::size_t>(cfg.duration / cfg.drift_window) + 4);
+  cs.d.windows.clear();
   cs.d.whole.assign(op_count, zokio::tools::log_histogram());
   for (auto& h : cs.s.heartbeat_ns) {
     h.store(clock_type::now().time_since_epoch().count());
@@ -421,7 +425,11 @@ int run_child(const config& cfg, outputs out, int beat_fd) {
   std::thread signals(signal_thread, std::ref(cs));
   int code = 0;
   {
-    zokio::runtime rt{{.workers = cfg.workers, .name = "soak"}};
+    // The blocking pool starts a thread for a job submitted while every thread is busy, also
+    // one about to finish, so its thread count creeps up over a long run; the bound keeps it at
+    // the 4 jobs the workload runs at a time (README.md, "What a run found").
+    zokio::runtime rt{
+        {.workers = cfg.workers, .name = "soak", .max_blocking_threads = blocking_threads}};
     cs.rt.store(&rt);
     std::thread sampler(sampler_thread, std::ref(cs), std::cref(rt));
     std::string failure;

@@ -232,24 +232,28 @@ verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool 
   }
 
   // Latency drift: a window's p99 above 2x the first window's for 3 windows in a row, per
-  // operation with enough data (at least 20 completions in the baseline window and in each
+  // operation with enough data (at least 200 completions in the baseline window and in each
   // judged window). A window less than 5 ms above the baseline is not counted: on a shared
   // machine the kernel scheduler's noise is of that order (README.md, "Criteria").
   constexpr double drift_floor_ns = 5e6;
+  // The p99 of fewer than 200 values is one of their two largest: too noisy to judge.
+  constexpr std::uint64_t min_n = 200;
   {
     std::string worst_op = "-";
     double worst_ratio = 0;
     bool drift_pass = true;
     std::string failed_ops;
+    std::string judged_ops;
     for (std::size_t k = 0; k < op_count; ++k) {
-      if (d.windows.size() < 2 || d.windows[0].n[k] < 20) {
+      if (d.windows.size() < 2 || d.windows[0].n[k] < min_n) {
         continue;
       }
+      judged_ops += (judged_ops.empty() ? "" : ", ") + std::string(op_name(op_at(k)));
       const double base = static_cast<double>(d.windows[0].p99_ns[k]);
       int run = 0;
       bool op_failed = false;
       for (std::size_t w = 1; w < d.windows.size(); ++w) {
-        if (d.windows[w].n[k] < 20) {
+        if (d.windows[w].n[k] < min_n) {
           run = 0;
           continue;
         }
@@ -272,7 +276,8 @@ verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool 
             (failed_ops.empty() ? "" : "; drifted: " + failed_ops),
         "not > 2x baseline (and > +5 ms) for 3 windows in a row", drift_pass,
         std::to_string(d.windows.size()) + " windows of " +
-            std::to_string(cfg.drift_window.count() / 1000) + " s; baseline = the first");
+            std::to_string(cfg.drift_window.count() / 1000) + " s; baseline = the first; judged: " +
+            (judged_ops.empty() ? "none (too few completions per window)" : judged_ops));
   }
 
   // Progress: loop lag (a worker's 50 ms timer late by more than the stall threshold), the

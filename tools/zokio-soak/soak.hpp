@@ -199,6 +199,9 @@ inline bool in_burst(const config& c, std::chrono::steady_clock::duration since_
   return since_start % period < c.burst_length;
 }
 
+/// The runtime's blocking-pool threads: the most blocking jobs the workload runs at a time.
+constexpr unsigned blocking_threads = 4;
+
 /// Runs the whole workload on `rt` (called through block_on on worker 0): servers, load, spawn
 /// storms, final drain. Returns normally also when interrupted (`stop`).
 void run_workload(zokio::runtime& rt, shared_state& s);

@@ -106,7 +106,7 @@ struct globals {
   /// Bounds the jobs on the runtime's blocking pool (blocking operations and the open and
   /// unlink of file operations): the pool starts threads on demand and never ends them, so
   /// without a bound a burst of latency after the warm-up would add threads.
-  static constexpr unsigned blocking_slots = 4;
+  static constexpr unsigned blocking_slots = blocking_threads;
   zokio::semaphore blocking_sem{blocking_slots};
   std::string blocking_input;
   std::uint64_t blocking_expected = 0;
