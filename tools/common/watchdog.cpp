@@ -66,11 +66,13 @@ int run_watched(int argc, char** argv, const watchdog_options& o) {
   }
   cargs.push_back(nullptr);
 
-  // SIGINT, SIGTERM and SIGCHLD come through a signalfd; the child starts with them unblocked.
+  // SIGINT, SIGTERM, SIGUSR1 and SIGCHLD come through a signalfd; the child starts with them
+  // unblocked.
   sigset_t watched;
   sigemptyset(&watched);
   sigaddset(&watched, SIGINT);
   sigaddset(&watched, SIGTERM);
+  sigaddset(&watched, SIGUSR1);
   sigaddset(&watched, SIGCHLD);
   sigset_t old;
   ::sigprocmask(SIG_BLOCK, &watched, &old);
@@ -114,7 +116,7 @@ int run_watched(int argc, char** argv, const watchdog_options& o) {
     if (p[0].revents & POLLIN) {
       signalfd_siginfo si{};
       if (::read(sfd, &si, sizeof si) == sizeof si &&
-          (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)) {
+          (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM || si.ssi_signo == SIGUSR1)) {
         ::kill(child, static_cast<int>(si.ssi_signo));
       }
     }

@@ -10,8 +10,8 @@
 //   - no heartbeat for `silence_limit`: a hang. The parent sends `dump_signal` (SIGUSR2) to the
 //     child, which may print a task dump and write its partial report and exit by itself; after
 //     `kill_grace` the parent sends SIGKILL. Either way the parent exits 3;
-//   - SIGINT/SIGTERM to the parent are forwarded to the child (which is in a process group of
-//     its own, so a terminal's Ctrl-C reaches it once, through the parent);
+//   - SIGINT, SIGTERM and SIGUSR1 to the parent are forwarded to the child (which is in a process
+//     group of its own, so a terminal's Ctrl-C reaches it once, through the parent);
 //   - the child's exit code is the parent's; a child killed by a signal is exit 4 (an error of
 //     the tool itself), with one line naming the signal.
 //
