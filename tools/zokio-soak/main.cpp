@@ -1,0 +1,671 @@
+// zokio-soak: an endurance run of the Zokio runtime under a mixed workload, judged by leak,
+// drift, conservation and progress criteria (issue #11; ../shared/reference/soak.md).
+//
+// The run happens in a child process: the tool re-executes itself under the shared process
+// watchdog (zokio_tools/watchdog.hpp) with a hidden flag, and the child beats the watchdog while
+// every worker's loop turns. In the child:
+//   - the main thread drives the runtime (block_on of the workload, worker 0);
+//   - a sampler thread takes a sample every sample interval (from /proc, the allocator and
+//     runtime_stats, outside every loop), merges the latency windows, calls
+//     diag::find_deadlocks, and beats the watchdog;
+//   - a signal thread turns SIGINT/SIGTERM into a stop (drain, verdict "interrupted", exit 3; a
+//     second SIGINT exits 130 at once), SIGUSR1 into a task dump, and the watchdog's SIGUSR2 into
+//     a task dump, the partial report with verdict "hang", and exit 3.
+
+#include "report.hpp"
+#include "soak.hpp"
+
+#include <zokio/diag/deadlock.hpp>
+#include <zokio/diag/task_dump.hpp>
+#include <zokio/http/server.hpp>
+#include <zokio/zokio.hpp>
+#include <zokio_tools/exit_codes.hpp>
+#include <zokio_tools/output_file.hpp>
+#include <zokio_tools/provenance.hpp>
+#include <zokio_tools/watchdog.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace zokio::soak;
+using clock_type = std::chrono::steady_clock;
+using zokio::tools::exit_status;
+
+constexpr const char* child_flag = "--watchdog-child";
+
+int usage_error(const std::string& why) {
+  std::string line = why;
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  std::fprintf(stderr, "zokio-soak: %s (see --help)\n", line.c_str());
+  return zokio::tools::code(exit_status::usage);
+}
+
+/// "90s", "5m", "2h", "1500ms" or a bare number of seconds; decimals allowed. Nothing when
+/// malformed, zero or negative, or longer than 30 days.
+std::optional<ms> parse_duration(const std::string& text, double unit_ms) {
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || errno != 0 || !std::isfinite(v)) {
+    return std::nullopt;
+  }
+  const std::string suffix = end;
+  double factor = unit_ms;
+  if (suffix == "ms") {
+    factor = 1;
+  } else if (suffix == "s") {
+    factor = 1000;
+  } else if (suffix == "m" || suffix == "min") {
+    factor = 60000;
+  } else if (suffix == "h") {
+    factor = 3600000;
+  } else if (!suffix.empty()) {
+    return std::nullopt;
+  }
+  const double total = v * factor;
+  if (!(total >= 1000) || total > 30.0 * 24 * 3600 * 1000) {
+    return std::nullopt;
+  }
+  return ms(static_cast<long long>(total));
+}
+
+/// The profile's scaling: "full" keeps soak.md's periods (10 s samples, a storm every minute,
+/// 5-minute drift windows); "ci" is the same run shortened (1 s samples, smaller and more
+/// frequent storms, shorter windows), with the same criteria, which are ratios and rates.
+struct profile_scale {
+  ms sample, warmup_min, warmup_max, storm_period;
+  unsigned storm_tasks;
+  ms window_min, window_max, hang, drain, burst_period, burst_length;
+};
+// The bursts: full, 5 minutes at 3x once an hour (soak.md); ci, 4 s every 40 s.
+constexpr profile_scale full_scale{ms(10000), ms(10000),   ms(600000), ms(60000),
+                                   10000,     ms(10000),   ms(300000), ms(60000),
+                                   ms(30000), ms(3600000), ms(300000)};
+constexpr profile_scale ci_scale{ms(1000),  ms(2000),  ms(60000), ms(10000), 2000,    ms(2000),
+                                 ms(30000), ms(10000), ms(15000), ms(40000), ms(4000)};
+
+void apply_profile(config& c) {
+  const auto d = c.duration;
+  const profile_scale& p = c.profile == "ci" ? ci_scale : full_scale;
+  c.sample_interval = p.sample;
+  c.warmup = std::clamp(d / 6, p.warmup_min, p.warmup_max);
+  c.storm_period = p.storm_period;
+  c.storm_tasks = p.storm_tasks;
+  c.drift_window = std::clamp(d / 12, p.window_min, p.window_max);
+  c.hang_limit = p.hang;
+  c.drain_limit = p.drain;
+  c.burst_period = p.burst_period;
+  c.burst_length = p.burst_length;
+  c.sample_interval = std::min(c.sample_interval, std::max(ms(1000), d / 10));
+}
+
+/// Open output documents, checked before the run starts.
+struct outputs {
+  std::optional<zokio::tools::output_file> json;
+  std::optional<zokio::tools::output_file> csv, jsonl, summary_json, summary_md, html;
+};
+
+/// Everything the child's threads share.
+struct child_state {
+  explicit child_state(const config& c) : s(c) {}
+  shared_state s;
+  run_data d;
+  outputs out;
+  zokio::tools::watchdog_heartbeat beat;
+  std::atomic<const zokio::runtime*> rt{nullptr};
+  std::atomic<bool> interrupted{false};
+  std::atomic<bool> sample_now{false};
+  std::atomic<bool> finished{false}; // the sampler stops
+  std::mutex write_mutex;            // one writer of the reports: the end, or the hang path
+  bool written = false;              // guarded by write_mutex
+};
+
+/// Writes every document and prints the summary; returns the exit code. Once.
+int finish(child_state& cs, bool hung) {
+  std::lock_guard<std::mutex> wl(cs.write_mutex);
+  if (cs.written) {
+    return 4;
+  }
+  cs.written = true;
+  std::lock_guard<std::mutex> lock(cs.d.mutex);
+  const config& cfg = cs.s.cfg;
+  const verdict v = judge(cfg, cs.s, cs.d, cs.interrupted.load(), hung);
+  const bool json_stdout = cs.out.json && cs.out.json->is_stdout();
+  std::FILE* human = json_stdout ? stderr : stdout;
+  if (::isatty(::fileno(human)) != 0) {
+    std::fputc('\n', human);
+  }
+  print_summary(human, cfg, cs.s, cs.d, v);
+  int code = v.exit_code;
+  try {
+    if (cs.out.json) {
+      cs.out.json->write(render_json(cfg, cs.s, cs.d, v, true));
+    }
+    if (cs.out.summary_json) {
+      cs.out.csv->write(render_csv(cs.d));
+      cs.out.jsonl->write(render_jsonl(cs.d));
+      cs.out.summary_json->write(render_json(cfg, cs.s, cs.d, v, false));
+      cs.out.summary_md->write(render_markdown(cfg, cs.d, v));
+      cs.out.html->write(render_html(cfg, cs.d, v));
+    }
+  } catch (const zokio::tools::output_error& e) {
+    std::fprintf(stderr, "zokio-soak: %s\n", e.what());
+    if (code == 0) {
+      code = zokio::tools::code(exit_status::usage);
+    }
+  }
+  std::fprintf(human, "zokio-soak: exit %d (%s)\n", code, zokio::tools::exit_meaning(code));
+  std::fflush(nullptr);
+  return code;
+}
+
+void print_task_dump(child_state& cs) {
+  if (const zokio::runtime* rt = cs.rt.load()) {
+    const std::string dump = zokio::diag::format_task_dump(zokio::diag::task_dump(*rt));
+    std::fprintf(stderr, "zokio-soak: task dump:\n%s", dump.c_str());
+  }
+}
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGUSR1, SIGUSR2}) {
+    sigaddset(&set, sig);
+  }
+  return set;
+}
+
+void signal_thread(child_state& cs) {
+  const sigset_t set = handled_signals();
+  int interrupts = 0;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) {
+      continue;
+    }
+    if (cs.finished.load() && sig == SIGUSR1) {
+      return; // woken to stop
+    }
+    if (sig == SIGINT || sig == SIGTERM) {
+      if (sig == SIGINT && ++interrupts >= 2) {
+        std::fprintf(stderr, "zokio-soak: second SIGINT: exiting now\n");
+        std::_Exit(130);
+      }
+      std::fprintf(stderr, "zokio-soak: %s: stopping the load, draining\n",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      cs.interrupted.store(true);
+      cs.s.stop.store(true);
+    } else if (sig == SIGUSR1) {
+      print_task_dump(cs);
+      cs.sample_now.store(true);
+    } else if (sig == SIGUSR2) {
+      std::fprintf(stderr, "zokio-soak: watchdog: the run stopped making progress (a hang)\n");
+      print_task_dump(cs);
+      const int code = finish(cs, true);
+      (void)code;
+      std::fflush(nullptr);
+      std::_Exit(zokio::tools::code(exit_status::interrupted));
+    }
+  }
+}
+
+/// The sampler thread's scratch: histograms allocated once.
+struct sampler_scratch {
+  std::vector<zokio::tools::log_histogram> window =
+      std::vector<zokio::tools::log_histogram>(op_count);
+  std::vector<zokio::tools::log_histogram> drift =
+      std::vector<zokio::tools::log_histogram>(op_count);
+  clock_type::time_point drift_start{};
+  bool drift_open = false;
+  std::uint64_t cpu_base_stalls = 0;
+};
+
+void take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt) {
+  const config& cfg = cs.s.cfg;
+  sample x;
+  const auto now = clock_type::now();
+  x.t_s = std::chrono::duration<double>(now - cs.s.load_start).count();
+  x.warm = now - cs.s.load_start >= cfg.warmup;
+  x.phase = cs.s.load_done.load() ? 2 : (x.warm ? 1 : 0);
+  {
+    // The window overlapped a burst when its start, its end or a point between did.
+    const auto since = now - cs.s.load_start;
+    for (auto at = since - cfg.sample_interval; at <= since && !x.burst; at += ms(250)) {
+      x.burst = at.count() >= 0 && in_burst(cfg, at);
+    }
+  }
+  x.rss_bytes = read_rss_bytes();
+  x.heap_live_bytes = read_heap_live_bytes();
+  x.cpu_s = cpu_seconds();
+  x.fds = count_fds();
+  x.threads = count_threads();
+  const zokio::runtime_stats st = rt.stats();
+  x.tasks_live = st.tasks_live;
+  x.tasks_spawned = st.tasks_spawned;
+  x.handles_active = st.handles_active;
+  x.timers_pending = st.timers_pending;
+  x.blocking_in_flight = st.blocking_in_flight;
+  x.stalls = st.stalls;
+  x.deadlocks = st.deadlocks_detected;
+  x.lost_wakeups = st.lost_wakeups;
+  if (const zokio::http::server_counters* sc_ = cs.s.server.load()) {
+    x.connections_open = sc_->connections_open.load();
+  }
+  x.in_flight = cs.s.in_flight.load();
+  // The worst heartbeat lateness: of the ticks that came, and of a tick still missing (a
+  // blocked loop never reports its own lateness).
+  std::uint64_t lag_ns = cs.s.max_lag_ns.exchange(0);
+  for (unsigned w = 0; w < cfg.workers; ++w) {
+    const auto last = clock_type::time_point(
+        clock_type::duration(cs.s.heartbeat_ns[w].load(std::memory_order_relaxed)));
+    const auto late = now - last - std::chrono::milliseconds(50);
+    if (late.count() > 0) {
+      lag_ns = std::max(lag_ns, static_cast<std::uint64_t>(late.count()));
+    }
+  }
+  x.max_loop_lag_ms = lag_ns / 1000000;
+  for (std::size_t k = 0; k < op_count; ++k) {
+    cs.s.ops[k].take_window(sc.window[k]);
+    const zokio::tools::log_histogram& h = sc.window[k];
+    op_window& w = x.ops[k];
+    w.n = h.count();
+    w.p50_ns = h.quantile(0.5);
+    w.p90_ns = h.quantile(0.9);
+    w.p99_ns = h.quantile(0.99);
+    w.p999_ns = h.quantile(0.999);
+    w.max_ns = h.max();
+  }
+  // Errors per window: from the cumulative counters' difference.
+  std::lock_guard<std::mutex> lock(cs.d.mutex);
+  static std::array<std::uint64_t, op_count> last_errors{};
+  for (std::size_t k = 0; k < op_count; ++k) {
+    const std::uint64_t e = cs.s.ops[k].m_errors.load();
+    x.ops[k].errors = e - last_errors[k];
+    last_errors[k] = e;
+  }
+  const bool judged = x.warm && x.phase == 1 && !x.burst;
+  if (judged) {
+    if (!sc.drift_open) {
+      sc.drift_open = true;
+      sc.drift_start = now - cfg.sample_interval;
+      for (auto& h : sc.drift) {
+        h.reset();
+      }
+    }
+    for (std::size_t k = 0; k < op_count; ++k) {
+      sc.drift[k].merge(sc.window[k]);
+      cs.d.whole[k].merge(sc.window[k]);
+    }
+    if (now - sc.drift_start >= cfg.drift_window - cfg.sample_interval / 2) {
+      drift_window w;
+      w.t_end_s = x.t_s;
+      for (std::size_t k = 0; k < op_count; ++k) {
+        w.n[k] = sc.drift[k].count();
+        w.p99_ns[k] = sc.drift[k].quantile(0.99);
+        sc.drift[k].reset();
+      }
+      if (cs.d.windows.size() < cs.d.windows.capacity()) {
+        cs.d.windows.push_back(w);
+      }
+      sc.drift_start = now;
+    }
+  }
+  if (cs.d.samples.size() < cs.d.samples.capacity()) {
+    cs.d.samples.push_back(x);
+  }
+}
+
+void progress_line(child_state& cs) {
+  if (::isatty(STDOUT_FILENO) == 0) {
+    return;
+  }
+  std::lock_guard<std::mutex> lock(cs.d.mutex);
+  if (cs.d.samples.empty()) {
+    return;
+  }
+  const sample& x = cs.d.samples.back();
+  std::uint64_t n = 0, p99 = 0;
+  for (const op_window& w : x.ops) {
+    n += w.n;
+    p99 = std::max(p99, w.p99_ns);
+  }
+  const double total = static_cast<double>(cs.s.cfg.duration.count()) / 1000;
+  std::printf(
+      "\r[%6.0f s / %.0f s] %s %6.0f op/s  worst p99 %8.2f ms  RSS %6.1f MiB   ", x.t_s, total,
+      x.phase == 0   ? "warm-up"
+      : x.phase == 1 ? "steady "
+                     : "drain  ",
+      static_cast<double>(n) / (static_cast<double>(cs.s.cfg.sample_interval.count()) / 1000),
+      static_cast<double>(p99) / 1e6, static_cast<double>(x.rss_bytes) / (1024.0 * 1024));
+  std::fflush(stdout);
+}
+
+void sampler_thread(child_state& cs, const zokio::runtime& rt) {
+  sampler_scratch sc;
+  const config& cfg = cs.s.cfg;
+  while (!cs.s.started.load() && !cs.finished.load()) {
+    cs.beat.beat();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto next = cs.s.load_start + cfg.sample_interval;
+  while (!cs.finished.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // The watchdog hears from us only while every worker's loop turns.
+    const auto now = clock_type::now();
+    bool alive = true;
+    for (unsigned w = 0; w < cfg.workers; ++w) {
+      const auto last = clock_type::time_point(
+          clock_type::duration(cs.s.heartbeat_ns[w].load(std::memory_order_relaxed)));
+      alive = alive && now - last < cfg.stall_limit;
+    }
+    if (alive || cs.s.phase.load() == 3) {
+      cs.beat.beat();
+    }
+    if (now >= next || cs.sample_now.exchange(false)) {
+      take_sample(cs, sc, rt);
+      next += cfg.sample_interval;
+      if (next < now) {
+        next = now + cfg.sample_interval;
+      }
+      // Deadlocks: the wait-for graph, read twice 100 ms apart (find_deadlocks' stable_for).
+      std::vector<zokio::diag::deadlock_cycle> cycles = zokio::diag::find_deadlocks(rt);
+      std::lock_guard<std::mutex> lock(cs.d.mutex);
+      ++cs.d.deadlock_checks;
+      cs.d.deadlock_cycles += cycles.size();
+      if (!cycles.empty() && cs.d.deadlock_evidence.empty()) {
+        cs.d.deadlock_evidence = zokio::diag::format_deadlocks(cycles);
+      }
+    }
+    progress_line(cs);
+  }
+}
+
+/// The watched run.
+int run_child(const config& cfg, outputs out, int beat_fd) {
+  child_state cs(cfg);
+  cs.out = std::move(out);
+  cs.beat = zokio::tools::watchdog_heartbeat(beat_fd);
+  const std::size_t max_samples =
+      static_cast<std::size_t>((cfg.duration + cfg.drain_limit + std::chrono::seconds(30)) /
+                               cfg.sample_interval) +
+      16;
+  // Reserved and touched now (resize, then clear keeps the capacity): storing the samples of a
+  // 24-hour run must not show as growth of the live bytes or of RSS.
+  cs.d.samples.resize(max_samples);
+  cs.d.samples.clear();
+  cs.d.windows.resize(static_cast<std::size_t>(cfg.duration / cfg.drift_window) + 4);
+  cs.d.windows.clear();
+  cs.d.whole.assign(op_count, zokio::tools::log_histogram());
+  for (auto& h : cs.s.heartbeat_ns) {
+    h.store(clock_type::now().time_since_epoch().count());
+  }
+
+  std::thread signals(signal_thread, std::ref(cs));
+  int code = 0;
+  {
+    // The blocking pool starts a thread for a job submitted while every thread is busy, also
+    // one about to finish, so its thread count creeps up over a long run; the bound keeps it at
+    // the 4 jobs the workload runs at a time (README.md, "What a run found").
+    zokio::runtime rt{
+        {.workers = cfg.workers, .name = "soak", .max_blocking_threads = blocking_threads}};
+    cs.rt.store(&rt);
+    std::thread sampler(sampler_thread, std::ref(cs), std::cref(rt));
+    std::string failure;
+    try {
+      run_workload(rt, cs.s);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    // One last sample after the drain, then the sampler stops.
+    cs.sample_now.store(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cs.finished.store(true);
+    sampler.join();
+    const zokio::runtime_stats st = rt.stats();
+    cs.rt.store(nullptr);
+    const zokio::shutdown_report report = rt.shutdown();
+    {
+      std::lock_guard<std::mutex> lock(cs.d.mutex);
+      {
+        std::lock_guard<std::mutex> rl(cs.s.report_mutex);
+        cs.d.drain = cs.s.drain;
+      }
+      cs.d.have_final_counters = true;
+      cs.d.tasks_spawned = st.tasks_spawned;
+      cs.d.tasks_completed = st.tasks_completed;
+      cs.d.tasks_failed = st.tasks_failed;
+      cs.d.tasks_cancelled = st.tasks_cancelled;
+      cs.d.tasks_live = st.tasks_live;
+      cs.d.shutdown_clean = report.clean();
+      cs.d.shutdown_text = report.to_string();
+    }
+    if (!failure.empty()) {
+      std::fprintf(stderr, "zokio-soak: the workload failed: %s\n", failure.c_str());
+      code = zokio::tools::code(exit_status::tool_error);
+    }
+  }
+  const int judged = finish(cs, false);
+  code = code != 0 ? code : judged;
+  pthread_kill(signals.native_handle(), SIGUSR1);
+  signals.join();
+  return code;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"zokio-soak: an endurance run of the Zokio runtime under a mixed workload, with "
+               "leak, drift, conservation and progress verdicts.",
+               "zokio-soak"};
+  app.footer(zokio::tools::exit_code_help());
+  app.set_version_flag("--version", "zokio-soak " + zokio::tools::version_line(),
+                       "Print the version and the git commit it was built from, then exit");
+  std::string hours, minutes, duration;
+  std::string profile = "full";
+  std::uint64_t seed = 1;
+  double rate = 0;
+  unsigned workers = 0;
+  std::string out_dir, json_path, inject;
+  int child_fd = -1;
+  bool no_watchdog = false;
+  app.add_option("--hours", hours, "Run this many hours (default 24; the CI profile: 2 minutes)")
+      ->type_name("H");
+  app.add_option("--minutes", minutes, "Run this many minutes")->type_name("M");
+  app.add_option("--duration", duration, "Run this long: 90s, 5m, 2h")->type_name("TIME");
+  app.add_option("--profile", profile,
+                 "full (10 s samples, a 10,000-task storm every minute) or ci (the same run "
+                 "scaled down: 1 s samples, 2,000-task storms every 10 s)")
+      ->type_name("full|ci");
+  app.add_option("--seed", seed, "Seed of the workload's random choices (default 1)")
+      ->type_name("N");
+  app.add_option("--rate", rate,
+                 "Operations per second, all kinds together, open loop (default 1000; ci: 400)")
+      ->type_name("RPS");
+  app.add_option("--workers", workers, "Runtime workers (default: cores, at most 4; ci: 2)")
+      ->type_name("N");
+  app.add_option("--out", out_dir,
+                 "Write samples.csv, samples.jsonl, summary.json, summary.md and report.html "
+                 "into DIR "
+                 "(created if missing)")
+      ->type_name("DIR");
+  app.add_option("--json", json_path,
+                 "Write one JSON document (schema zokio.soak/1) to FILE ('-' for standard output)")
+      ->type_name("FILE");
+  app.add_option("--inject", inject,
+                 "Make a criterion fail on purpose (exit 1): leak (memory kept per operation), "
+                 "fd-leak (a descriptor kept every 50 operations), stall (a worker's loop "
+                 "blocked 1.5 s every 3 s), slowdown (HTTP handlers slower and slower); or hang "
+                 "(a worker's loop blocked for good: the watchdog, exit 3)")
+      ->type_name("KIND");
+  app.add_option(child_flag, child_fd)->group("");       // hidden: the watched child
+  app.add_flag("--no-watchdog", no_watchdog)->group(""); // hidden: run in this process
+  bool cross_storms = false;
+  app.add_flag("--cross-worker-storms", cross_storms)->group(""); // hidden: README, "found"
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      return app.exit(e);
+    }
+    return usage_error(e.what());
+  }
+
+  config cfg;
+  if (profile != "full" && profile != "ci") {
+    return usage_error("--profile: '" + profile + "' is not full or ci");
+  }
+  cfg.profile = profile;
+  const int given =
+      static_cast<int>(app.count("--hours") + app.count("--minutes") + app.count("--duration"));
+  if (given > 1) {
+    return usage_error("give one of --hours, --minutes and --duration");
+  }
+  std::optional<ms> d = profile == "ci" ? ms(120000) : ms(24LL * 3600 * 1000);
+  if (app.count("--hours") != 0) {
+    d = parse_duration(hours, 3600000);
+    if (!d) {
+      return usage_error("--hours: '" + hours +
+                         "' is not a positive number of hours (at least 1 s, at most 720 h)");
+    }
+  } else if (app.count("--minutes") != 0) {
+    d = parse_duration(minutes, 60000);
+    if (!d) {
+      return usage_error("--minutes: '" + minutes +
+                         "' is not a positive number of minutes (at least 1 s)");
+    }
+  } else if (app.count("--duration") != 0) {
+    d = parse_duration(duration, 1000);
+    if (!d) {
+      return usage_error("--duration: '" + duration +
+                         "' is not a positive duration such as 90s, 5m or 2h (at least 1 s)");
+    }
+  }
+  cfg.duration = *d;
+  if (cfg.duration < ms(5000)) {
+    return usage_error("the run must last at least 5 s (a warm-up and samples after it)");
+  }
+  cfg.seed = seed;
+  if (app.count("--rate") != 0 && !(rate >= 1 && rate <= 100000)) {
+    return usage_error("--rate: must be from 1 to 100000 operations per second");
+  }
+  cfg.rate = app.count("--rate") != 0 ? rate : (profile == "ci" ? 400 : 1000);
+  if (app.count("--workers") != 0 && (workers < 1 || workers > 64)) {
+    return usage_error("--workers: must be from 1 to 64");
+  }
+  cfg.workers =
+      app.count("--workers") != 0
+          ? workers
+          : (profile == "ci" ? 2 : std::clamp(std::thread::hardware_concurrency(), 1U, 4U));
+  const std::vector<std::string> inject_kinds = {"leak", "fd-leak", "stall", "slowdown", "hang"};
+  if (app.count("--inject") != 0 &&
+      std::find(inject_kinds.begin(), inject_kinds.end(), inject) == inject_kinds.end()) {
+    return usage_error("unknown --inject kind '" + inject +
+                       "' (known: leak, fd-leak, stall, slowdown, hang)");
+  }
+  cfg.inject = inject;
+  cfg.cross_worker_storms = cross_storms;
+  if (app.count("--json") != 0 && json_path.empty()) {
+    return usage_error("--json needs a file name, or '-' for standard output");
+  }
+  if (app.count("--out") != 0 && out_dir.empty()) {
+    return usage_error("--out needs a directory");
+  }
+  cfg.out_dir = out_dir;
+  cfg.json_path = json_path;
+  apply_profile(cfg);
+
+  // Descriptors: two per loopback connection, client and server in this process.
+  const std::uint64_t conns =
+      static_cast<std::uint64_t>(cfg.workers) * (cfg.ka_clients + cfg.churn_max + cfg.echo_conns);
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max &&
+      lim.rlim_cur < 20000) {
+    lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 20000);
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 2 * conns + 256) {
+    std::fprintf(stderr,
+                 "zokio-soak: the descriptor limit (%llu) is below what %llu loopback connections "
+                 "need (%llu)\n",
+                 static_cast<unsigned long long>(lim.rlim_cur),
+                 static_cast<unsigned long long>(conns),
+                 static_cast<unsigned long long>(2 * conns + 256));
+    return zokio::tools::code(exit_status::usage);
+  }
+
+  // The outputs, checked before the run (in the parent and again in the child).
+  outputs out;
+  try {
+    if (!json_path.empty()) {
+      out.json = zokio::tools::output_file::open(json_path);
+    }
+    if (!out_dir.empty()) {
+      struct stat st {};
+      if (::stat(out_dir.c_str(), &st) != 0) {
+        if (::mkdir(out_dir.c_str(), 0777) != 0) {
+          std::fprintf(stderr, "zokio-soak: --out %s: cannot create the directory: %s\n",
+                       out_dir.c_str(), std::strerror(errno));
+          return zokio::tools::code(exit_status::usage);
+        }
+      } else if (!S_ISDIR(st.st_mode)) {
+        std::fprintf(stderr, "zokio-soak: --out %s: not a directory\n", out_dir.c_str());
+        return zokio::tools::code(exit_status::usage);
+      }
+      out.csv = zokio::tools::output_file::open(out_dir + "/samples.csv");
+      out.jsonl = zokio::tools::output_file::open(out_dir + "/samples.jsonl");
+      out.summary_json = zokio::tools::output_file::open(out_dir + "/summary.json");
+      out.summary_md = zokio::tools::output_file::open(out_dir + "/summary.md");
+      out.html = zokio::tools::output_file::open(out_dir + "/report.html");
+    }
+  } catch (const zokio::tools::output_error& e) {
+    std::fprintf(stderr, "zokio-soak: %s\n", e.what());
+    return zokio::tools::code(exit_status::usage);
+  }
+
+  if (app.count(child_flag) == 0 && !no_watchdog) {
+    out = outputs{}; // the child opens them again
+    zokio::tools::watchdog_options wo;
+    wo.tool = "zokio-soak";
+    wo.child_flag = child_flag;
+    wo.silence_limit = cfg.hang_limit;
+    wo.kill_grace = std::chrono::seconds(10);
+    return zokio::tools::run_watched(argc, argv, wo);
+  }
+  // The child (or --no-watchdog): SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 go to the signal thread.
+  const sigset_t set = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return run_child(cfg, std::move(out), child_fd);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "zokio-soak: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "zokio-soak: internal error\n");
+  }
+  return zokio::tools::code(exit_status::tool_error);
+}

@@ -1,0 +1,652 @@
+#include "report.hpp"
+
+#include <zokio_tools/html_report.hpp>
+#include <zokio_tools/provenance.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <thread>
+
+#include <sys/utsname.h>
+
+namespace zokio::soak {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr double mib = 1024.0 * 1024.0;
+
+/// Least-squares slope of y over x (per unit of x); 0 with fewer than 3 points.
+double ols_slope(const std::vector<double>& x, const std::vector<double>& y) {
+  const std::size_t n = x.size();
+  if (n < 3) {
+    return 0;
+  }
+  double mx = 0, my = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    mx += x[i];
+    my += y[i];
+  }
+  mx /= static_cast<double>(n);
+  my /= static_cast<double>(n);
+  double sxy = 0, sxx = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+  }
+  return sxx == 0 ? 0 : sxy / sxx;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) {
+    return 0;
+  }
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+/// The samples the criteria judge: after the warm-up and before the drain.
+std::vector<const sample*> steady(const run_data& d) {
+  std::vector<const sample*> v;
+  for (const sample& x : d.samples) {
+    if (x.warm && x.phase == 1 && !x.burst) {
+      v.push_back(&x);
+    }
+  }
+  return v;
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+json host_json() {
+  std::string cpu = "unknown";
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      cpu = trim(line.substr(line.find(':') + 1));
+      break;
+    }
+  }
+  utsname u{};
+  return {{"cpu_model", cpu},
+          {"cores", std::thread::hardware_concurrency()},
+          {"kernel", ::uname(&u) == 0 ? std::string(u.release) : std::string("unknown")}};
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+/// Ratio of the median of the last third of `y` to the median of the first third.
+double late_over_early(const std::vector<double>& y) {
+  if (y.size() < 3) {
+    return 1;
+  }
+  const std::size_t third = y.size() / 3;
+  const double early = median(std::vector<double>(y.begin(), y.begin() + static_cast<long>(third)));
+  const double late = median(std::vector<double>(y.end() - static_cast<long>(third), y.end()));
+  return early <= 0 ? 1 : late / early;
+}
+
+} // namespace
+
+verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool interrupted,
+              bool hung) {
+  verdict v;
+  const std::vector<const sample*> st = steady(d);
+  std::vector<double> t_h, heap, rss;
+  for (const sample* x : st) {
+    t_h.push_back(x->t_s / 3600.0);
+    heap.push_back(static_cast<double>(x->heap_live_bytes));
+    rss.push_back(static_cast<double>(x->rss_bytes));
+  }
+  const bool enough = st.size() >= 5;
+  const std::string few = enough ? "" : " (fewer than 5 samples after the warm-up: not judged)";
+  auto add = [&v](std::string name, std::string value, std::string threshold, bool pass,
+                  std::string why) {
+    v.criteria.push_back(
+        {std::move(name), std::move(value), std::move(threshold), pass, std::move(why)});
+  };
+
+  // Memory. The budget is soak.md's (section 3): max(64 KiB/h, 0.5 %/h of the median), with an
+  // allowance of 1 MiB over the judged window, so that a short run is not failed by noise and
+  // by caches still filling: 1 MiB / window hours is above 64 KiB/h only for windows under
+  // 16 hours. A 24-hour run is judged by soak.md's budget alone.
+  const double steady_h = st.empty() ? 0 : st.back()->t_s / 3600.0 - st.front()->t_s / 3600.0;
+  const double heap_med = median(heap);
+  const double heap_budget =
+      std::max({64.0 * 1024, 0.005 * heap_med, mib / std::max(steady_h, 1e-6)});
+  const double heap_slope = ols_slope(t_h, heap);
+  add("heap_slope", fmt("%.3f MiB/h", heap_slope / mib),
+      "<= " + fmt("%.3f MiB/h", heap_budget / mib), !enough || heap_slope <= heap_budget,
+      "allocator live bytes (mallinfo2), least-squares slope after the warm-up" + few);
+  const double heap_ratio = late_over_early(heap);
+  add("heap_late_over_early", fmt("%.3f", heap_ratio), "<= 1.100", !enough || heap_ratio <= 1.10,
+      "median live bytes, last third over first third" + few);
+  const double rss_ratio = late_over_early(rss);
+  add("rss_late_over_early", fmt("%.3f", rss_ratio), "<= 1.100", !enough || rss_ratio <= 1.10,
+      "median RSS (/proc/self/statm), last third over first third" + few);
+
+  // Threads constant after the warm-up.
+  std::uint64_t th_min = UINT64_MAX, th_max = 0;
+  for (const sample* x : st) {
+    th_min = std::min(th_min, x->threads);
+    th_max = std::max(th_max, x->threads);
+  }
+  const std::uint64_t th_range = st.empty() ? 0 : th_max - th_min;
+  add("threads_constant", std::to_string(th_range), "== 0", th_range == 0,
+      "max - min thread count after the warm-up");
+
+  // Back to baseline after the drain, and the conservation counters.
+  if (d.drain) {
+    const drain_report& r = *d.drain;
+    add("drain_complete", r.reached ? "yes (" + fmt("%.2f s", r.drain_s) + ")" : "no",
+        "every operation finished within " + std::to_string(cfg.drain_limit.count() / 1000) + " s",
+        r.reached && r.in_flight == 0, "the final drain");
+    add("fds_after_drain",
+        std::to_string(r.fds_after) + " (before load " + std::to_string(r.fds_before) + ")",
+        "<= before + 2", r.fds_after <= r.fds_before + 2, "open descriptors (/proc/self/fd)");
+    add("tasks_after_drain",
+        std::to_string(r.tasks_live_after) + " (before load " +
+            std::to_string(r.tasks_live_before) + ")",
+        "== before", r.tasks_live_after == r.tasks_live_before, "live tasks (runtime_stats)");
+    add("handles_after_drain",
+        std::to_string(r.handles_after) + " (before load " + std::to_string(r.handles_before) + ")",
+        "== before", r.handles_after == r.handles_before, "active libuv handles (runtime_stats)");
+    add("connections_conserved",
+        "accepted " + std::to_string(r.server_accepted) + ", clients opened " +
+            std::to_string(r.client_connects) + ", open " + std::to_string(r.server_open_after) +
+            "; echo accepted " + std::to_string(r.echo_accepted) + ", closed " +
+            std::to_string(r.echo_closed),
+        "accepted == opened, open == 0, echo accepted == closed",
+        r.server_accepted == r.client_connects && r.server_open_after == 0 &&
+            r.echo_accepted == r.echo_closed,
+        "connections accepted = closed + open");
+  } else if (!hung) {
+    add("drain_complete", "no drain report", "a drain", false, "the final drain");
+  }
+  if (d.have_final_counters) {
+    const std::uint64_t rhs = d.tasks_completed + d.tasks_failed + d.tasks_cancelled + d.tasks_live;
+    add("tasks_conserved",
+        "spawned " + std::to_string(d.tasks_spawned) + ", completed+failed+cancelled+live " +
+            std::to_string(rhs),
+        "equal", d.tasks_spawned == rhs, "runtime_stats after the drain");
+    add("shutdown_clean", d.shutdown_clean ? "clean" : d.shutdown_text, "clean", d.shutdown_clean,
+        "no task or handle left, uv_loop_close() == 0 on every worker");
+  }
+
+  // Correctness and errors.
+  add("echo_mismatches", std::to_string(s.echo_mismatches.load()), "== 0",
+      s.echo_mismatches.load() == 0, "HTTP echo bodies and TCP echo bytes, byte for byte");
+  std::uint64_t ok = 0, err = 0;
+  for (const op_recorder& r : s.ops) {
+    ok += r.m_ok.load();
+    err += r.m_errors.load();
+  }
+  err += s.shed.load();
+  const double rate = ok + err == 0 ? 0 : static_cast<double>(err) / static_cast<double>(ok + err);
+  add("error_rate",
+      fmt("%.4f %%", rate * 100) + " (" + std::to_string(err) + " of " + std::to_string(ok + err) +
+          ")",
+      "<= 0.0100 %", rate <= 0.0001, "failed, timed-out and shed operations, whole run");
+
+  // Throughput after the warm-up, against the target rate.
+  if (st.size() >= 2) {
+    std::uint64_t n = 0;
+    for (std::size_t i = 1; i < st.size(); ++i) {
+      for (std::size_t k = 0; k < op_count; ++k) {
+        if (op_at(k) != op::storm) {
+          n += st[i]->ops[k].n;
+        }
+      }
+    }
+    // Burst windows are left out, so the time is the judged windows' own.
+    const double secs = static_cast<double>(st.size() - 1) *
+                        static_cast<double>(cfg.sample_interval.count()) / 1000;
+    const double got = secs > 0 ? static_cast<double>(n) / secs : 0;
+    const double ratio = cfg.rate > 0 ? got / cfg.rate : 0;
+    add("throughput", fmt("%.1f op/s", got) + " (" + fmt("%.3f", ratio) + " of target)",
+        "0.900 .. 1.100 of " + fmt("%.0f op/s", cfg.rate), ratio >= 0.9 && ratio <= 1.1,
+        "completed operations per second after the warm-up (open loop)");
+  }
+
+  // Latency drift: a window's p99 above 2x the first window's for 3 windows in a row, per
+  // operation with enough data (at least 200 completions in the baseline window and in each
+  // judged window). A window less than 5 ms above the baseline is not counted: on a shared
+  // machine the kernel scheduler's noise is of that order (README.md, "Criteria").
+  constexpr double drift_floor_ns = 5e6;
+  // The p99 of fewer than 200 values is one of their two largest: too noisy to judge.
+  constexpr std::uint64_t min_n = 200;
+  {
+    std::string worst_op = "-";
+    double worst_ratio = 0;
+    bool drift_pass = true;
+    std::string failed_ops;
+    std::string judged_ops;
+    for (std::size_t k = 0; k < op_count; ++k) {
+      if (d.windows.size() < 2 || d.windows[0].n[k] < min_n) {
+        continue;
+      }
+      judged_ops += (judged_ops.empty() ? "" : ", ") + std::string(op_name(op_at(k)));
+      const double base = static_cast<double>(d.windows[0].p99_ns[k]);
+      int run = 0;
+      bool op_failed = false;
+      for (std::size_t w = 1; w < d.windows.size(); ++w) {
+        if (d.windows[w].n[k] < min_n) {
+          run = 0;
+          continue;
+        }
+        const double p = static_cast<double>(d.windows[w].p99_ns[k]);
+        const double ratio = base > 0 ? p / base : 0;
+        if (ratio > worst_ratio) {
+          worst_ratio = ratio;
+          worst_op = op_name(op_at(k));
+        }
+        run = p > 2 * base && p - base > drift_floor_ns ? run + 1 : 0;
+        op_failed = op_failed || run >= 3;
+      }
+      if (op_failed) {
+        drift_pass = false;
+        failed_ops += (failed_ops.empty() ? "" : ", ") + std::string(op_name(op_at(k)));
+      }
+    }
+    add("latency_drift",
+        "worst window p99 / baseline p99 = " + fmt("%.2f", worst_ratio) + " (" + worst_op + ")" +
+            (failed_ops.empty() ? "" : "; drifted: " + failed_ops),
+        "not > 2x baseline (and > +5 ms) for 3 windows in a row", drift_pass,
+        std::to_string(d.windows.size()) + " windows of " +
+            std::to_string(cfg.drift_window.count() / 1000) + " s; baseline = the first; judged: " +
+            (judged_ops.empty() ? "none (too few completions per window)" : judged_ops));
+  }
+
+  // Progress: loop lag (a worker's 50 ms timer late by more than the stall threshold), the
+  // runtime's stall counter, deadlocks and lost wake-ups.
+  std::uint64_t lag = 0, stalls0 = 0, stalls1 = 0, lost = 0;
+  if (!st.empty()) {
+    stalls0 = st.front()->stalls;
+    stalls1 = st.back()->stalls;
+  }
+  for (const sample* x : st) {
+    lag = std::max(lag, x->max_loop_lag_ms);
+  }
+  if (!d.samples.empty()) {
+    lost = d.samples.back().lost_wakeups;
+  }
+  const std::uint64_t stall_ms = static_cast<std::uint64_t>(cfg.stall_limit.count()) / 2;
+  add("loop_lag", std::to_string(lag) + " ms", "<= " + std::to_string(stall_ms) + " ms",
+      lag <= stall_ms, "worst lateness of a worker's 50 ms heartbeat timer after the warm-up");
+  // STALL COUNTER: runtime_stats::stalls counts resumes longer than stall_threshold by wall
+  // time; a stall detector judged by the loop thread's CPU time as well (issue #11, "Progress")
+  // belongs here once the runtime offers one. Reported, not judged, until then: on a shared
+  // machine a preempted resume is counted too.
+  add("runtime_stalls", std::to_string(stalls1 - stalls0) + " (informational)", "-", true,
+      "runtime_stats::stalls after the warm-up (resumes > 100 ms wall time)");
+  add("deadlocks",
+      std::to_string(d.deadlock_cycles) + " cycles in " + std::to_string(d.deadlock_checks) +
+          " find_deadlocks calls",
+      "== 0", d.deadlock_cycles == 0,
+      d.deadlock_evidence.empty() ? "diag::find_deadlocks, sampled" : d.deadlock_evidence);
+  add("lost_wakeups", std::to_string(lost), "== 0", lost == 0, "runtime_stats::lost_wakeups");
+
+  bool all = true;
+  for (const criterion& c : v.criteria) {
+    all = all && c.pass;
+  }
+  if (hung) {
+    v.outcome = "hang";
+    v.exit_code = 3;
+  } else if (interrupted) {
+    v.outcome = "interrupted";
+    v.exit_code = 3;
+  } else {
+    v.outcome = all ? "pass" : "fail";
+    v.exit_code = all ? 0 : 1;
+  }
+  return v;
+}
+
+namespace {
+
+json sample_json(const sample& x) {
+  json ops = json::object();
+  for (std::size_t k = 0; k < op_count; ++k) {
+    const op_window& w = x.ops[k];
+    ops[op_name(op_at(k))] = {{"n", w.n},
+                              {"err", w.errors},
+                              {"p50_us", static_cast<double>(w.p50_ns) / 1e3},
+                              {"p99_us", static_cast<double>(w.p99_ns) / 1e3},
+                              {"p999_us", static_cast<double>(w.p999_ns) / 1e3},
+                              {"max_us", static_cast<double>(w.max_ns) / 1e3}};
+  }
+  static constexpr const char* phases[] = {"warmup", "steady", "drain", "done"};
+  return {{"t", x.t_s},
+          {"phase", x.warm && x.phase == 0 ? "steady" : phases[std::clamp(x.phase, 0, 3)]},
+          {"burst", x.burst},
+          {"rss_bytes", x.rss_bytes},
+          {"heap_live_bytes", x.heap_live_bytes},
+          {"cpu_s", x.cpu_s},
+          {"fds", x.fds},
+          {"threads", x.threads},
+          {"tasks_live", x.tasks_live},
+          {"tasks_spawned", x.tasks_spawned},
+          {"handles_active", x.handles_active},
+          {"timers_pending", x.timers_pending},
+          {"blocking_in_flight", x.blocking_in_flight},
+          {"connections_open", x.connections_open},
+          {"in_flight", x.in_flight},
+          {"stalls", x.stalls},
+          {"deadlocks", x.deadlocks},
+          {"lost_wakeups", x.lost_wakeups},
+          {"max_loop_lag_ms", x.max_loop_lag_ms},
+          {"ops", std::move(ops)}};
+}
+
+json config_json(const config& c) {
+  return {{"profile", c.profile},
+          {"duration_s", static_cast<double>(c.duration.count()) / 1000},
+          {"seed", c.seed},
+          {"rate", c.rate},
+          {"workers", c.workers},
+          {"inject", c.inject.empty() ? json(nullptr) : json(c.inject)},
+          {"sample_interval_s", static_cast<double>(c.sample_interval.count()) / 1000},
+          {"warmup_s", static_cast<double>(c.warmup.count()) / 1000},
+          {"storm_period_s", static_cast<double>(c.storm_period.count()) / 1000},
+          {"storm_tasks", c.storm_tasks},
+          {"cross_worker_storms", c.cross_worker_storms},
+          {"drift_window_s", static_cast<double>(c.drift_window.count()) / 1000},
+          {"burst_period_s", static_cast<double>(c.burst_period.count()) / 1000},
+          {"burst_length_s", static_cast<double>(c.burst_length.count()) / 1000},
+          {"hang_limit_s", static_cast<double>(c.hang_limit.count()) / 1000},
+          {"keepalive_clients_per_worker", c.ka_clients},
+          {"churn_concurrency_per_worker", c.churn_max},
+          {"echo_connections_per_worker", c.echo_conns}};
+}
+
+} // namespace
+
+std::string render_json(const config& cfg, const shared_state& s, const run_data& d,
+                        const verdict& v, bool with_samples) {
+  const zokio::tools::provenance& p = zokio::tools::build_provenance();
+  json doc;
+  doc["schema"] = "zokio.soak/1";
+  doc["tool"] = "zokio-soak";
+  doc["version"] = p.version;
+  doc["git_commit"] = p.git_commit;
+  doc["git_dirty"] = p.git_dirty;
+  doc["host"] = host_json();
+  doc["timestamp"] = utc_now();
+  doc["config"] = config_json(cfg);
+  doc["verdict"] = v.outcome;
+  doc["exit_code"] = v.exit_code;
+  json crit = json::array();
+  for (const criterion& c : v.criteria) {
+    crit.push_back({{"name", c.name},
+                    {"value", c.value},
+                    {"threshold", c.threshold},
+                    {"pass", c.pass},
+                    {"about", c.why}});
+  }
+  doc["criteria"] = std::move(crit);
+  json totals = json::object();
+  for (std::size_t k = 0; k < op_count; ++k) {
+    const zokio::tools::log_histogram& h = d.whole[k];
+    totals[op_name(op_at(k))] = {{"ok", s.ops[k].m_ok.load()},
+                                 {"errors", s.ops[k].m_errors.load()},
+                                 {"after_warmup",
+                                  {{"n", h.count()},
+                                   {"p50_us", static_cast<double>(h.quantile(0.5)) / 1e3},
+                                   {"p99_us", static_cast<double>(h.quantile(0.99)) / 1e3},
+                                   {"p999_us", static_cast<double>(h.quantile(0.999)) / 1e3},
+                                   {"max_us", static_cast<double>(h.max()) / 1e3}}}};
+  }
+  doc["totals"] = {{"ops", std::move(totals)},
+                   {"shed", s.shed.load()},
+                   {"echo_mismatches", s.echo_mismatches.load()},
+                   {"injected_leak_bytes", s.injected_leak_bytes.load()},
+                   {"samples", d.samples.size()}};
+  if (d.drain) {
+    const drain_report& r = *d.drain;
+    doc["drain"] = {{"reached", r.reached},
+                    {"drain_s", r.drain_s},
+                    {"in_flight", r.in_flight},
+                    {"tasks_live_before", r.tasks_live_before},
+                    {"tasks_live_after", r.tasks_live_after},
+                    {"handles_before", r.handles_before},
+                    {"handles_after", r.handles_after},
+                    {"fds_before", r.fds_before},
+                    {"fds_after", r.fds_after},
+                    {"server_connections_accepted", r.server_accepted},
+                    {"server_connections_open_after", r.server_open_after},
+                    {"client_connections_opened", r.client_connects},
+                    {"echo_accepted", r.echo_accepted},
+                    {"echo_closed", r.echo_closed}};
+  } else {
+    doc["drain"] = nullptr;
+  }
+  json windows = json::array();
+  for (const drift_window& w : d.windows) {
+    json p99 = json::object();
+    for (std::size_t k = 0; k < op_count; ++k) {
+      if (w.n[k] > 0) {
+        p99[op_name(op_at(k))] = {{"n", w.n[k]},
+                                  {"p99_us", static_cast<double>(w.p99_ns[k]) / 1e3}};
+      }
+    }
+    windows.push_back({{"t_end", w.t_end_s}, {"ops", std::move(p99)}});
+  }
+  doc["drift_windows"] = std::move(windows);
+  if (with_samples) {
+    json samples = json::array();
+    for (const sample& x : d.samples) {
+      samples.push_back(sample_json(x));
+    }
+    doc["samples"] = std::move(samples);
+  }
+  return doc.dump(2) + "\n";
+}
+
+std::string render_jsonl(const run_data& d) {
+  std::string out;
+  for (const sample& x : d.samples) {
+    out += sample_json(x).dump() + "\n";
+  }
+  return out;
+}
+
+std::string render_csv(const run_data& d) {
+  std::string out = "t_s,phase,burst,rss_bytes,heap_live_bytes,cpu_s,fds,threads,tasks_live,"
+                    "tasks_spawned,handles_active,timers_pending,blocking_in_flight,"
+                    "connections_open,in_flight,stalls,deadlocks,lost_wakeups,max_loop_lag_ms";
+  for (std::size_t k = 0; k < op_count; ++k) {
+    const std::string n = op_name(op_at(k));
+    out += "," + n + "_n," + n + "_err," + n + "_p50_us," + n + "_p99_us," + n + "_max_us";
+  }
+  out += "\n";
+  for (const sample& x : d.samples) {
+    char buf[512];
+    std::snprintf(
+        buf, sizeof buf,
+        "%.3f,%s,%d,%llu,%llu,%.3f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
+        "%llu,%llu",
+        x.t_s,
+        x.phase == 0   ? "warmup"
+        : x.phase == 1 ? "steady"
+                       : "drain",
+        x.burst ? 1 : 0, (unsigned long long)x.rss_bytes, (unsigned long long)x.heap_live_bytes,
+        x.cpu_s, (unsigned long long)x.fds, (unsigned long long)x.threads,
+        (unsigned long long)x.tasks_live, (unsigned long long)x.tasks_spawned,
+        (unsigned long long)x.handles_active, (unsigned long long)x.timers_pending,
+        (unsigned long long)x.blocking_in_flight, (unsigned long long)x.connections_open,
+        (unsigned long long)x.in_flight, (unsigned long long)x.stalls,
+        (unsigned long long)x.deadlocks, (unsigned long long)x.lost_wakeups,
+        (unsigned long long)x.max_loop_lag_ms);
+    out += buf;
+    for (const op_window& w : x.ops) {
+      std::snprintf(buf, sizeof buf, ",%llu,%llu,%.1f,%.1f,%.1f", (unsigned long long)w.n,
+                    (unsigned long long)w.errors, static_cast<double>(w.p50_ns) / 1e3,
+                    static_cast<double>(w.p99_ns) / 1e3, static_cast<double>(w.max_ns) / 1e3);
+      out += buf;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::string render_markdown(const config& cfg, const run_data& d, const verdict& v) {
+  std::string md = "# zokio-soak summary\n\n";
+  md += "- verdict: **" + v.outcome + "** (exit " + std::to_string(v.exit_code) + ")\n";
+  md += "- profile " + cfg.profile + ", duration " + fmt("%.0f s", cfg.duration.count() / 1000.0) +
+        ", rate " + fmt("%.0f op/s", cfg.rate) + ", workers " + std::to_string(cfg.workers) +
+        ", seed " + std::to_string(cfg.seed) +
+        (cfg.inject.empty() ? "" : ", inject " + cfg.inject) + "\n";
+  md += "- version " + zokio::tools::version_line() + ", " + std::to_string(d.samples.size()) +
+        " samples\n\n";
+  md += "| criterion | value | threshold | result |\n|---|---|---|---|\n";
+  for (const criterion& c : v.criteria) {
+    md += "| " + c.name + " | " + c.value + " | " + c.threshold + " | " +
+          (c.pass ? "pass" : "**FAIL**") + " |\n";
+  }
+  md += "\n| operation | n after warm-up | p50 us | p99 us | p99.9 us | max us |\n"
+        "|---|---|---|---|---|---|\n";
+  for (std::size_t k = 0; k < op_count; ++k) {
+    const zokio::tools::log_histogram& h = d.whole[k];
+    md += "| " + std::string(op_name(op_at(k))) + " | " + std::to_string(h.count()) + " | " +
+          fmt("%.0f", h.quantile(0.5) / 1e3) + " | " + fmt("%.0f", h.quantile(0.99) / 1e3) + " | " +
+          fmt("%.0f", h.quantile(0.999) / 1e3) + " | " + fmt("%.0f", h.max() / 1e3) + " |\n";
+  }
+  return md;
+}
+
+std::string render_html(const config& cfg, const run_data& d, const verdict& v) {
+  using zokio::tools::html_escape;
+  std::string body =
+      "<p>Verdict: <span class=\"" + std::string(v.exit_code == 0 ? "pass" : "fail") + "\">" +
+      html_escape(v.outcome) + "</span> (exit " + std::to_string(v.exit_code) + "). Profile " +
+      html_escape(cfg.profile) + ", " + fmt("%.0f s", cfg.duration.count() / 1000.0) + ", " +
+      fmt("%.0f op/s", cfg.rate) + ", " + std::to_string(cfg.workers) + " workers, seed " +
+      std::to_string(cfg.seed) + (cfg.inject.empty() ? "" : ", inject " + html_escape(cfg.inject)) +
+      "; warm-up " + fmt("%.0f s", cfg.warmup.count() / 1000.0) + "; " +
+      html_escape(zokio::tools::version_line()) + ".</p>\n";
+  body += "<table><tr><th>criterion</th><th>value</th><th>threshold</th><th>result</th><th>about"
+          "</th></tr>\n";
+  for (const criterion& c : v.criteria) {
+    body += "<tr><td>" + html_escape(c.name) + "</td><td>" + html_escape(c.value) + "</td><td>" +
+            html_escape(c.threshold) + "</td><td class=\"" + (c.pass ? "pass" : "fail") + "\">" +
+            (c.pass ? "pass" : "FAIL") + "</td><td>" + html_escape(c.why) + "</td></tr>\n";
+  }
+  body += "</table>\n";
+  using zokio::tools::chart_series;
+  using zokio::tools::line_chart;
+  std::vector<double> t;
+  for (const sample& x : d.samples) {
+    t.push_back(std::round(x.t_s * 10) / 10);
+  }
+  auto series = [&d](std::string label, auto f) {
+    chart_series s{std::move(label), {}};
+    for (const sample& x : d.samples) {
+      s.y.push_back(f(x));
+    }
+    return s;
+  };
+  const double secs = static_cast<double>(cfg.sample_interval.count()) / 1000;
+  const auto op_ms = [](op o, std::uint64_t op_window::*field) {
+    return [o, field](const sample& x) {
+      return static_cast<double>(x.ops[static_cast<std::size_t>(o)].*field) / 1e6;
+    };
+  };
+  std::vector<line_chart> charts;
+  charts.push_back(
+      {"Memory",
+       "seconds",
+       "MiB",
+       t,
+       {series("RSS", [](const sample& x) { return x.rss_bytes / mib; }),
+        series("allocator live bytes", [](const sample& x) { return x.heap_live_bytes / mib; })}});
+  charts.push_back({"Descriptors and threads",
+                    "seconds",
+                    "count",
+                    t,
+                    {series("open descriptors", [](const sample& x) { return double(x.fds); }),
+                     series("threads", [](const sample& x) { return double(x.threads); })}});
+  charts.push_back(
+      {"Live tasks, libuv handles, HTTP connections",
+       "seconds",
+       "count",
+       t,
+       {series("live tasks", [](const sample& x) { return double(x.tasks_live); }),
+        series("active handles", [](const sample& x) { return double(x.handles_active); }),
+        series("open connections", [](const sample& x) { return double(x.connections_open); })}});
+  charts.push_back({"Throughput",
+                    "seconds",
+                    "operations per second",
+                    t,
+                    {series("completed", [secs](const sample& x) {
+                      std::uint64_t n = 0;
+                      for (std::size_t k = 0; k < op_count; ++k) {
+                        n += op_at(k) == op::storm ? 0 : x.ops[k].n;
+                      }
+                      return static_cast<double>(n) / secs;
+                    })}});
+  charts.push_back({"Latency from the intended start",
+                    "seconds",
+                    "ms",
+                    t,
+                    {series("get_hello p50", op_ms(op::get_hello, &op_window::p50_ns)),
+                     series("get_hello p99", op_ms(op::get_hello, &op_window::p99_ns)),
+                     series("post_echo p99", op_ms(op::post_echo, &op_window::p99_ns)),
+                     series("tcp_echo p99", op_ms(op::tcp_echo, &op_window::p99_ns))}});
+  return zokio::tools::render_html_report("zokio-soak report", body, charts);
+}
+
+void print_summary(std::FILE* out, const config& cfg, const shared_state& s, const run_data& d,
+                   const verdict& v) {
+  std::fprintf(out, "zokio-soak: profile %s, %.0f s, %.0f op/s, %u workers, seed %llu%s%s\n",
+               cfg.profile.c_str(), cfg.duration.count() / 1000.0, cfg.rate, cfg.workers,
+               static_cast<unsigned long long>(cfg.seed), cfg.inject.empty() ? "" : ", inject ",
+               cfg.inject.c_str());
+  std::fprintf(out, "%-16s %10s %8s %10s %10s %10s\n", "operation", "ok", "errors", "p50 us",
+               "p99 us", "max us");
+  for (std::size_t k = 0; k < op_count; ++k) {
+    const zokio::tools::log_histogram& h = d.whole[k];
+    std::fprintf(out, "%-16s %10llu %8llu %10.0f %10.0f %10.0f\n", op_name(op_at(k)),
+                 static_cast<unsigned long long>(s.ops[k].m_ok.load()),
+                 static_cast<unsigned long long>(s.ops[k].m_errors.load()), h.quantile(0.5) / 1e3,
+                 h.quantile(0.99) / 1e3, h.max() / 1e3);
+  }
+  std::fprintf(out, "criteria (judged after the warm-up):\n");
+  for (const criterion& c : v.criteria) {
+    std::fprintf(out, "  %-4s %-22s %s (threshold %s)\n", c.pass ? "ok" : "FAIL", c.name.c_str(),
+                 c.value.c_str(), c.threshold.c_str());
+  }
+  std::string failed;
+  for (const criterion& c : v.criteria) {
+    if (!c.pass) {
+      failed += (failed.empty() ? "" : ", ") + c.name;
+    }
+  }
+  std::fprintf(out, "verdict: %s%s%s\n", v.outcome.c_str(),
+               failed.empty() ? "" : " (failed: ", failed.empty() ? "" : (failed + ")").c_str());
+}
+
+} // namespace zokio::soak

@@ -1,0 +1,77 @@
+#pragma once
+
+// zokio-soak's verdicts and reports: the criteria, judged on the samples after the warm-up, and
+// the documents a run writes (the human summary, `--json`, and `--out DIR`'s samples.csv,
+// samples.jsonl, summary.json and summary.md).
+
+#include "soak.hpp"
+
+#include <zokio_tools/histogram.hpp>
+
+#include <array>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace zokio::soak {
+
+/// One latency-drift window: several sample windows merged (without loss) per operation.
+struct drift_window {
+  double t_end_s = 0;
+  std::array<std::uint64_t, op_count> n{};
+  std::array<std::uint64_t, op_count> p99_ns{};
+};
+
+/// Everything a report is made of; filled by the sampler (under `mutex`) and at the end.
+struct run_data {
+  std::mutex mutex;
+  std::vector<sample> samples;                    // reserved for the whole run up front
+  std::vector<drift_window> windows;              // reserved likewise
+  std::vector<zokio::tools::log_histogram> whole; ///< per op, after the warm-up
+  std::uint64_t deadlock_cycles = 0;              ///< cycles find_deadlocks reported
+  std::string deadlock_evidence;                  ///< the first one, formatted
+  std::uint64_t deadlock_checks = 0;
+  std::optional<drain_report> drain;
+  bool shutdown_clean = false;
+  std::string shutdown_text;
+  std::uint64_t tasks_spawned = 0, tasks_completed = 0, tasks_failed = 0, tasks_cancelled = 0,
+                tasks_live = 0; ///< the runtime's counters after the drain
+  bool have_final_counters = false;
+};
+
+struct criterion {
+  std::string name;
+  std::string value;
+  std::string threshold;
+  bool pass = true;
+  std::string why; ///< what it measures, in a few words
+};
+
+/// The run's outcome: "pass", "fail", "interrupted" or "hang".
+struct verdict {
+  std::string outcome = "pass";
+  int exit_code = 0;
+  std::vector<criterion> criteria;
+};
+
+/// Judges the run (call with `d.mutex` held). `interrupted`/`hung` set the outcome whatever the
+/// criteria say.
+verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool interrupted,
+              bool hung);
+
+/// The documents.
+std::string render_json(const config& cfg, const shared_state& s, const run_data& d,
+                        const verdict& v, bool with_samples);
+std::string render_markdown(const config& cfg, const run_data& d, const verdict& v);
+std::string render_csv(const run_data& d);
+std::string render_jsonl(const run_data& d);
+/// report.html: one self-contained page with the criteria and charts over time (RSS and live
+/// bytes, descriptors and threads, live tasks and handles, throughput, p50/p99), drawn by
+/// Chart.js inlined (zokio_tools/html_report.hpp).
+std::string render_html(const config& cfg, const run_data& d, const verdict& v);
+/// The human summary (stdout).
+void print_summary(std::FILE* out, const config& cfg, const shared_state& s, const run_data& d,
+                   const verdict& v);
+
+} // namespace zokio::soak
