@@ -89,6 +89,9 @@ runtime_impl::runtime_impl(runtime_options options)
   for (unsigned i = 1; i < n; ++i) {
     m_workers[i]->start_thread();
   }
+  if (const std::int64_t stall_ns = saturating_ns(m_options.stall_threshold); stall_ns > 0) {
+    m_stall = std::make_unique<stall_watchdog>(*this, stall_ns);
+  }
 }
 
 runtime_impl::~runtime_impl() {
@@ -306,6 +309,9 @@ shutdown_report runtime_impl::shutdown() {
   // Every task has unwound, so no job runs any more unless its task was left behind: idle
   // threads end and are joined; one stuck in a job is detached at the deadline.
   m_blocking.shutdown(teardown_deadline);
+  if (m_stall) {
+    m_stall->stop(); // no task runs any more; its reports stay readable
+  }
   m_shut.store(true, std::memory_order_release);
   return m_report;
 }
