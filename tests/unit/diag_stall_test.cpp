@@ -10,9 +10,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 
@@ -154,6 +158,31 @@ TEST(diag_stall, a_threshold_of_zero_reports_nothing) {
   zokio::runtime rt{{.workers = 1, .stall_threshold = 0ms}};
   rt.block_on(spin(&log, 120ms));
   EXPECT_TRUE(zokio::diag::recent_stalls(rt).empty());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> nap(std::chrono::milliseconds d) {
+  co_await zokio::sleep_for(d);
+}
+
+zokio::task<void> nap_named() {
+  co_await zokio::spawn(nap(700ms), {.name = "dump-me"}).join();
+}
+
+TEST(diag_sigquit, zokio_dump_prints_the_task_dump_and_the_program_goes_on) {
+  ::setenv("ZOKIO_DUMP", "1", 1);
+  zokio::runtime rt{{.workers = 1, .name = "dumped"}};
+  ::unsetenv("ZOKIO_DUMP");
+  testing::internal::CaptureStderr();
+  std::thread quit([] {
+    std::this_thread::sleep_for(150ms);
+    ::kill(::getpid(), SIGQUIT); // the process goes on
+  });
+  rt.block_on(nap_named());
+  quit.join();
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("zokio: SIGQUIT: runtime 'dumped'"), std::string::npos) << err;
+  EXPECT_NE(err.find("'dump-me' worker 0 suspended on timer"), std::string::npos) << err;
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -138,7 +138,8 @@ void start_stop_loop(watchdog& wd, scenario_outcome& out, unsigned workers, int 
   std::chrono::nanoseconds slowest{0};
   std::uint64_t tasks = 0;
   for (int i = 0; i < rounds; ++i) {
-    watched_runtime_base w(wd, zokio::runtime_options{.workers = workers, .name = "zokio-diag"});
+    watched_runtime_base w(
+        wd, zokio::runtime_options{.workers = workers, .force_async = true, .name = "zokio-diag"});
     w.rt().block_on(everything_in_flight(workers));
     std::chrono::nanoseconds took{0};
     const auto live = w.rt().stats().tasks_live;
@@ -175,7 +176,8 @@ zokio::task<void> bind_and_keep(std::optional<zokio::net::tcp_listener>* out) {
 void check_handle_leak(watchdog& wd, scenario_outcome& out) {
   std::optional<zokio::net::tcp_listener> kept; // destroyed after the runtime's shutdown: allowed
   {
-    watched_runtime_base w(wd, zokio::runtime_options{.workers = 1, .name = "zokio-diag"});
+    watched_runtime_base w(
+        wd, zokio::runtime_options{.workers = 1, .force_async = true, .name = "zokio-diag"});
     w.rt().block_on(bind_and_keep(&kept));
     std::chrono::nanoseconds took{0};
     const auto report = shut_down_and_judge(w.rt(), out, "handle-leak", took);
@@ -187,49 +189,61 @@ void check_handle_leak(watchdog& wd, scenario_outcome& out) {
   kept.reset();
 }
 
-zokio::task<void> ignore_cancellation(std::shared_ptr<std::atomic<bool>> release) {
+/// A blocking job that runs until released, and whether it has started: a job still queued can
+/// be cancelled, a running one cannot.
+struct stuck_job {
+  std::atomic<bool> started{false};
+  std::atomic<bool> release{false};
+};
+
+zokio::task<void> ignore_cancellation(std::shared_ptr<stuck_job> job) {
   // A running blocking job cannot be cancelled: the task outlives any grace shorter than it.
   co_await zokio::spawn_blocking(
-      [release] {
-        while (!release->load()) {
+      [job] {
+        job->started.store(true);
+        while (!job->release.load()) {
           std::this_thread::sleep_for(1ms);
         }
       },
       {.name = "ignores-cancellation"});
 }
 
-zokio::task<void> start_stuck(std::shared_ptr<std::atomic<bool>> release) {
-  (void)zokio::spawn(ignore_cancellation(std::move(release)), {.name = "waits-for-the-job"});
-  co_await zokio::sleep_for(5ms);
+zokio::task<void> start_stuck(std::shared_ptr<stuck_job> job) {
+  (void)zokio::spawn(ignore_cancellation(job), {.name = "waits-for-the-job"});
+  while (!job->started.load()) {
+    co_await zokio::sleep_for(1ms);
+  }
 }
 
 /// --inject unclean-shutdown: a task that does not unwind within shutdown_grace.
 void check_stuck_task(watchdog& wd, scenario_outcome& out) {
-  auto release = std::make_shared<std::atomic<bool>>(false);
+  auto job = std::make_shared<stuck_job>();
   {
-    watched_runtime_base w(
-        wd,
-        zokio::runtime_options{.workers = 1, .name = "zokio-diag", .shutdown_grace = short_grace});
-    w.rt().block_on(start_stuck(release));
+    watched_runtime_base w(wd, zokio::runtime_options{.workers = 1,
+                                                      .force_async = true,
+                                                      .name = "zokio-diag",
+                                                      .shutdown_grace = short_grace});
+    w.rt().block_on(start_stuck(job));
     std::chrono::nanoseconds took{0};
     const auto report = shut_down_and_judge(w.rt(), out, "stuck-task", took);
     out.record(w.rt().stats());
     if (report.clean()) {
       out.fail("the planted task that ignores cancellation was not reported");
     }
-    release->store(true); // the job ends; the runtime's end frees what it can
+    job->release.store(true); // the job ends; the runtime's end frees what it can
   }
 }
 
 /// --inject hang: a shutdown that never finishes (a task stuck in a blocking job, and a grace
 /// without end). The scenario watchdog ends the run: exit 3.
 void check_shutdown_hang(watchdog& wd, scenario_outcome& out) {
-  auto release = std::make_shared<std::atomic<bool>>(false); // never set
+  auto job = std::make_shared<stuck_job>(); // never released
   watched_runtime_base w(
       wd, zokio::runtime_options{.workers = 1,
+                                 .force_async = true,
                                  .name = "zokio-diag",
                                  .shutdown_grace = std::chrono::milliseconds::max()});
-  w.rt().block_on(start_stuck(release));
+  w.rt().block_on(start_stuck(job));
   std::chrono::nanoseconds took{0};
   (void)shut_down_and_judge(w.rt(), out, "shutdown-hang", took);
   out.fail("the shutdown that should never finish returned after " + ms(took));

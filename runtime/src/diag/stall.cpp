@@ -1,4 +1,5 @@
 #include <zokio/diag/stall.hpp>
+#include <zokio/diag/task_dump.hpp>
 
 #include "diag/stall_watchdog.hpp"
 #include "runtime/worker.hpp"
@@ -188,6 +189,34 @@ bool read_schedstat(long tid, std::int64_t& cpu, std::int64_t& wait) {
   return true;
 }
 
+// SIGQUIT: the handler only counts (async-signal-safe); each runtime's watchdog thread, which
+// looks at the count at least every 200 ms, prints the dump from its own thread, so the dump
+// works while every worker is stuck, and the program goes on.
+std::atomic<std::uint64_t> g_sigquits{0};
+std::once_flag g_sigquit_once;
+bool g_sigquit_installed = false; // written once under g_sigquit_once
+
+extern "C" void zokio_sigquit(int) {
+  g_sigquits.fetch_add(1, std::memory_order_relaxed);
+}
+
+/// Installs the SIGQUIT handler once per process, unless the program handles SIGQUIT itself.
+bool install_sigquit() {
+  std::call_once(g_sigquit_once, [] {
+    struct sigaction old {};
+    if (::sigaction(SIGQUIT, nullptr, &old) != 0 ||
+        ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler != SIG_DFL)) {
+      return;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = &zokio_sigquit;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    g_sigquit_installed = ::sigaction(SIGQUIT, &sa, nullptr) == 0;
+  });
+  return g_sigquit_installed;
+}
+
 std::int64_t to_ns(std::uint64_t ticks_, double ns_per_tick) {
   return static_cast<std::int64_t>(static_cast<double>(ticks_) * ns_per_tick);
 }
@@ -196,9 +225,12 @@ constexpr std::size_t ring_capacity = 64;
 
 } // namespace
 
-stall_watchdog::stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns)
-    : m_rt(rt), m_threshold_ns(threshold_ns), m_watched(rt.size()), m_ended(rt.size()) {
-  if (rt.m_options.stall_backtrace) {
+stall_watchdog::stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, bool dump_on_sigquit)
+    : m_rt(rt), m_threshold_ns(threshold_ns),
+      m_dump_on_sigquit(dump_on_sigquit && install_sigquit()), m_watched(rt.size()),
+      m_ended(rt.size()) {
+  m_dumps_seen = g_sigquits.load(std::memory_order_relaxed);
+  if (threshold_ns > 0 && rt.m_options.stall_backtrace) {
     (void)install_handler();
   }
   m_thread = std::thread([this] { main(); });
@@ -228,11 +260,20 @@ void stall_watchdog::main() noexcept {
   std::unique_lock<std::mutex> lock(m_wake_mutex);
   while (!m_stop) {
     lock.unlock();
-    std::int64_t sleep_ns = 0;
+    std::int64_t sleep_ns = 500'000'000;
     try {
-      sleep_ns = scan();
+      if (m_threshold_ns > 0) {
+        sleep_ns = scan();
+      }
     } catch (...) {
       sleep_ns = m_threshold_ns / 2; // out of memory for a report: look again later
+    }
+    if (m_dump_on_sigquit) {
+      if (const std::uint64_t n = g_sigquits.load(std::memory_order_relaxed); n != m_dumps_seen) {
+        m_dumps_seen = n;
+        dump();
+      }
+      sleep_ns = std::min<std::int64_t>(sleep_ns, 200'000'000);
     }
     lock.lock();
     if (m_stop) {
@@ -336,6 +377,24 @@ void stall_watchdog::report(unsigned index, void* running, std::uint64_t seq,
       m_rt.m_options.on_stall(r);
     } catch (...) {
     }
+  }
+}
+
+std::vector<diag::task_info> collect_tasks(runtime_impl& rt);
+
+void stall_watchdog::dump() noexcept {
+  try {
+    const runtime_stats s = m_rt.stats();
+    std::string text =
+        "zokio: SIGQUIT: runtime '" + m_rt.m_options.name + "', " + std::to_string(m_rt.size()) +
+        " worker(s); stalls " + std::to_string(s.stalls) + ", deadlocks " +
+        std::to_string(s.deadlocks_detected) + ", lost wake-ups " + std::to_string(s.lost_wakeups) +
+        ", handles active " + std::to_string(s.handles_active) + "\n";
+    text += diag::format_task_dump(collect_tasks(m_rt));
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    std::fflush(stderr);
+  } catch (...) {
+    std::fputs("zokio: SIGQUIT: out of memory for the task dump\n", stderr);
   }
 }
 

@@ -23,7 +23,9 @@ class runtime_impl;
 
 class stall_watchdog {
 public:
-  stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns);
+  /// `threshold_ns` 0: no stall watching (the thread then only serves `dump_on_sigquit`).
+  /// `dump_on_sigquit`: print the task dump to standard error on each SIGQUIT (ZOKIO_DUMP=1).
+  stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, bool dump_on_sigquit);
   ~stall_watchdog();
   stall_watchdog(const stall_watchdog&) = delete;
   stall_watchdog& operator=(const stall_watchdog&) = delete;
@@ -50,6 +52,8 @@ private:
   };
 
   void main() noexcept;
+  /// Prints the task dump and the counters to standard error (SIGQUIT).
+  void dump() noexcept;
   /// Looks at every worker once; returns how long to sleep before the next look.
   std::int64_t scan();
   void report(unsigned index, void* running, std::uint64_t seq, std::int64_t elapsed_ns,
@@ -57,6 +61,8 @@ private:
 
   runtime_impl& m_rt;
   const std::int64_t m_threshold_ns;
+  const bool m_dump_on_sigquit;
+  std::uint64_t m_dumps_seen = 0;        // the SIGQUIT count already answered
   std::vector<watched_worker> m_watched; // the watchdog thread's own
 
   mutable std::mutex m_ring_mutex;

@@ -7,8 +7,10 @@
 #include <zokio/task/when_all.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
+#include <string_view>
 #include <thread>
 #include <unordered_set>
 
@@ -89,8 +91,12 @@ runtime_impl::runtime_impl(runtime_options options)
   for (unsigned i = 1; i < n; ++i) {
     m_workers[i]->start_thread();
   }
-  if (const std::int64_t stall_ns = saturating_ns(m_options.stall_threshold); stall_ns > 0) {
-    m_stall = std::make_unique<stall_watchdog>(*this, stall_ns);
+  // ZOKIO_DUMP=1: a task dump on standard error at each SIGQUIT, with no recompiling.
+  const char* dump = std::getenv("ZOKIO_DUMP");
+  const bool dump_on_sigquit = dump != nullptr && std::string_view(dump) == "1";
+  if (const std::int64_t stall_ns = saturating_ns(m_options.stall_threshold);
+      stall_ns > 0 || dump_on_sigquit) {
+    m_stall = std::make_unique<stall_watchdog>(*this, stall_ns, dump_on_sigquit);
   }
 }
 
