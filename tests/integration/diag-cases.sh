@@ -480,7 +480,12 @@ doc = json.load(open(sys.argv[1]))
 assert [c["check"] for c in doc["checks"]] == ["async", "deadlock", "stall", "lifecycle"], doc
 assert all(c["verdict"] == "pass" for c in doc["checks"]), [c["verdict"] for c in doc["checks"]]
 PY
-  checked all-stall 1 fail 4 --all --inject stall --only yield,join-chain,busy-loop,start-stop-1-worker
+  report="$work/all-stall.json"
+  run all-stall --all --inject stall --only yield,join-chain,busy-loop,start-stop-1-worker \
+    --json "$report"
+  show all-stall
+  ((rc == 1)) || fail "--all --inject stall exited $rc, expected 1"
+  "$json_check" "$report" --exit-code 1 --scenarios 4 || fail "the report of --all is wrong"
   python3 - "$report" <<'PY' || fail "only the stall check may fail"
 import json, sys
 doc = json.load(open(sys.argv[1]))
