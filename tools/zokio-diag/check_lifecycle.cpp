@@ -67,8 +67,9 @@ zokio::task<void> blocking_job() {
 }
 
 zokio::task<void> read_files_until_cancelled() {
-  // A failed read (cancellation fails it with operation_canceled) ends the loop. (Not written
-  // `while (co_await ...)`: GCC 12 miscompiles a co_await in a loop condition into ud2.)
+  // A failed read (cancellation fails it with operation_canceled) ends the loop. Not written
+  // `while (co_await ...) {}`: with GCC 12 -O3 that form ran into an illegal instruction (ud2)
+  // here; not investigated further.
   for (;;) {
     auto r = co_await zokio::fs::read_file("/proc/self/stat");
     if (!r) {
