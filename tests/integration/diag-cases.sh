@@ -35,6 +35,21 @@
 #   hang-before-deadlock
 #                      --check-async --check-deadlock with a hang in the first check: exit 3, and
 #                      the report lists the deadlock check's scenarios as not-run
+#   check-stall-json   --check-stall exits 0: the well-behaved workload has no stall, and its
+#                      report lists none
+#   inject-stall       --check-stall --inject stall exits 1; each planted stall (a 300 ms busy
+#                      loop, a 300 ms sleep) is reported once with its task name, spawn site,
+#                      duration and a backtrace naming the injected function
+#   check-lifecycle-json
+#                      --check-lifecycle exits 0: every start/stop round shut down clean
+#   inject-handle-leak --check-lifecycle --inject handle-leak exits 1 naming the handle type (tcp)
+#   inject-stuck-task  --check-lifecycle --inject unclean-shutdown exits 1 naming the task
+#   inject-lifecycle-hang
+#                      --check-lifecycle --inject hang: the shutdown that never finishes becomes
+#                      exit 3 through the scenario watchdog
+#   list               --list prints one line per check and per --inject kind, and exits 0
+#   all                --all runs every check into one report and exits 0; --all --inject stall
+#                      exits 1 with only the stall check failing
 set -u
 
 # shellcheck source=cases-lib.sh
@@ -84,6 +99,21 @@ interrupt() {
   grep -q '"verdict": "not-run"' "$report" || fail "no scenario was reported as not-run"
   grep -q "^zokio-diag: interrupted by SIG$2" "$work/$1.err" ||
     fail "no 'interrupted by SIG$2' line on standard error"
+}
+
+# checked NAME CODE VERDICT SCENARIOS ARG...: runs diag ARG... --json $work/NAME.json (the path
+# is left in $report); it must exit CODE with a valid report of verdict VERDICT holding SCENARIOS
+# scenarios.
+checked() {
+  local name=$1 code=$2 verdict=$3 scenarios=$4
+  shift 4
+  report="$work/$name.json"
+  rm -f "$report"
+  run "$name" "$@" --json "$report"
+  show "$name"
+  ((rc == code)) || fail "zokio-diag $* exited $rc, expected $code"
+  "$json_check" "$report" --verdict "$verdict" --exit-code "$code" --scenarios "$scenarios" ||
+    fail "the report of zokio-diag $* is wrong"
 }
 
 # temporaries DIR: fails when a temporary file of the writer is left in DIR.
@@ -156,6 +186,9 @@ bad-usage)
   expect_usage_error deadlock-inject-hang --check-deadlock --inject hang
   expect_usage_error deadlock-only-planted --check-deadlock --only join-cycle
   expect_usage_error deadlock-only-async-name --check-deadlock --only yield
+  expect_usage_error stall-inject-handle-leak --check-stall --inject handle-leak
+  expect_usage_error stall-only-planted --check-stall --only busy-loop
+  expect_usage_error lifecycle-inject-stall --check-lifecycle --inject stall
   ;;
 help-version)
   run help --help
@@ -356,6 +389,109 @@ PY
   grep -q "'locks-a-then-b' worker 0 waits on mutex for task" "$work/inject-deadlock.out" ||
     fail "the table does not name the lock-order cycle's tasks"
   grep -q "^zokio-diag: exit 4 " "$work/inject-deadlock.out" || fail "no 'zokio-diag: exit 4' line"
+  ;;
+check-stall-json)
+  checked check-stall 0 pass 1 --check-stall
+  grep -q '^check-stall: PASS (1/1 scenarios)$' "$work/check-stall.out" ||
+    fail "no 'check-stall: PASS (1/1 scenarios)' line on standard output"
+  python3 - "$report" <<'PY' || fail "the passing report holds a stall"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+assert check["check"] == "stall", check["check"]
+for s in check["scenarios"]:
+    assert all(r["preempted"] for r in s["stalls"]), s["stalls"]
+    assert s["counters"]["stalls"] == len(s["stalls"]), s
+PY
+  ;;
+inject-stall)
+  checked inject-stall 1 fail 3 --check-stall --inject stall
+  python3 - "$report" <<'PY' || fail "the report does not name the planted stalls"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+planted = {
+    "busy-loop": ("stall-injected-busy", "injected_busy_loop"),
+    "blocking-sleep": ("stall-injected-sleep", "injected_blocking_sleep"),
+}
+for name, (task, function) in planted.items():
+    s = by_name[name]
+    assert s["verdict"] == "fail", (name, s["verdict"])
+    assert "MISSING" not in s["reason"], (name, s["reason"])
+    [r] = s["stalls"]
+    assert r["name"] == task, r
+    assert r["spawn_site"]["file"].endswith("check_stall.cpp") and r["spawn_site"]["line"] > 0, r
+    assert r["resumed_from"]["file"].endswith("check_stall.cpp"), r
+    assert 100 <= r["duration_ms"] < 300, r
+    assert r["ended"] and r["total_ms"] >= 295, r
+    assert any(function in f for f in r["backtrace"]), r["backtrace"]
+    assert s["counters"]["stalls"] == 1, s["counters"]
+    print(name, "reported", r["duration_ms"], "ms into the stall; backtrace:", r["backtrace"][:3])
+assert by_name["well-behaved"]["verdict"] == "pass", by_name["well-behaved"]
+PY
+  grep -q "stall: task [0-9]* 'stall-injected-busy' on worker 1 ran" "$work/inject-stall.out" ||
+    fail "the table does not print the stall report"
+  grep -q "injected_busy_loop" "$work/inject-stall.out" ||
+    fail "the table does not print the backtrace"
+  grep -q "^zokio-diag: exit 1 " "$work/inject-stall.out" || fail "no 'zokio-diag: exit 1' line"
+  ;;
+check-lifecycle-json)
+  checked check-lifecycle 0 pass 2 --check-lifecycle
+  grep -q '^check-lifecycle: PASS (2/2 scenarios)$' "$work/check-lifecycle.out" ||
+    fail "no 'check-lifecycle: PASS (2/2 scenarios)' line on standard output"
+  grep -q 'shut down clean with' "$report" || fail "the report does not say what shut down clean"
+  ;;
+inject-handle-leak)
+  checked handle-leak 1 fail 3 --check-lifecycle --inject handle-leak
+  grep -q "handle-leak: shutdown not clean: .*handles left: poll=1" "$report" ||
+    fail "the report does not name the leaked handle's type"
+  ;;
+inject-stuck-task)
+  checked stuck-task 1 fail 3 --check-lifecycle --inject unclean-shutdown
+  grep -q "1 task(s) left.*'ignores-cancellation'" "$report" ||
+    fail "the report does not name the task left"
+  ;;
+inject-lifecycle-hang)
+  checked lifecycle-hang 3 hang 1 --check-lifecycle --inject hang --only shutdown-hang \
+    --scenario-timeout 2
+  grep -q "watchdog: 'shutdown-hang' did not finish" "$work/lifecycle-hang.err" ||
+    fail "no watchdog line naming the scenario on standard error"
+  grep -q "ignores-cancellation" "$work/lifecycle-hang.err" ||
+    fail "the task dump does not show the task that holds the shutdown"
+  ;;
+list)
+  run list --list
+  ((rc == 0)) || fail "--list exited $rc, expected 0"
+  for c in async deadlock stall lifecycle; do
+    grep -q "^check $c " "$work/list.out" || fail "--list has no line for check $c"
+  done
+  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak; do
+    grep -q "^inject $k .*exit [0-9]" "$work/list.out" || fail "--list has no line for --inject $k"
+  done
+  lines=$(wc -l <"$work/list.out")
+  ((lines == 10)) || fail "--list printed $lines lines, expected 10 (4 checks, 6 injections)"
+  ;;
+all)
+  checked all 0 pass 13 --all
+  python3 - "$report" <<'PY' || fail "the report of --all does not hold every check"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert [c["check"] for c in doc["checks"]] == ["async", "deadlock", "stall", "lifecycle"], doc
+assert all(c["verdict"] == "pass" for c in doc["checks"]), [c["verdict"] for c in doc["checks"]]
+PY
+  report="$work/all-stall.json"
+  run all-stall --all --inject stall --only yield,join-chain,busy-loop,start-stop-1-worker \
+    --json "$report"
+  show all-stall
+  ((rc == 1)) || fail "--all --inject stall exited $rc, expected 1"
+  "$json_check" "$report" --exit-code 1 --scenarios 4 || fail "the report of --all is wrong"
+  python3 - "$report" <<'PY' || fail "only the stall check may fail"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+v = {c["check"]: c["verdict"] for c in doc["checks"]}
+assert v == {"async": "pass", "deadlock": "pass", "stall": "fail", "lifecycle": "pass"}, v
+PY
   ;;
 inject-hang)
   report="$work/inject-hang.json"

@@ -4,6 +4,7 @@
 // code a verdict maps to (DESIGN.md, "Tools: the shared contract").
 
 #include <zokio/diag/deadlock.hpp>
+#include <zokio/diag/stall.hpp>
 #include <zokio/runtime/stats.hpp>
 
 #include <optional>
@@ -45,10 +46,13 @@ struct scenario_result {
   /// The deadlocked cycles found (--check-deadlock), the evidence of a deadlock or of a false
   /// positive; empty otherwise.
   std::vector<zokio::diag::deadlock_cycle> cycles;
+  /// The stall reports of the scenario's runtime (--check-stall): the evidence of a planted stall
+  /// found, or of a stall in a workload that should have none.
+  std::vector<zokio::diag::stall_report> stalls;
 };
 
 struct check_result {
-  std::string check; ///< "async" or "deadlock", as in the JSON report
+  std::string check; ///< "async", "deadlock", "stall" or "lifecycle", as in the JSON report
   verdict outcome = verdict::pass;
   std::vector<scenario_result> scenarios;
 };

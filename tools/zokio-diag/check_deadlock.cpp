@@ -472,24 +472,14 @@ const std::vector<std::string>& deadlock_scenario_names() {
 }
 
 std::vector<std::string> planned_deadlock_scenarios(const deadlock_check_options& options) {
-  std::vector<std::string> v;
-  for (const scenario& s : battery) {
-    if (chosen(s, options)) {
-      v.emplace_back(s.name);
-    }
-  }
-  return v;
+  return planned_names(battery, [&options](const scenario& s) { return chosen(s, options); });
 }
 
 check_result run_check_deadlock(const deadlock_check_options& options, watchdog& wd,
                                 const std::function<void(const scenario_result&)>& on_result) {
-  std::vector<named_scenario> list;
-  for (const scenario& s : battery) {
-    if (chosen(s, options)) {
-      list.push_back({s.name, [&wd, run = s.run](scenario_outcome& out) { run(wd, out); }});
-    }
-  }
-  return run_battery("deadlock", list, wd, on_result);
+  return run_chosen(
+      "deadlock", battery, [&options](const scenario& s) { return chosen(s, options); }, wd,
+      on_result);
 }
 
 } // namespace zokio::diag_tool

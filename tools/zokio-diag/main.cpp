@@ -4,6 +4,8 @@
 
 #include "check_async.hpp"
 #include "check_deadlock.hpp"
+#include "check_lifecycle.hpp"
+#include "check_stall.hpp"
 #include "report.hpp"
 #include "watchdog.hpp"
 
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,9 +33,74 @@ using namespace zokio::diag_tool;
 constexpr int exit_usage = zokio::tools::code(zokio::tools::exit_status::usage);
 constexpr int exit_tool_error = zokio::tools::code(zokio::tools::exit_status::tool_error);
 
-/// The kinds of --inject, each making one check fail on purpose.
-const std::vector<std::string> inject_kinds = {"sync-fallback", "hang", "deadlock",
-                                               "unclean-shutdown"};
+/// The checks, in the order they run: flag, name in the report, what a pass proves.
+struct check_row {
+  const char* flag;
+  const char* name;
+  const char* proves;
+};
+
+constexpr check_row check_rows[] = {
+    {"--check-async", "async",
+     "every await suspends and is resumed through the loop (force_async): no await completes "
+     "inline, no sync fallback, resumes add up to suspensions"},
+    {"--check-deadlock", "deadlock",
+     "deadlocked wait-for cycles are found within a second, partial ones included, and waits "
+     "that resolve are never reported"},
+    {"--check-stall", "stall",
+     "a resume that blocks its worker past stall_threshold is reported once, while it runs, with "
+     "task name, spawn site and backtrace; a well-behaved workload has none"},
+    {"--check-lifecycle", "lifecycle",
+     "runtimes of 1 and 3 workers start and shut down clean, within a bound, with tasks, "
+     "sockets, timers, signal watchers, blocking jobs and file reads in flight"},
+};
+
+/// The kinds of --inject, each making one check fail on purpose: the check(s) it targets, the
+/// exit code it must give, and what it plants.
+struct inject_row {
+  const char* kind;
+  std::vector<std::string> checks;
+  int exit;
+  const char* plants;
+};
+
+const std::vector<inject_row>& inject_rows() {
+  static const std::vector<inject_row> rows = {
+      {"sync-fallback", {"async"}, 5, "one await completes inline under force_async"},
+      {"hang",
+       {"async", "lifecycle"},
+       3,
+       "a task that never finishes (async) or a shutdown that never finishes (lifecycle): the "
+       "scenario watchdog fires"},
+      {"deadlock",
+       {"async", "deadlock"},
+       4,
+       "tasks waiting on each other: join and lock-order cycles, a partial deadlock, a self-held "
+       "channel, a semaphore cycle"},
+      {"unclean-shutdown",
+       {"async", "lifecycle"},
+       1,
+       "a task that ignores cancellation beyond shutdown_grace: the shutdown report is not "
+       "clean (lifecycle names the task)"},
+      {"handle-leak",
+       {"lifecycle"},
+       1,
+       "a TCP listener kept open past shutdown: the report names its handle type (poll)"},
+      {"stall",
+       {"stall"},
+       1,
+       "a task that busy-loops 300 ms and one that sleeps 300 ms on its worker's thread"},
+  };
+  return rows;
+}
+
+std::vector<std::string> inject_kinds() {
+  std::vector<std::string> v;
+  for (const inject_row& r : inject_rows()) {
+    v.emplace_back(r.kind);
+  }
+  return v;
+}
 
 int usage_error(const std::string& why) {
   std::string line = why;
@@ -133,6 +201,10 @@ int run(int argc, char** argv) {
 
   bool check_async = false;
   bool check_deadlock = false;
+  bool check_stall = false;
+  bool check_lifecycle = false;
+  bool check_all = false;
+  bool list = false;
   std::string json_path;
   std::vector<std::string> only;
   std::string inject;
@@ -141,17 +213,33 @@ int run(int argc, char** argv) {
   app.add_flag("--check-deadlock", check_deadlock,
                "Prove that deadlocked wait-for cycles are found, also partial ones, and that "
                "waits which resolve are never reported");
+  app.add_flag(
+      "--check-stall", check_stall,
+      "Prove that a resume blocking its worker past stall_threshold is reported once, "
+      "with task name, spawn site and backtrace, and that a well-behaved workload has none");
+  app.add_flag("--check-lifecycle", check_lifecycle,
+               "Prove that runtimes start and shut down clean, within a bound, with everything in "
+               "flight; a hang exits 3, a leak exits 1 naming the handle or task");
+  app.add_flag("--all", check_all,
+               "Run every check into one report; the exit code is the first of 3, 4, 5, 1 that "
+               "applies");
+  app.add_flag("--list", list,
+               "Print every check and every --inject kind, one line each, and exit");
   app.add_option("--json", json_path, "Write a JSON report to FILE ('-' for standard output)")
       ->type_name("FILE");
   app.add_option("--only", only,
                  "Run only these scenarios: " + joined(async_scenario_names()) + " (async); " +
-                     joined(deadlock_scenario_names()) + " (deadlock)")
+                     joined(deadlock_scenario_names()) + " (deadlock); " +
+                     joined(stall_scenario_names()) + " (stall); " +
+                     joined(lifecycle_scenario_names()) + " (lifecycle)")
       ->delimiter(',')
       ->type_name("NAME[,NAME...]");
   app.add_option("--inject", inject,
                  "Make a check fail on purpose: sync-fallback (exit 5), hang (exit 3), "
                  "deadlock (exit 4; with --check-deadlock it plants join and lock cycles, a "
-                 "partial deadlock and a self-held channel) or unclean-shutdown (exit 1)")
+                 "partial deadlock and a self-held channel), unclean-shutdown (exit 1), stall "
+                 "(exit 1, with --check-stall) or handle-leak (exit 1, with --check-lifecycle); "
+                 "--list says what each plants")
       ->type_name("KIND");
   std::string scenario_timeout = "30";
   app.add_option("--scenario-timeout", scenario_timeout,
@@ -168,13 +256,30 @@ int run(int argc, char** argv) {
     return usage_error(e.what());
   }
 
+  if (list) {
+    for (const check_row& c : check_rows) {
+      std::printf("check %-9s %-17s %s\n", c.name, c.flag, c.proves);
+    }
+    for (const inject_row& r : inject_rows()) {
+      std::string targets;
+      for (const std::string& c : r.checks) {
+        targets += (targets.empty() ? "--check-" : ",") + c;
+      }
+      std::printf("inject %-16s exit %d with %s: %s\n", r.kind, r.exit, targets.c_str(), r.plants);
+    }
+    return 0;
+  }
+  if (check_all) {
+    check_async = check_deadlock = check_stall = check_lifecycle = true;
+  }
   const std::optional<long long> scenario_timeout_s = positive_seconds(scenario_timeout);
   if (!scenario_timeout_s) {
     return usage_error("--scenario-timeout: '" + scenario_timeout +
                        "' is not a whole number of seconds from 1 to 604800 (a week)");
   }
-  if (!check_async && !check_deadlock) {
-    return usage_error("nothing to check: pass --check-async or --check-deadlock");
+  if (!check_async && !check_deadlock && !check_stall && !check_lifecycle) {
+    return usage_error("nothing to check: pass --check-async, --check-deadlock, --check-stall, "
+                       "--check-lifecycle or --all (--list lists them)");
   }
   if (app.count("--json") != 0 && json_path.empty()) {
     return usage_error("--json needs a file name, or '-' for standard output");
@@ -186,6 +291,12 @@ int run(int argc, char** argv) {
   }
   if (check_deadlock) {
     names.insert(names.end(), deadlock_scenario_names().begin(), deadlock_scenario_names().end());
+  }
+  if (check_stall) {
+    names.insert(names.end(), stall_scenario_names().begin(), stall_scenario_names().end());
+  }
+  if (check_lifecycle) {
+    names.insert(names.end(), lifecycle_scenario_names().begin(), lifecycle_scenario_names().end());
   }
   if (app.count("--only") != 0 && only.empty()) {
     return usage_error("--only needs scenario names: " + joined(names));
@@ -208,14 +319,27 @@ int run(int argc, char** argv) {
   const std::vector<std::string> async_only = own(async_scenario_names());
   const std::vector<std::string> deadlock_only = own(deadlock_scenario_names());
   const bool run_async = check_async && (only.empty() || !async_only.empty());
+  const std::vector<std::string> stall_only = own(stall_scenario_names());
   const bool run_deadlock = check_deadlock && (only.empty() || !deadlock_only.empty());
-  if (app.count("--inject") != 0 &&
-      std::find(inject_kinds.begin(), inject_kinds.end(), inject) == inject_kinds.end()) {
-    return usage_error("unknown --inject kind '" + inject + "' (known: " + joined(inject_kinds) +
-                       ")");
-  }
-  if (app.count("--inject") != 0 && inject != "deadlock" && !check_async) {
-    return usage_error("--inject " + inject + " makes --check-async fail; pass --check-async");
+  const bool run_stall = check_stall && (only.empty() || !stall_only.empty());
+  const std::vector<std::string> lifecycle_only = own(lifecycle_scenario_names());
+  const bool run_lifecycle = check_lifecycle && (only.empty() || !lifecycle_only.empty());
+  if (app.count("--inject") != 0) {
+    const auto& rows = inject_rows();
+    const auto row = std::find_if(rows.begin(), rows.end(),
+                                  [&inject](const inject_row& r) { return r.kind == inject; });
+    if (row == rows.end()) {
+      return usage_error("unknown --inject kind '" + inject +
+                         "' (known: " + joined(inject_kinds()) + ")");
+    }
+    const bool targeted = std::any_of(row->checks.begin(), row->checks.end(), [&](const auto& c) {
+      return (c == "async" && check_async) || (c == "deadlock" && check_deadlock) ||
+             (c == "stall" && check_stall) || (c == "lifecycle" && check_lifecycle);
+    });
+    if (!targeted) {
+      return usage_error("--inject " + inject + " makes --check-" + row->checks.front() +
+                         " fail; pass --check-" + row->checks.front());
+    }
   }
   deadlock_check_options deadlock_options;
   deadlock_options.only = deadlock_only;
@@ -223,6 +347,21 @@ int run(int argc, char** argv) {
   if (run_deadlock && planned_deadlock_scenarios(deadlock_options).empty()) {
     return usage_error("--only names only planted deadlock scenarios; they run with --inject "
                        "deadlock");
+  }
+  stall_check_options stall_options;
+  stall_options.only = stall_only;
+  stall_options.inject_stall = inject == "stall";
+  if (run_stall && planned_stall_scenarios(stall_options).empty()) {
+    return usage_error("--only names only planted stall scenarios; they run with --inject stall");
+  }
+  lifecycle_check_options lifecycle_options;
+  lifecycle_options.only = lifecycle_only;
+  lifecycle_options.inject_handle_leak = inject == "handle-leak";
+  lifecycle_options.inject_stuck_task = inject == "unclean-shutdown";
+  lifecycle_options.inject_hang = inject == "hang";
+  if (run_lifecycle && planned_lifecycle_scenarios(lifecycle_options).empty()) {
+    return usage_error("--only names only planted lifecycle scenarios; they run with their "
+                       "--inject (handle-leak, unclean-shutdown, hang)");
   }
 
   // Before any work: a path that cannot be written fails now, not after every scenario.
@@ -308,16 +447,13 @@ int run(int argc, char** argv) {
     done.m_check.clear();
     done.m_done.clear();
   };
-  {
-    std::lock_guard<std::mutex> lock(done.m_mutex);
-    if (run_async) {
-      done.m_to_come.emplace_back("async", planned_scenarios(async_only));
-    }
-    if (run_deadlock) {
-      done.m_to_come.emplace_back("deadlock", planned_deadlock_scenarios(deadlock_options));
-    }
-  }
-  std::vector<check_result> results;
+  // The checks to run, in order: name, planned scenarios, and what runs them.
+  struct planned_check {
+    std::string name;
+    std::vector<std::string> planned;
+    std::function<check_result()> run;
+  };
+  std::vector<planned_check> plan;
   if (run_async) {
     async_check_options options;
     options.only = async_only;
@@ -325,13 +461,31 @@ int run(int argc, char** argv) {
     options.inject_hang = inject == "hang";
     options.inject_deadlock = inject == "deadlock";
     options.inject_unclean_shutdown = inject == "unclean-shutdown";
-    begin_check("async", planned_scenarios(async_only));
-    results.push_back(run_check_async(options, wd, record));
-    end_check(results.back());
+    plan.push_back({"async", planned_scenarios(async_only),
+                    [&wd, &record, options] { return run_check_async(options, wd, record); }});
   }
   if (run_deadlock) {
-    begin_check("deadlock", planned_deadlock_scenarios(deadlock_options));
-    results.push_back(run_check_deadlock(deadlock_options, wd, record));
+    plan.push_back({"deadlock", planned_deadlock_scenarios(deadlock_options),
+                    [&] { return run_check_deadlock(deadlock_options, wd, record); }});
+  }
+  if (run_stall) {
+    plan.push_back({"stall", planned_stall_scenarios(stall_options),
+                    [&] { return run_check_stall(stall_options, wd, record); }});
+  }
+  if (run_lifecycle) {
+    plan.push_back({"lifecycle", planned_lifecycle_scenarios(lifecycle_options),
+                    [&] { return run_check_lifecycle(lifecycle_options, wd, record); }});
+  }
+  {
+    std::lock_guard<std::mutex> lock(done.m_mutex);
+    for (const planned_check& c : plan) {
+      done.m_to_come.emplace_back(c.name, c.planned);
+    }
+  }
+  std::vector<check_result> results;
+  for (const planned_check& c : plan) {
+    begin_check(c.name, c.planned);
+    results.push_back(c.run());
     end_check(results.back());
   }
   // From here on the run is complete: a signal no longer cuts it short.

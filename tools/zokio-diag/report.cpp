@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <ctime>
 #include <fstream>
 #include <thread>
@@ -49,12 +50,48 @@ nlohmann::ordered_json scenario_json(const scenario_result& s) {
     cycles.push_back({{"tasks", std::move(tasks)}});
   }
   j["cycles"] = std::move(cycles);
+  // Each stall as the runtime reported it, with the stuck thread's backtrace.
+  const auto ms_of = [](std::chrono::nanoseconds d) {
+    return static_cast<double>(d.count()) / 1e6;
+  };
+  nlohmann::ordered_json stalls = nlohmann::ordered_json::array();
+  for (const zokio::diag::stall_report& r : s.stalls) {
+    stalls.push_back(
+        {{"task_id", r.task_id},
+         {"name", r.task_name},
+         {"worker", r.worker},
+         {"spawn_site",
+          {{"file", r.spawn_site.file},
+           {"line", r.spawn_site.line},
+           {"function", r.spawn_site.function}}},
+         {"resumed_from", {{"file", r.resumed_from_file}, {"line", r.resumed_from_line}}},
+         {"duration_ms", ms_of(r.duration)},
+         {"ended", r.ended},
+         {"total_ms", ms_of(r.total)},
+         {"watched_ms", ms_of(r.watched)},
+         {"on_cpu_ms", ms_of(r.on_cpu)},
+         {"runqueue_wait_ms", ms_of(r.runqueue_wait)},
+         {"preempted", r.preempted()},
+         {"backtrace", r.backtrace},
+         {"backtrace_note", r.backtrace_note}});
+  }
+  j["stalls"] = std::move(stalls);
   return j;
 }
 
 std::string count_or_dash(const std::optional<zokio::runtime_stats>& s,
                           std::uint64_t zokio::worker_counters::*field) {
   return s ? std::to_string((*s).*field) : std::string("-");
+}
+
+/// Prints each line of `text` indented by four spaces.
+void print_indented(std::FILE* out, const std::string& text) {
+  std::size_t from = 0;
+  while (from < text.size()) {
+    const std::size_t eol = text.find('\n', from);
+    std::fprintf(out, "    %s\n", text.substr(from, eol - from).c_str());
+    from = eol == std::string::npos ? text.size() : eol + 1;
+  }
 }
 
 } // namespace
@@ -136,13 +173,11 @@ void print_table(std::FILE* out, const check_result& check) {
   for (const scenario_result& s : check.scenarios) {
     if (s.outcome != verdict::pass) {
       std::fprintf(out, "  %s: %s\n", s.name.c_str(), s.reason.c_str());
-      // The evidence: each cycle, one task a line, indented under its scenario.
-      const std::string cycles = zokio::diag::format_deadlocks(s.cycles);
-      std::size_t from = 0;
-      while (from < cycles.size()) {
-        const std::size_t eol = cycles.find('\n', from);
-        std::fprintf(out, "    %s\n", cycles.substr(from, eol - from).c_str());
-        from = eol == std::string::npos ? cycles.size() : eol + 1;
+      // The evidence: each cycle, one task a line, and each stall with its backtrace, indented
+      // under its scenario.
+      print_indented(out, zokio::diag::format_deadlocks(s.cycles));
+      for (const zokio::diag::stall_report& r : s.stalls) {
+        print_indented(out, zokio::diag::format_stall(r));
       }
     }
   }

@@ -41,6 +41,8 @@ public:
   void note(std::string what) { m_notes.push_back(std::move(what)); }
   /// The deadlocked cycles found, the evidence of a deadlock verdict.
   void cycles(std::vector<zokio::diag::deadlock_cycle> found) { m_cycles = std::move(found); }
+  /// The stall reports of the scenario's runtime.
+  void stalls(std::vector<zokio::diag::stall_report> found) { m_stalls = std::move(found); }
 
   /// Judges the counters of a runtime that has shut down (force_async: every await suspends
   /// and each suspension is resumed exactly once).
@@ -67,6 +69,9 @@ public:
     expect(shutdown.clean(), "shutdown not clean: " + shutdown.to_string());
   }
 
+  /// Keeps a runtime's counters with the result, without judging them as --check-async does.
+  void record(const zokio::runtime_stats& s) { m_stats = s; }
+
   const std::optional<zokio::runtime_stats>& stats() const noexcept { return m_stats; }
 
   scenario_result result(std::string name, std::chrono::nanoseconds wall) && {
@@ -75,6 +80,7 @@ public:
     r.wall_ms = static_cast<double>(wall.count()) / 1e6;
     r.counters = std::move(m_stats);
     r.cycles = std::move(m_cycles);
+    r.stalls = std::move(m_stalls);
     if (m_deadlock) {
       r.outcome = verdict::deadlock;
     } else if (m_fallback) {
@@ -96,6 +102,7 @@ private:
   bool m_deadlock = false;
   std::optional<zokio::runtime_stats> m_stats;
   std::vector<zokio::diag::deadlock_cycle> m_cycles;
+  std::vector<zokio::diag::stall_report> m_stalls;
 };
 
 /// A scenario's runtime, which the watchdog dumps while the scenario runs. The destructor shuts it
@@ -148,6 +155,32 @@ check_result run_battery(std::string check, const std::vector<named_scenario>& b
 
 /// Milliseconds with one decimal: "12.5 ms".
 std::string ms(std::chrono::nanoseconds d);
+
+/// The names of the scenarios of `battery` that `chosen` picks, in battery order.
+template <typename Battery, typename Chosen>
+std::vector<std::string> planned_names(const Battery& battery, Chosen chosen) {
+  std::vector<std::string> v;
+  for (const auto& s : battery) {
+    if (chosen(s)) {
+      v.emplace_back(s.name);
+    }
+  }
+  return v;
+}
+
+/// Runs the scenarios of `battery` that `chosen` picks (each entry has a `name` and a
+/// `run(watchdog&, scenario_outcome&)`), as run_battery does.
+template <typename Battery, typename Chosen>
+check_result run_chosen(std::string check, const Battery& battery, Chosen chosen, watchdog& wd,
+                        const std::function<void(const scenario_result&)>& on_result) {
+  std::vector<named_scenario> list;
+  for (const auto& s : battery) {
+    if (chosen(s)) {
+      list.push_back({s.name, [&wd, run = s.run](scenario_outcome& out) { run(wd, out); }});
+    }
+  }
+  return run_battery(std::move(check), list, wd, on_result);
+}
 
 /// The names of a check's scenarios, in battery order (each entry has a `name`).
 template <typename Battery>

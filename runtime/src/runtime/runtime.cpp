@@ -7,8 +7,10 @@
 #include <zokio/task/when_all.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
+#include <string_view>
 #include <thread>
 #include <unordered_set>
 
@@ -88,6 +90,13 @@ runtime_impl::runtime_impl(runtime_options options)
   }
   for (unsigned i = 1; i < n; ++i) {
     m_workers[i]->start_thread();
+  }
+  // ZOKIO_DUMP=1: a task dump on standard error at each SIGQUIT, with no recompiling.
+  const char* dump = std::getenv("ZOKIO_DUMP");
+  const bool dump_on_sigquit = dump != nullptr && std::string_view(dump) == "1";
+  if (const std::int64_t stall_ns = saturating_ns(m_options.stall_threshold);
+      stall_ns > 0 || dump_on_sigquit) {
+    m_stall = std::make_unique<stall_watchdog>(*this, stall_ns, dump_on_sigquit);
   }
 }
 
@@ -306,6 +315,9 @@ shutdown_report runtime_impl::shutdown() {
   // Every task has unwound, so no job runs any more unless its task was left behind: idle
   // threads end and are joined; one stuck in a job is detached at the deadline.
   m_blocking.shutdown(teardown_deadline);
+  if (m_stall) {
+    m_stall->stop(); // no task runs any more; its reports stay readable
+  }
   m_shut.store(true, std::memory_order_release);
   return m_report;
 }

@@ -8,6 +8,8 @@
 #include <string>
 
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace zokio::detail {
 
@@ -259,28 +261,35 @@ void worker::resume(task_record* t) noexcept {
   note_running(t);
   // Single writer: plain load and store, no locked instruction on the hot path.
   t->m_resumes.store(t->m_resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  m_progress.store(m_progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  const std::uint64_t started = m_resume_start;
+  // For the stall watchdog: which resume runs (release: after m_resume_start), and whose.
+  const std::uint64_t seq = m_progress.load(std::memory_order_relaxed) + 1;
+  m_progress.store(seq, std::memory_order_release);
+  m_running.store(t, std::memory_order_release);
+  const std::uint64_t started = m_resume_start.load(std::memory_order_relaxed);
   t->m_resume.resume(); // `t` may be freed once this returns
+  m_running.store(nullptr, std::memory_order_relaxed);
   m_in_task = false;
   t_current = nullptr;
   // The task charged its busy time when it suspended or finished, which moved m_resume_start to
   // that moment: the difference is how long this resume ran, with no extra clock read.
-  if (const std::uint64_t spent = m_resume_start - started; spent > stall_screen_ticks)
-      [[unlikely]] {
-    note_long_resume(spent);
+  if (const std::uint64_t spent = m_resume_start.load(std::memory_order_relaxed) - started;
+      spent > stall_screen_ticks) [[unlikely]] {
+    note_long_resume(spent, seq);
   }
 }
 
-void worker::note_long_resume(std::uint64_t spent_ticks) noexcept {
-  if (m_stall_ns > 0 &&
-      static_cast<double>(spent_ticks) * m_rt->ns_per_tick() >= static_cast<double>(m_stall_ns)) {
+void worker::note_long_resume(std::uint64_t spent_ticks, std::uint64_t seq) noexcept {
+  const double ns = static_cast<double>(spent_ticks) * m_rt->ns_per_tick();
+  if (m_stall_ns > 0 && ns >= static_cast<double>(m_stall_ns)) {
     m_stats.stalls.add();
+    if (m_rt->m_stall) {
+      m_rt->m_stall->resume_ended(m_index, seq, static_cast<std::int64_t>(ns));
+    }
   }
 }
 
 void worker::run_ready() noexcept {
-  m_resume_start = ticks();
+  m_resume_start.store(ticks(), std::memory_order_relaxed);
   for (unsigned n = 0; n < m_budget; ++n) {
     task_record* t = m_ready.pop();
     if (t == nullptr) {
@@ -304,6 +313,7 @@ unsigned worker::external_pending() const noexcept {
 void worker::run(const std::function<bool()>& done) {
   worker_core* const prev = t_worker;
   t_worker = this;
+  const long prev_tid = m_tid.exchange(static_cast<long>(::syscall(SYS_gettid)));
   for (;;) {
     if (m_inbox_pending.load(std::memory_order_acquire)) {
       drain_inbox();
@@ -348,6 +358,7 @@ void worker::run(const std::function<bool()>& done) {
       break;
     }
   }
+  m_tid.store(prev_tid);
   t_worker = prev;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "diag/stall_watchdog.hpp"
 #include "task/blocking_pool.hpp"
 #include "time/timer_driver.hpp"
 
@@ -130,6 +131,8 @@ public:
   void stop_watch() noexcept;
 
   std::atomic<std::uint64_t> m_handles_active{0};
+  /// The kernel id of the thread driving the loop now (0: none); the stall watchdog signals it.
+  std::atomic<long> m_tid{0};
 
 private:
   void drain_inbox() noexcept;
@@ -138,8 +141,8 @@ private:
   void settle_leftovers(shutdown_report& report) noexcept;
   void run_ready() noexcept;
   void resume(task_record* t) noexcept;
-  /// Counts a resume that ran past `stall_threshold` (once per resume).
-  void note_long_resume(std::uint64_t spent_ticks) noexcept;
+  /// Counts a resume (number `seq`) that ran past `stall_threshold` (once per resume).
+  void note_long_resume(std::uint64_t spent_ticks, std::uint64_t seq) noexcept;
 
   /// Resumes shorter than this many ticks are never stalls: at most 100 µs on any clock of 1 GHz
   /// or more (and exactly 100 µs where ticks are nanoseconds), far below the smallest threshold
@@ -234,6 +237,10 @@ public:
   std::mutex m_cycles_mutex;
   std::vector<std::vector<std::uint64_t>> m_cycles_counted;
   std::atomic<std::uint64_t> m_cycles_found{0};
+
+  // The stall watchdog (null when stall_threshold is 0): started last by the constructor,
+  // stopped at the end of shutdown().
+  std::unique_ptr<stall_watchdog> m_stall;
 };
 
 } // namespace zokio::detail

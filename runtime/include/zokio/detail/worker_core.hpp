@@ -107,18 +107,24 @@ struct worker_core {
   unsigned m_inject_inline = 0;
   ready_queue m_ready;
   ready_queue m_deferred; // wakes delivered after the next loop turn (force_async)
-  std::uint64_t m_resume_start = 0;
+  /// When the running resume (or, between resumes, the last one) started, in ticks. Written by
+  /// the owner only; the stall watchdog reads it (relaxed: a plain load and store on x86-64).
+  std::atomic<std::uint64_t> m_resume_start{0};
   worker_stats_core m_stats;
   /// Bumped at every resume and callback batch; a watchdog thread compares it over time.
   std::atomic<std::uint64_t> m_progress{0};
+  /// The task being resumed now, null between resumes (the stall watchdog reads it; it only
+  /// dereferences a record it finds in the live list, under the live-list lock).
+  std::atomic<task_record*> m_running{nullptr};
 
   /// Adds the time since the last resume (or suspension) to `t`'s busy time. One tick read per
   /// transition: the next task resumed in the same batch starts where this one stopped.
   void charge_busy(task_record* t) noexcept {
     const std::uint64_t now = ticks();
-    t->m_busy_ticks.store(t->m_busy_ticks.load(std::memory_order_relaxed) + (now - m_resume_start),
+    t->m_busy_ticks.store(t->m_busy_ticks.load(std::memory_order_relaxed) +
+                              (now - m_resume_start.load(std::memory_order_relaxed)),
                           std::memory_order_relaxed);
-    m_resume_start = now;
+    m_resume_start.store(now, std::memory_order_relaxed);
   }
 
   /// Wakes `t` from the owner thread.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <zokio/diag/stall.hpp>
 #include <zokio/util/site.hpp>
 
 #include <chrono>
@@ -64,6 +65,15 @@ struct runtime_options {
   unsigned max_blocking_threads = 64;
   /// Fault injection for testing the runtime's own checks: `{.testing = {.inline_awaits = 1}}`.
   runtime_testing_options testing{};
+  /// Called once per stall (a resume past `stall_threshold`), from the runtime's stall watchdog
+  /// thread, while the stall goes on. Keep it short: the watchdog watches no other worker while
+  /// it runs. Unset, a stall is only counted and kept for `diag::recent_stalls`. An exception it
+  /// throws is dropped.
+  std::function<void(const diag::stall_report&)> on_stall{};
+  /// Take a backtrace of the stalled thread while it is stuck: the watchdog sends it a signal
+  /// (SIGRTMIN+6, installed once per process unless the program already handles it) and the
+  /// handler records the stack into a buffer set aside beforehand. Off: reports carry no stack.
+  bool stall_backtrace = true;
 };
 
 } // namespace zokio

@@ -1,0 +1,68 @@
+#pragma once
+
+// Stall reports: a resume of a task that runs longer than `runtime_options::stall_threshold`,
+// seen by the runtime's stall watchdog while it happens (Seastar's reactor stall detector).
+
+#include <zokio/util/site.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace zokio {
+
+class runtime;
+
+namespace diag {
+
+/// One stall: a resume that ran past the threshold, reported once, while it ran.
+///
+/// The watchdog thread of the runtime sees it: the worker's current resume started longer than
+/// `stall_threshold` ago and the worker made no progress since. Time a worker spends waiting in
+/// its poller is never a resume, so it never counts. A stall that ended before the watchdog
+/// looked (it looks at least twice per threshold, and exactly when the running resume reaches
+/// the threshold) is counted in `runtime_stats::stalls` but has no report.
+struct stall_report {
+  std::uint64_t sequence = 0; ///< 1 for the runtime's first stall report, then 2, ...
+  unsigned worker = 0;
+  std::uint64_t task_id = 0;
+  std::string task_name;
+  site spawn_site;
+  /// Where the task last suspended before this resume (the `co_await` it was resumed from);
+  /// empty for a task's first resume.
+  std::string resumed_from_file;
+  std::uint32_t resumed_from_line = 0;
+  /// How long the resume had run when the watchdog reported it (at least the threshold).
+  std::chrono::nanoseconds duration{0};
+  /// The whole length of the resume, once it has ended (0 while it still runs). A later
+  /// `recent_stalls` shows it; the `on_stall` hook is called before it is known.
+  std::chrono::nanoseconds total{0};
+  bool ended = false;
+  /// What the worker's thread did during the part of the stall the watchdog watched (from its
+  /// first look at this resume to the report): time on a CPU, and time it was runnable but
+  /// waiting for a CPU (from /proc/self/task/TID/schedstat; a loaded machine, not the task).
+  /// `watched` is 0 when the watchdog first saw the resume at the report.
+  std::chrono::nanoseconds watched{0};
+  std::chrono::nanoseconds on_cpu{0};
+  std::chrono::nanoseconds runqueue_wait{0};
+  /// The stuck thread's stack, taken while it was stuck (a signal to the thread, `backtrace()`
+  /// in the handler), innermost first, one symbolized frame a line: "function+0x1f (module)".
+  /// Empty when it could not be taken; `backtrace_note` says why.
+  std::vector<std::string> backtrace;
+  std::string backtrace_note;
+
+  /// True when the thread waited for a CPU for most of the watched part: the machine was
+  /// overloaded, the task itself may be innocent.
+  bool preempted() const noexcept { return watched.count() > 0 && runqueue_wait * 2 > watched; }
+};
+
+/// The runtime's most recent stall reports (up to 64), oldest first. Callable from any thread.
+std::vector<stall_report> recent_stalls(const runtime& rt);
+
+/// A report as text: a headline ("stall: task 3 'spin' on worker 0 ran 300.2 ms ...") and the
+/// backtrace, one frame a line, indented.
+std::string format_stall(const stall_report& r);
+
+} // namespace diag
+} // namespace zokio

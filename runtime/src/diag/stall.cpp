@@ -1,0 +1,469 @@
+#include <zokio/diag/stall.hpp>
+#include <zokio/diag/task_dump.hpp>
+
+#include "diag/stall_watchdog.hpp"
+#include "runtime/worker.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// The backtrace of a stalled thread is taken in that thread: the watchdog sends it a signal of
+// its own (SIGRTMIN+6) with tgkill, and the handler calls backtrace() into one process-wide slot
+// set aside beforehand. backtrace() is not on POSIX's list of async-signal-safe functions; what
+// makes it unsafe is only its first call, which loads libgcc_s (dlopen, malloc): the slot is
+// warmed up by one call when the handler is installed. The handler touches nothing else but
+// atomics and the slot, keeps errno, and only acts when the slot was asked for by this thread's
+// id, so a stray or late signal does nothing. One capture at a time in the process (a mutex on
+// the watchdogs' side); a thread that does not answer within 100 ms is reported without a stack
+// (the late answer then finds the slot no longer asked for).
+
+namespace zokio {
+
+namespace detail {
+
+namespace {
+
+constexpr int max_frames = 48;
+
+enum slot_state : int { slot_idle = 0, slot_asked = 1, slot_taking = 2, slot_taken = 3 };
+
+struct capture_slot {
+  std::atomic<int> state{slot_idle};
+  std::atomic<long> target{0};
+  std::atomic<int> count{0};
+  void* frames[max_frames] = {};
+};
+
+capture_slot g_slot;
+std::mutex g_capture_mutex;   // one capture at a time, process-wide
+std::atomic<int> g_signal{0}; // the signal installed; 0: none (yet), -1: refused
+std::once_flag g_install_once;
+
+long this_tid() noexcept {
+  return static_cast<long>(::syscall(SYS_gettid));
+}
+
+extern "C" void zokio_stall_signal(int) {
+  const int saved = errno;
+  if (g_slot.target.load(std::memory_order_acquire) == this_tid()) {
+    int expected = slot_asked;
+    if (g_slot.state.compare_exchange_strong(expected, slot_taking, std::memory_order_acq_rel)) {
+      g_slot.count.store(::backtrace(g_slot.frames, max_frames), std::memory_order_relaxed);
+      g_slot.state.store(slot_taken, std::memory_order_release);
+    }
+  }
+  errno = saved;
+}
+
+/// Installs the handler once per process; returns the signal, or 0 when it could not be (the
+/// program handles that signal itself).
+int install_handler() {
+  std::call_once(g_install_once, [] {
+    const int sig = SIGRTMIN + 6;
+    if (sig > SIGRTMAX) {
+      g_signal.store(-1);
+      return;
+    }
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) != 0 ||
+        ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler != SIG_DFL)) {
+      g_signal.store(-1);
+      return;
+    }
+    void* warm[2];
+    (void)::backtrace(warm, 2); // loads the unwinder now, not in the handler
+    struct sigaction sa {};
+    sa.sa_handler = &zokio_stall_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    g_signal.store(::sigaction(sig, &sa, nullptr) == 0 ? sig : -1);
+  });
+  return std::max(g_signal.load(), 0);
+}
+
+std::string symbolize(void* addr) {
+  char buf[64];
+  Dl_info info{};
+  if (::dladdr(addr, &info) == 0) {
+    std::snprintf(buf, sizeof buf, "%p", addr);
+    return buf;
+  }
+  std::string out;
+  if (info.dli_sname != nullptr) {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> demangled(
+        abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status), &std::free);
+    out = status == 0 && demangled ? demangled.get() : info.dli_sname;
+    std::snprintf(
+        buf, sizeof buf, "+0x%zx",
+        static_cast<std::size_t>(static_cast<char*>(addr) - static_cast<char*>(info.dli_saddr)));
+    out += buf;
+  } else {
+    std::snprintf(buf, sizeof buf, "%p", addr);
+    out = buf;
+  }
+  if (info.dli_fname != nullptr) {
+    const char* base = std::strrchr(info.dli_fname, '/');
+    out += std::string(" (") + (base != nullptr ? base + 1 : info.dli_fname) + ")";
+  }
+  return out;
+}
+
+/// The stack of thread `tid`, taken in it; empty with `note` saying why.
+std::vector<std::string> capture(long tid, std::string& note) {
+  const int sig = install_handler();
+  if (sig == 0) {
+    note = "no backtrace: SIGRTMIN+6 is handled by the program";
+    return {};
+  }
+  if (tid == 0) {
+    note = "no backtrace: the worker's thread is not known";
+    return {};
+  }
+  std::lock_guard<std::mutex> lock(g_capture_mutex);
+  g_slot.count.store(0, std::memory_order_relaxed);
+  g_slot.target.store(tid, std::memory_order_release);
+  g_slot.state.store(slot_asked, std::memory_order_release);
+  if (::syscall(SYS_tgkill, ::getpid(), tid, sig) != 0) {
+    g_slot.state.store(slot_idle, std::memory_order_release);
+    note = "no backtrace: the signal could not be sent";
+    return {};
+  }
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+  while (g_slot.state.load(std::memory_order_acquire) != slot_taken) {
+    if (std::chrono::steady_clock::now() > until) {
+      int expected = slot_asked;
+      if (g_slot.state.compare_exchange_strong(expected, slot_idle, std::memory_order_acq_rel)) {
+        g_slot.target.store(0, std::memory_order_release);
+        note = "no backtrace: the thread did not answer the signal within 100 ms";
+        return {};
+      }
+      // It is taking it now: that takes microseconds.
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  const int n = g_slot.count.load(std::memory_order_relaxed);
+  std::vector<std::string> frames;
+  // Frame 0 is the handler, frame 1 the kernel's signal return trampoline.
+  for (int i = 2; i < n; ++i) {
+    frames.push_back(symbolize(g_slot.frames[i]));
+  }
+  g_slot.target.store(0, std::memory_order_release);
+  g_slot.state.store(slot_idle, std::memory_order_release);
+  if (frames.empty()) {
+    note = "no backtrace: the unwinder found no frame";
+  }
+  return frames;
+}
+
+/// Time on a CPU and time runnable but waiting for one, in ns, of thread `tid`; false when
+/// /proc does not tell.
+bool read_schedstat(long tid, std::int64_t& cpu, std::int64_t& wait) {
+  if (tid == 0) {
+    return false;
+  }
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+  long long c = 0;
+  long long w = 0;
+  if (!(in >> c >> w)) {
+    return false;
+  }
+  cpu = c;
+  wait = w;
+  return true;
+}
+
+// SIGQUIT: the handler only counts (async-signal-safe); each runtime's watchdog thread, which
+// looks at the count at least every 200 ms, prints the dump from its own thread, so the dump
+// works while every worker is stuck, and the program goes on.
+std::atomic<std::uint64_t> g_sigquits{0};
+std::once_flag g_sigquit_once;
+bool g_sigquit_installed = false; // written once under g_sigquit_once
+
+extern "C" void zokio_sigquit(int) {
+  g_sigquits.fetch_add(1, std::memory_order_relaxed);
+}
+
+/// Installs the SIGQUIT handler once per process, unless the program handles SIGQUIT itself.
+bool install_sigquit() {
+  std::call_once(g_sigquit_once, [] {
+    struct sigaction old {};
+    if (::sigaction(SIGQUIT, nullptr, &old) != 0 ||
+        ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler != SIG_DFL)) {
+      return;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = &zokio_sigquit;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    g_sigquit_installed = ::sigaction(SIGQUIT, &sa, nullptr) == 0;
+  });
+  return g_sigquit_installed;
+}
+
+std::int64_t to_ns(std::uint64_t ticks_, double ns_per_tick) {
+  return static_cast<std::int64_t>(static_cast<double>(ticks_) * ns_per_tick);
+}
+
+constexpr std::size_t ring_capacity = 64;
+
+} // namespace
+
+stall_watchdog::stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, bool dump_on_sigquit)
+    : m_rt(rt), m_threshold_ns(threshold_ns),
+      m_dump_on_sigquit(dump_on_sigquit && install_sigquit()), m_watched(rt.size()),
+      m_ended(rt.size()) {
+  m_dumps_seen = g_sigquits.load(std::memory_order_relaxed);
+  if (threshold_ns > 0 && rt.m_options.stall_backtrace) {
+    (void)install_handler();
+  }
+  m_thread = std::thread([this] { main(); });
+}
+
+stall_watchdog::~stall_watchdog() {
+  stop();
+}
+
+void stall_watchdog::stop() noexcept {
+  {
+    std::lock_guard<std::mutex> lock(m_wake_mutex);
+    m_stop = true;
+  }
+  m_wake.notify_all();
+  if (m_thread.joinable()) {
+    m_thread.join();
+  }
+}
+
+void stall_watchdog::main() noexcept {
+#if defined(__linux__)
+  std::string name = m_rt.m_options.name;
+  name.resize(std::min<std::size_t>(name.size(), 9));
+  pthread_setname_np(pthread_self(), (name + "-stall").c_str());
+#endif
+  std::unique_lock<std::mutex> lock(m_wake_mutex);
+  while (!m_stop) {
+    lock.unlock();
+    std::int64_t sleep_ns = 500'000'000;
+    try {
+      if (m_threshold_ns > 0) {
+        sleep_ns = scan();
+      }
+    } catch (...) {
+      sleep_ns = m_threshold_ns / 2; // out of memory for a report: look again later
+    }
+    if (m_dump_on_sigquit) {
+      if (const std::uint64_t n = g_sigquits.load(std::memory_order_relaxed); n != m_dumps_seen) {
+        m_dumps_seen = n;
+        dump();
+      }
+      sleep_ns = std::min<std::int64_t>(sleep_ns, 200'000'000);
+    }
+    lock.lock();
+    if (m_stop) {
+      break;
+    }
+    m_wake.wait_for(lock, std::chrono::nanoseconds(sleep_ns));
+  }
+}
+
+std::int64_t stall_watchdog::scan() {
+  const double ns_per_tick = m_rt.ns_per_tick();
+  const std::uint64_t now = ticks();
+  // A resume starting just after this look reaches the threshold no sooner than a threshold
+  // from now; looking again at half of it sees it running before it does.
+  std::int64_t sleep_ns = std::clamp<std::int64_t>(m_threshold_ns / 2, 1'000'000, 500'000'000);
+  for (unsigned i = 0; i < m_rt.size(); ++i) {
+    worker& w = m_rt.at(i);
+    watched_worker& seen = m_watched[i];
+    const std::uint64_t seq = w.m_progress.load(std::memory_order_acquire);
+    task_record* running = w.m_running.load(std::memory_order_acquire);
+    const std::uint64_t start = w.m_resume_start.load(std::memory_order_acquire);
+    if (running == nullptr || w.m_progress.load(std::memory_order_acquire) != seq) {
+      seen.seen_seq = 0;
+      continue;
+    }
+    if (seen.seen_seq != seq) {
+      seen.seen_seq = seq;
+      seen.seen_ticks = now;
+      if (!read_schedstat(w.m_tid.load(std::memory_order_relaxed), seen.cpu0, seen.wait0)) {
+        seen.cpu0 = seen.wait0 = -1;
+      }
+    }
+    const std::int64_t elapsed = now > start ? to_ns(now - start, ns_per_tick) : 0;
+    if (elapsed >= m_threshold_ns) {
+      if (seen.reported_seq != seq) {
+        seen.reported_seq = seq;
+        report(i, running, seq, elapsed, seen);
+      }
+    } else {
+      sleep_ns = std::min(sleep_ns, m_threshold_ns - elapsed + 500'000);
+    }
+  }
+  return sleep_ns;
+}
+
+void stall_watchdog::report(unsigned index, void* running, std::uint64_t seq,
+                            std::int64_t elapsed_ns, const watched_worker& seen) {
+  worker& w = m_rt.at(index);
+  diag::stall_report r;
+  bool found = false;
+  // Only a record in the live list is alive: read it under the list's lock, and only if the
+  // worker still runs the same resume.
+  w.for_each_live([&](task_record* t) {
+    if (found || t != running || w.m_running.load(std::memory_order_acquire) != t ||
+        w.m_progress.load(std::memory_order_acquire) != seq) {
+      return;
+    }
+    found = true;
+    r.task_id = t->m_id;
+    r.task_name = t->m_name;
+    r.spawn_site = t->m_spawn_site;
+    r.resumed_from_file = t->m_wait_file.load(std::memory_order_relaxed);
+    r.resumed_from_line = t->m_wait_line.load(std::memory_order_relaxed);
+  });
+  if (!found) {
+    return; // it ended meanwhile: counted in stats().stalls, not reported
+  }
+  r.worker = index;
+  r.duration = std::chrono::nanoseconds(elapsed_ns);
+  const long tid = w.m_tid.load(std::memory_order_relaxed);
+  std::int64_t cpu1 = 0;
+  std::int64_t wait1 = 0;
+  if (seen.cpu0 >= 0 && read_schedstat(tid, cpu1, wait1)) {
+    r.watched = std::chrono::nanoseconds(to_ns(ticks() - seen.seen_ticks, m_rt.ns_per_tick()));
+    r.on_cpu = std::chrono::nanoseconds(std::max<std::int64_t>(cpu1 - seen.cpu0, 0));
+    r.runqueue_wait = std::chrono::nanoseconds(std::max<std::int64_t>(wait1 - seen.wait0, 0));
+  }
+  if (m_rt.m_options.stall_backtrace) {
+    r.backtrace = capture(tid, r.backtrace_note);
+    if (!r.backtrace.empty() && w.m_progress.load(std::memory_order_acquire) != seq) {
+      r.backtrace.clear();
+      r.backtrace_note = "no backtrace: the stall ended before the stack was taken";
+    }
+  } else {
+    r.backtrace_note = "no backtrace: runtime_options::stall_backtrace is off";
+  }
+  {
+    std::lock_guard<std::mutex> lock(m_ring_mutex);
+    r.sequence = ++m_reports;
+    if (m_ended[index].seq == seq) {
+      r.ended = true;
+      r.total = std::chrono::nanoseconds(m_ended[index].ns);
+    }
+    m_ring.push_back({r, index, seq});
+    if (m_ring.size() > ring_capacity) {
+      m_ring.pop_front();
+    }
+  }
+  if (m_rt.m_options.on_stall) {
+    try {
+      m_rt.m_options.on_stall(r);
+    } catch (...) {
+    }
+  }
+}
+
+std::vector<diag::task_info> collect_tasks(runtime_impl& rt);
+
+void stall_watchdog::dump() noexcept {
+  try {
+    const runtime_stats s = m_rt.stats();
+    std::string text =
+        "zokio: SIGQUIT: runtime '" + m_rt.m_options.name + "', " + std::to_string(m_rt.size()) +
+        " worker(s); stalls " + std::to_string(s.stalls) + ", deadlocks " +
+        std::to_string(s.deadlocks_detected) + ", lost wake-ups " + std::to_string(s.lost_wakeups) +
+        ", handles active " + std::to_string(s.handles_active) + "\n";
+    text += diag::format_task_dump(collect_tasks(m_rt));
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    std::fflush(stderr);
+  } catch (...) {
+    std::fputs("zokio: SIGQUIT: out of memory for the task dump\n", stderr);
+  }
+}
+
+void stall_watchdog::resume_ended(unsigned worker, std::uint64_t seq, std::int64_t ns) noexcept {
+  std::lock_guard<std::mutex> lock(m_ring_mutex);
+  m_ended[worker] = ended_resume{seq, ns};
+  for (auto it = m_ring.rbegin(); it != m_ring.rend(); ++it) {
+    if (it->worker == worker && it->seq == seq) {
+      it->report.ended = true;
+      it->report.total = std::chrono::nanoseconds(ns);
+      break;
+    }
+  }
+}
+
+std::vector<diag::stall_report> stall_watchdog::recent() const {
+  std::lock_guard<std::mutex> lock(m_ring_mutex);
+  std::vector<diag::stall_report> out;
+  out.reserve(m_ring.size());
+  for (const ring_entry& e : m_ring) {
+    out.push_back(e.report);
+  }
+  return out;
+}
+
+} // namespace detail
+
+namespace diag {
+
+std::vector<stall_report> recent_stalls(const runtime& rt) {
+  detail::runtime_impl& impl = detail::impl_of(rt);
+  return impl.m_stall ? impl.m_stall->recent() : std::vector<stall_report>{};
+}
+
+std::string format_stall(const stall_report& r) {
+  const auto ms = [](std::chrono::nanoseconds d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(d.count()) / 1e6);
+    return std::string(buf);
+  };
+  std::ostringstream os;
+  os << "stall: task " << r.task_id;
+  if (!r.task_name.empty()) {
+    os << " '" << r.task_name << "'";
+  }
+  os << " on worker " << r.worker << " ran " << ms(r.duration) << " without yielding";
+  if (r.ended) {
+    os << " (" << ms(r.total) << " in all)";
+  }
+  os << "; spawned at " << r.spawn_site.file << ":" << r.spawn_site.line;
+  if (r.resumed_from_line != 0) {
+    os << "; resumed from " << r.resumed_from_file << ":" << r.resumed_from_line;
+  }
+  if (r.watched.count() > 0) {
+    os << "; of " << ms(r.watched) << " watched: " << ms(r.on_cpu) << " on CPU, "
+       << ms(r.runqueue_wait) << " waiting for a CPU";
+    if (r.preempted()) {
+      os << " (preempted: the machine was overloaded)";
+    }
+  }
+  os << "\n";
+  if (r.backtrace.empty()) {
+    os << "  " << r.backtrace_note << "\n";
+  }
+  for (std::size_t i = 0; i < r.backtrace.size(); ++i) {
+    os << "  #" << i << " " << r.backtrace[i] << "\n";
+  }
+  return os.str();
+}
+
+} // namespace diag
+} // namespace zokio

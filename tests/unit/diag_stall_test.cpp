@@ -1,0 +1,189 @@
+// The stall watchdog ([diag] #9): a resume past stall_threshold is reported once, while it runs,
+// with the task's name, spawn site and the co_await it was resumed from, a backtrace where one
+// can be taken, through on_stall and diag::recent_stalls; waiting never counts.
+
+#include <zokio/diag/stall.hpp>
+#include <zokio/time/sleep.hpp>
+
+#include "race.hpp"
+#include "zokio_test.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using zokio::testing::busy_for;
+
+struct hook_log {
+  std::mutex mutex;
+  std::vector<zokio::diag::stall_report> reports;
+  std::vector<std::chrono::steady_clock::time_point> at;
+  std::atomic<std::int64_t> started{0};
+};
+
+std::int64_t now_ns() {
+  return std::chrono::steady_clock::now().time_since_epoch().count();
+}
+
+zokio::task<void> spin(hook_log* log, std::chrono::milliseconds d) {
+  co_await zokio::sleep_for(2ms); // past the tick calibration's first millisecond
+  log->started.store(now_ns());
+  busy_for(d);
+  co_await zokio::yield_now();
+}
+
+zokio::runtime_options armed(hook_log* log, unsigned workers = 1) {
+  return {.workers = workers,
+          .stall_threshold = 50ms,
+          .on_stall = [log](const zokio::diag::stall_report& r) {
+            std::lock_guard<std::mutex> lock(log->mutex);
+            log->reports.push_back(r);
+            log->at.push_back(std::chrono::steady_clock::now());
+          }};
+}
+
+zokio::task<void> spin_named(hook_log* log) {
+  co_await zokio::spawn(spin(log, 300ms), {.name = "spinner"}).join();
+}
+
+TEST(diag_stall, a_stall_is_reported_once_while_it_runs) {
+  hook_log log;
+  zokio::runtime rt{armed(&log)};
+  rt.block_on(spin_named(&log));
+  const auto reports = zokio::diag::recent_stalls(rt);
+  ASSERT_EQ(reports.size(), 1u);
+  const auto& r = reports.front();
+  EXPECT_EQ(r.sequence, 1u);
+  EXPECT_EQ(r.task_name, "spinner");
+  EXPECT_EQ(r.worker, 0u);
+  EXPECT_NE(std::string(r.spawn_site.file).find("diag_stall_test.cpp"), std::string::npos);
+  EXPECT_GT(r.spawn_site.line, 0u);
+  // Resumed from its sleep_for.
+  EXPECT_NE(r.resumed_from_file.find("diag_stall_test.cpp"), std::string::npos);
+  EXPECT_GE(r.duration, 50ms);
+  EXPECT_LT(r.duration, 300ms) << "reported while it ran, not after";
+  EXPECT_TRUE(r.ended);
+  EXPECT_GE(r.total, 290ms);
+  EXPECT_TRUE(!r.backtrace.empty() || !r.backtrace_note.empty());
+  EXPECT_EQ(rt.stats().stalls, 1u);
+  {
+    std::lock_guard<std::mutex> lock(log.mutex);
+    ASSERT_EQ(log.reports.size(), 1u) << "on_stall is called once per stall";
+    EXPECT_EQ(log.reports.front().task_name, "spinner");
+    EXPECT_FALSE(log.reports.front().ended) << "the hook runs while the stall goes on";
+    const auto latency = log.at.front() - std::chrono::steady_clock::time_point(
+                                              std::chrono::nanoseconds(log.started.load()));
+    EXPECT_LT(latency, 250ms) << "reported within the stall, not after it";
+  }
+  const std::string text = zokio::diag::format_stall(r);
+  EXPECT_NE(text.find("'spinner'"), std::string::npos) << text;
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> wait_and_yield() {
+  for (int i = 0; i < 2000; ++i) {
+    co_await zokio::yield_now();
+  }
+  co_await zokio::sleep_for(300ms); // waiting in the poller never counts
+}
+
+TEST(diag_stall, waiting_and_short_resumes_are_never_reported) {
+  hook_log log;
+  zokio::runtime rt{armed(&log)};
+  rt.block_on(wait_and_yield());
+  EXPECT_TRUE(zokio::diag::recent_stalls(rt).empty());
+  EXPECT_EQ(rt.stats().stalls, 0u);
+  std::lock_guard<std::mutex> lock(log.mutex);
+  EXPECT_TRUE(log.reports.empty());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> spin_on_one(hook_log* log) {
+  auto h = zokio::spawn_on(1, spin(log, 200ms), {.name = "on-one"});
+  for (int i = 0; i < 50; ++i) {
+    co_await zokio::sleep_for(2ms); // worker 0 keeps going
+  }
+  co_await h.join();
+}
+
+TEST(diag_stall, names_the_worker_that_stalled) {
+  hook_log log;
+  zokio::runtime rt{armed(&log, 2)};
+  rt.block_on(spin_on_one(&log));
+  const auto reports = zokio::diag::recent_stalls(rt);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports.front().worker, 1u);
+  EXPECT_EQ(reports.front().task_name, "on-one");
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(diag_stall, without_backtraces_the_report_says_so) {
+  hook_log log;
+  auto options = armed(&log);
+  options.stall_backtrace = false;
+  zokio::runtime rt{std::move(options)};
+  rt.block_on(spin(&log, 150ms));
+  const auto reports = zokio::diag::recent_stalls(rt);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_TRUE(reports.front().backtrace.empty());
+  EXPECT_NE(reports.front().backtrace_note.find("stall_backtrace"), std::string::npos);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(diag_stall, a_throwing_hook_is_survived) {
+  hook_log log;
+  std::atomic<int> calls{0};
+  zokio::runtime rt{{.workers = 1, .stall_threshold = 50ms, .on_stall = [&calls](const auto&) {
+                       calls.fetch_add(1);
+                       throw std::runtime_error("hook failed");
+                     }}};
+  rt.block_on(spin(&log, 150ms));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(zokio::diag::recent_stalls(rt).size(), 1u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(diag_stall, a_threshold_of_zero_reports_nothing) {
+  hook_log log;
+  zokio::runtime rt{{.workers = 1, .stall_threshold = 0ms}};
+  rt.block_on(spin(&log, 120ms));
+  EXPECT_TRUE(zokio::diag::recent_stalls(rt).empty());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> nap(std::chrono::milliseconds d) {
+  co_await zokio::sleep_for(d);
+}
+
+zokio::task<void> nap_named() {
+  co_await zokio::spawn(nap(700ms), {.name = "dump-me"}).join();
+}
+
+TEST(diag_sigquit, zokio_dump_prints_the_task_dump_and_the_program_goes_on) {
+  ::setenv("ZOKIO_DUMP", "1", 1);
+  zokio::runtime rt{{.workers = 1, .name = "dumped"}};
+  ::unsetenv("ZOKIO_DUMP");
+  testing::internal::CaptureStderr();
+  std::thread quit([] {
+    std::this_thread::sleep_for(150ms);
+    ::kill(::getpid(), SIGQUIT); // the process goes on
+  });
+  rt.block_on(nap_named());
+  quit.join();
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("zokio: SIGQUIT: runtime 'dumped'"), std::string::npos) << err;
+  EXPECT_NE(err.find("'dump-me' worker 0 suspended on timer"), std::string::npos) << err;
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+} // namespace
