@@ -66,7 +66,14 @@ for tool in "${tools[@]}"; do
   exe=$prefix/bin/$tool
   [[ -x $exe ]] || fail "$tool is not installed as $exe"
   version=$("$exe" --version) || fail "$exe --version exited $?"
-  [[ $version == "$tool "* ]] || fail "$exe --version printed '$version', not '$tool <version>'"
+  if [[ $tool == zokio-bench-peer-* ]]; then
+    # A zokio-bench peer names what it runs ("tokio 1.24.2 (rustc ...)"), in one line
+    # (tools/zokio-bench/peers/PROTOCOL.md).
+    [[ -n $version && $version != *$'\n'* ]] ||
+      fail "$exe --version printed '$version', not one line"
+  else
+    [[ $version == "$tool "* ]] || fail "$exe --version printed '$version', not '$tool <version>'"
+  fi
   echo "$version"
 done
 

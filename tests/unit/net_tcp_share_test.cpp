@@ -1,6 +1,7 @@
 #include <zokio/net/tcp_listener.hpp>
 
 #include <zokio/net/tcp_stream.hpp>
+#include <zokio/runtime/errors.hpp>
 
 #include "descriptors.hpp"
 #include "zokio_test.hpp"
@@ -141,7 +142,12 @@ zokio::task<int> serve_clients_then_stop(shared_server* srv, int clients) {
   }
   int accepted = 0;
   for (auto& h : srv->loops) {
-    accepted += co_await h;
+    try {
+      accepted += co_await h;
+    } catch (const zokio::operation_cancelled&) {
+      // Cancelled before its worker ever ran it (a loaded machine): it accepted nothing. The
+      // clients above were all served by the others, which is what the count checks.
+    }
   }
   co_return accepted;
 }
