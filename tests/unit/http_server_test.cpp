@@ -36,11 +36,18 @@ task<response> slow(const request&) {
   co_return response::text(200, "slow done");
 }
 
+constexpr std::size_t big_size = 2 * 1024 * 1024;
+
+task<response> big(const request&) {
+  co_return response::text(200, std::string(big_size, 'b'));
+}
+
 void add_routes(zokio::http::server& srv) {
   srv.route("GET", "/hello", &hello);
   srv.route("POST", "/echo", &echo);
   srv.route("GET", "/boom", &boom);
   srv.route("GET", "/slow", &slow);
+  srv.route("GET", "/big", &big);
 }
 
 using body_fn = task<void> (*)(zokio::http::server*);
@@ -332,6 +339,59 @@ TEST(HttpServer, IdleConnectionsAreClosedAfterTheirTimeout) {
       EXPECT_EQ(r->status, 200);
       co_await zokio::sleep_for(50ms);
     }
+  });
+}
+
+/// Polls `srv`'s open connections until they are `n` or `within` has passed.
+task<bool> open_connections_become(zokio::http::server* srv, std::uint64_t n,
+                                   std::chrono::milliseconds within) {
+  const auto until = std::chrono::steady_clock::now() + within;
+  while (srv->counters().connections_open.load() != n) {
+    if (std::chrono::steady_clock::now() > until) {
+      co_return false;
+    }
+    co_await zokio::sleep_for(10ms);
+  }
+  co_return true;
+}
+
+/// GET /hello on a connection of its own (closed after): whether it got "hello".
+task<bool> hello_on_new_connection(zokio::http::server* srv) {
+  auto c = co_await connect(srv);
+  if (!c || !co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")) {
+    co_return false;
+  }
+  const auto r = co_await c->response();
+  co_return r && r->status == 200 && r->body == "hello\n";
+}
+
+TEST(HttpServer, APeerThatNeverReadsIsClosedByTheWriteTimeout) {
+  run({.write_timeout = 300ms}, [](zokio::http::server* srv) -> task<void> {
+    // 64 pipelined requests for 2 MiB each, and never a byte read.
+    auto hog = co_await connect(srv);
+    CO_REQUIRE(hog.has_value());
+    std::string requests;
+    for (int i = 0; i < 64; ++i) {
+      requests += "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    CO_REQUIRE(co_await hog->send(requests));
+    co_await zokio::sleep_for(100ms);
+    EXPECT_TRUE(co_await hello_on_new_connection(srv)) << "meanwhile everybody else is served";
+    // The stuck connection is closed once a write has waited write_timeout (the sweeper runs
+    // every write_timeout / 4), and the server holds no connection any more.
+    EXPECT_TRUE(co_await open_connections_become(srv, 0, 5s));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, 300ms);
+    EXPECT_LT(took, 3s);
+    EXPECT_EQ(srv->counters().timeouts.load(), 1u);
+    // While the write waited, no further request was parsed: of the 64, only those whose
+    // responses the socket buffers took (a few MiB) were answered; not a batch of 16.
+    const std::uint64_t answered = srv->counters().responses_of_class(2) - 1; // minus /hello
+    EXPECT_GE(answered, 1u);
+    EXPECT_LE(answered, 8u) << "responses produced for a peer that does not read";
+    EXPECT_TRUE(co_await hog->closed()) << "the peer finds the connection closed";
+    EXPECT_TRUE(co_await hello_on_new_connection(srv)) << "the server still serves";
   });
 }
 

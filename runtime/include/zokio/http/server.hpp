@@ -57,6 +57,13 @@ struct server_options {
   /// How long a keep-alive connection may wait for its next request, and the longest pause
   /// while a body is being received; over it the connection is closed.
   std::chrono::milliseconds idle_timeout = 60s;
+  /// How long one write of responses (those of the requests that arrived together, in one
+  /// writev) may wait for the peer to take them; over it the connection is closed (a peer that
+  /// sends requests but never reads the responses). While a write waits, the connection parses
+  /// no further request, so what it holds stays bounded: at most `max_batched_responses`
+  /// (16) responses or 64 KiB of them, or one response bigger than that, plus the stream's
+  /// read-ahead of at most 64 KiB.
+  std::chrono::milliseconds write_timeout = 30s;
   /// After `shutdown()`: how long requests in flight may take before their connections are
   /// cancelled.
   std::chrono::milliseconds shutdown_timeout = 10s;
@@ -84,7 +91,8 @@ struct server_counters {
   std::atomic<std::uint64_t> connections_rejected{0};
   /// Requests llhttp refused (400) or over a limit (413, 431).
   std::atomic<std::uint64_t> parse_errors{0};
-  /// Connections closed by the header timeout (408) or the idle timeout.
+  /// Connections closed by a timeout: `header_timeout` (408), `idle_timeout` or
+  /// `write_timeout`.
   std::atomic<std::uint64_t> timeouts{0};
   /// Handlers that threw (each answered 500).
   std::atomic<std::uint64_t> handler_errors{0};
