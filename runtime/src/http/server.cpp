@@ -342,6 +342,8 @@ task<void> connection::run() {
   for (;;) {
     m_parser.next();
     bool continue_sent = false;
+    bool body_started = false; // waiting for body bytes has begun, due by body_deadline
+    clock::time_point body_deadline;
     for (bool complete = false; !complete;) {
       if (pos == end) {
         if (!co_await flush()) {
@@ -382,13 +384,20 @@ task<void> connection::run() {
         } else if (!m_parser.headers_done()) {
           n = co_await zokio::timeout_at(header_deadline, m_stream.read_some(into));
         } else {
-          n = co_await zokio::timeout(opt.idle_timeout, m_stream.read_some(into));
+          // The body: the whole of it within body_timeout, no pause longer than idle_timeout.
+          const clock::time_point now = clock::now();
+          if (!body_started) {
+            body_started = true;
+            body_deadline = now + opt.body_timeout;
+          }
+          n = co_await zokio::timeout_at(std::min(body_deadline, now + opt.idle_timeout),
+                                         m_stream.read_some(into));
         }
         if (!n.ok()) {
           if (n.error() == zokio::errc::timed_out) {
             m_counters.timeouts.fetch_add(1, std::memory_order_relaxed);
-            if (!idle && !m_parser.headers_done()) {
-              co_await fail(408); // slowloris: part of the headers, too slowly
+            if (!idle) {
+              co_await fail(408); // slowloris: part of a request, too slowly
             }
           }
           co_return;
@@ -711,8 +720,8 @@ std::string server_counters::to_prometheus() const {
           "counter", connections_rejected);
   counter("parse_errors_total", "Requests refused as malformed or over a limit.", "counter",
           parse_errors);
-  counter("timeouts_total", "Connections closed by the header, idle or write timeout.", "counter",
-          timeouts);
+  counter("timeouts_total", "Connections closed by the header, body, idle or write timeout.",
+          "counter", timeouts);
   counter("handler_errors_total", "Handlers that threw (answered 500).", "counter", handler_errors);
   counter("bytes_in_total", "Bytes received.", "counter", bytes_in);
   counter("bytes_out_total", "Bytes sent.", "counter", bytes_out);
