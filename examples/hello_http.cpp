@@ -19,7 +19,6 @@
 
 #include "flags.hpp"
 
-#include <zokio/http/server.hpp>
 #include <zokio/zokio.hpp>
 
 #include <sys/resource.h>
