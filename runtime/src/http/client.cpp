@@ -6,7 +6,9 @@
 #include <zokio/util/error.hpp>
 
 #include <llhttp.h>
+#include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
 #include <span>
 #include <string>
@@ -168,26 +170,30 @@ bool idempotent(std::string_view method) noexcept {
   return false;
 }
 
-/// Whether a pooled connection can carry a request: nothing has arrived on it since its last
-/// response (the server's EOF or reset, or stray bytes, make it unusable). Asks the stream
-/// without waiting: a read with a deadline already past completes only with what is there.
-task<bool> still_usable(net::tcp_stream* s) {
-  std::byte probe[1];
-  const result<std::size_t> n = co_await zokio::timeout_at(clock::now(), s->read_some(probe));
-  co_return !n.ok() && n.error() == zokio::errc::timed_out;
+/// Whether a pooled connection can carry a request: the server has not closed it. The stream
+/// keeps reading while no reader waits, so the server's FIN or reset may already have been
+/// taken from the socket; the socket still says so: a peek returns 0 (EOF, also once a reset
+/// was reported) or an error. Only "nothing to read" (EAGAIN) means alive; bytes still in the
+/// kernel mean unusable. (Bytes sent unasked that the stream has already taken in are not seen
+/// here; a server that says "408" before closing also closes, and that is seen.) A system
+/// call, not an await: a timeout over a read would cost a task and a loop turn per request.
+bool still_usable(const net::tcp_stream& s) noexcept {
+  char b = 0;
+  const ssize_t n = ::recv(s.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 /// A pooled connection that still works (the newest first), or an empty stream.
-task<net::tcp_stream> take_pooled(client_state* st) {
+net::tcp_stream take_pooled(client_state* st) {
   st->expire(clock::now());
   while (!st->idle.empty()) {
     net::tcp_stream s = std::move(st->idle.back().stream);
     st->idle.pop_back();
-    if (co_await still_usable(&s)) {
-      co_return s;
+    if (still_usable(s)) {
+      return s;
     }
   }
-  co_return net::tcp_stream{};
+  return {};
 }
 
 /// After a complete response that lets the connection live: back to the pool, or closed.
@@ -249,7 +255,7 @@ task<result<client_response>> do_request(client_state* st, std::string method, s
   const bool is_head = method == "HEAD";
   for (bool resent = false;; resent = true) {
     const std::uint64_t generation = st->generation;
-    net::tcp_stream s = co_await take_pooled(st);
+    net::tcp_stream s = take_pooled(st);
     const bool reused = s.is_open();
     if (!reused) {
       result<net::tcp_stream> c = co_await net::tcp_stream::connect(st->opt.host, st->opt.port);

@@ -65,9 +65,10 @@ struct server_options {
   /// How long one write of responses (those of the requests that arrived together, in one
   /// writev) may wait for the peer to take them; over it the connection is closed (a peer that
   /// sends requests but never reads the responses). While a write waits, the connection parses
-  /// no further request, so what it holds stays bounded: at most `max_batched_responses`
-  /// (16) responses or 64 KiB of them, or one response bigger than that, plus the stream's
-  /// read-ahead of at most 64 KiB.
+  /// no further request, so what it holds stays bounded: the responses of one write (at most
+  /// 16; they are written as soon as they reach 64 KiB) plus the stream's read-ahead of at
+  /// most 64 KiB. Enforced by the worker's sweeper (no timer per write): the connection is
+  /// closed at most 1 s (a quarter of the shortest timeout, if less) after the deadline.
   std::chrono::milliseconds write_timeout = 30s;
   /// After `shutdown()`: how long requests in flight may take before their connections are
   /// cancelled.
