@@ -29,7 +29,7 @@ struct client_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 80;
   /// The most one request may take, connecting included; past it: `zokio::errc::timed_out`
-  /// and the connection is closed (the next request reconnects).
+  /// and the request's connection is closed (the pooled ones stay).
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
   /// Response headers plus body; over it: `std::errc::message_size` and the connection closes.
   std::size_t max_response_bytes = 8 * 1024 * 1024;
