@@ -1,6 +1,6 @@
 // hello_http: an HTTP/1.1 server on every worker, with the routes of the original project.
 //
-//   hello_http [--host 127.0.0.1] [--port 8080] [--workers N]
+//   hello_http [--host 127.0.0.1] [--port 8080] [--workers N] [--max-connections 10000]
 //
 //   GET  /            a small HTML page
 //   GET  /hello       "Hello, World!" as text
@@ -9,15 +9,19 @@
 //   GET  /metrics     Prometheus text: runtime counters and HTTP counters
 //   GET  /healthz     "ok"
 //
-// `--port 0` picks a free port. Once listening it prints `listening on HOST:PORT`. SIGINT or
+// `--port 0` picks a free port. `--max-connections` bounds the open connections (over it a new
+// one is closed at once); the descriptor limit (RLIMIT_NOFILE) is raised to its hard limit at
+// start, so that the bound, not the default of 1024 descriptors, is what holds.
+// Once listening it prints `listening on HOST:PORT`. SIGINT or
 // SIGTERM stop it gracefully: no new connection is accepted, idle connections are closed,
 // requests in flight (also one half received) get their response; then the runtime shuts down
 // and the exit code says whether that was clean.
 
 #include "flags.hpp"
 
-#include <zokio/http/server.hpp>
 #include <zokio/zokio.hpp>
+
+#include <sys/resource.h>
 
 #include <csignal>
 #include <cstdio>
@@ -34,11 +38,12 @@ struct options {
   std::string host = "127.0.0.1";
   unsigned port = 8080;
   unsigned workers = 0; // one per core
+  unsigned max_connections = 10000;
 };
 
 options parse(int argc, char** argv) {
   const example::flags f("hello_http", "[--host ADDR] [--port N (0 = pick one)] [--workers N "
-                                       "(0 = one per core)]");
+                                       "(0 = one per core)] [--max-connections N]");
   options o;
   f.parse(argc, argv, [&](const std::string& a, const char* v) {
     if (a == "--host") {
@@ -47,6 +52,8 @@ options parse(int argc, char** argv) {
       o.port = f.number(a, v, 0, 65535);
     } else if (a == "--workers") {
       o.workers = f.number(a, v, 0, 1024);
+    } else if (a == "--max-connections") {
+      o.max_connections = f.number(a, v, 1, 1000000);
     } else {
       return false;
     }
@@ -94,8 +101,10 @@ zokio::task<int> main_task(options o, unsigned workers) {
   // Watch the signals before anything listens: from here on SIGINT and SIGTERM are requests to
   // stop, also when they come before stop_on_signal awaits them.
   zokio::signal::listener stop{SIGINT, SIGTERM};
-  zokio::http::server srv(
-      {.host = o.host, .port = static_cast<std::uint16_t>(o.port), .workers = workers});
+  zokio::http::server srv({.host = o.host,
+                           .port = static_cast<std::uint16_t>(o.port),
+                           .workers = workers,
+                           .max_connections = o.max_connections});
   srv.route("GET", "/", &index_page);
   srv.route("GET", "/hello", &hello);
   srv.route("GET", "/api/status", &status);
@@ -129,10 +138,20 @@ zokio::task<int> main_task(options o, unsigned workers) {
   co_return rc;
 }
 
+/// Raises the soft descriptor limit to the hard one: each connection is a descriptor.
+void raise_descriptor_limit() {
+  rlimit l{};
+  if (getrlimit(RLIMIT_NOFILE, &l) == 0 && l.rlim_cur < l.rlim_max) {
+    l.rlim_cur = l.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &l);
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
+  raise_descriptor_limit();
   int rc = 0;
   bool clean = false;
   {

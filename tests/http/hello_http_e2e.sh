@@ -8,29 +8,9 @@
 # Every wait is bounded.
 set -u
 bin=$1
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- server output:"
-  cat "$work/out" 2>/dev/null
-  exit 1
-}
+. "$(dirname "$0")/hello_http_lib.sh"
 
-"$bin" --port 0 --workers 2 >"$work/out" 2>&1 &
-pid=$!
-port=
-for _ in $(seq 1 200); do
-  port=$(sed -n 's/^listening on [^ ]*:\([0-9]*\).*/\1/p' "$work/out")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || fail "hello_http did not start"
+start_hello_http "$bin" --workers 2
 base=http://127.0.0.1:$port
 c() { curl -sS --max-time 10 "$@"; }
 
@@ -110,15 +90,5 @@ grep -q '^Connection: close$' "$work/half" || fail "half-sent request: no Connec
 # The idle connection was closed by the server (EOF, no bytes).
 [ -z "$(timeout 10 cat <&4)" ] || fail "the idle connection got bytes"
 exec 4<&-
-for _ in $(seq 1 200); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.05
-done
-kill -0 "$pid" 2>/dev/null && fail "hello_http did not exit within 10 s of SIGTERM"
-wait "$pid"
-rc=$?
-pid=
-cat "$work/out"
-[ $rc -eq 0 ] || fail "hello_http exited $rc"
-grep -q '^shutdown: clean' "$work/out" || fail "hello_http did not shut down clean"
+wait_hello_http_exit
 echo "graceful shutdown: the half-sent request got its response, exit 0"

@@ -36,11 +36,18 @@ task<response> slow(const request&) {
   co_return response::text(200, "slow done");
 }
 
+constexpr std::size_t big_size = 2 * 1024 * 1024;
+
+task<response> big(const request&) {
+  co_return response::text(200, std::string(big_size, 'b'));
+}
+
 void add_routes(zokio::http::server& srv) {
   srv.route("GET", "/hello", &hello);
   srv.route("POST", "/echo", &echo);
   srv.route("GET", "/boom", &boom);
   srv.route("GET", "/slow", &slow);
+  srv.route("GET", "/big", &big);
 }
 
 using body_fn = task<void> (*)(zokio::http::server*);
@@ -69,6 +76,22 @@ void run(zokio::http::server_options o, body_fn body, unsigned workers = 1) {
 
 task<std::optional<raw_client>> connect(zokio::http::server* srv) {
   co_return co_await raw_client::connect(srv->port());
+}
+
+/// Sends `bytes` on a connection of its own (closed after) and reads one response.
+task<std::optional<raw_response>> answer_on_new_connection(zokio::http::server* srv,
+                                                           std::string bytes) {
+  auto c = co_await connect(srv);
+  if (!c || !co_await c->send(std::move(bytes))) {
+    co_return std::nullopt;
+  }
+  co_return co_await c->response();
+}
+
+/// GET /hello on a connection of its own: whether it got "hello".
+task<bool> hello_on_new_connection(zokio::http::server* srv) {
+  const auto r = co_await answer_on_new_connection(srv, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  co_return r && r->status == 200 && r->body == "hello\n";
 }
 
 TEST(HttpServer, RoutesAnswerWithStatusDateAndLength) {
@@ -306,6 +329,60 @@ TEST(HttpServer, SlowHeadersGet408) {
   });
 }
 
+/// Sends `bytes` to `c` one byte every `gap` until all are sent or a send fails.
+task<void> trickle(raw_client* c, std::string bytes, std::chrono::milliseconds gap) {
+  for (char b : bytes) {
+    co_await zokio::sleep_for(gap);
+    if (!co_await c->send(std::string(1, b))) {
+      co_return;
+    }
+  }
+}
+
+TEST(HttpServer, ABodyMustArriveWithinTheBodyTimeout) {
+  run({.idle_timeout = 200ms, .body_timeout = 500ms}, [](zokio::http::server* srv) -> task<void> {
+    // A byte every idle_timeout / 2: no pause is too long, but the body as a whole is late.
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(co_await c->send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n"));
+    const auto t0 = std::chrono::steady_clock::now();
+    zokio::join_handle<void> slow = zokio::spawn(trickle(&*c, std::string(40, 'a'), 100ms));
+    auto r = co_await c->response();
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 408);
+    EXPECT_EQ(r->header("Connection"), "close");
+    EXPECT_TRUE(co_await c->closed());
+    co_await slow;
+    EXPECT_GE(took, 450ms);
+    EXPECT_LT(took, 3s);
+    EXPECT_EQ(srv->counters().timeouts.load(), 1u);
+    // A pause longer than idle_timeout within a body: 408 too.
+    r = co_await answer_on_new_connection(
+        srv, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab");
+    CO_REQUIRE(r.has_value());
+    EXPECT_EQ(r->status, 408);
+    EXPECT_EQ(srv->counters().timeouts.load(), 2u);
+    // A body in time, in pieces (with 100-continue), is answered; and the deadline is per
+    // request: the next body on the same connection has its own.
+    auto e = co_await connect(srv);
+    CO_REQUIRE(e.has_value());
+    for (int i = 0; i < 2; ++i) {
+      CO_REQUIRE(co_await e->send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                                  "Expect: 100-continue\r\n\r\n"));
+      r = co_await e->response();
+      CO_REQUIRE(r.has_value());
+      EXPECT_EQ(r->status, 100);
+      co_await trickle(&*e, "xyz", 100ms);
+      r = co_await e->response();
+      CO_REQUIRE(r.has_value());
+      EXPECT_EQ(r->status, 200);
+      EXPECT_EQ(r->body, "xyz");
+    }
+    EXPECT_TRUE(co_await hello_on_new_connection(srv));
+  });
+}
+
 TEST(HttpServer, IdleConnectionsAreClosedAfterTheirTimeout) {
   run({.header_timeout = 200ms, .idle_timeout = 200ms}, [](zokio::http::server* srv) -> task<void> {
     // Served once, then silent: closed by the idle timeout, without a response.
@@ -332,6 +409,49 @@ TEST(HttpServer, IdleConnectionsAreClosedAfterTheirTimeout) {
       EXPECT_EQ(r->status, 200);
       co_await zokio::sleep_for(50ms);
     }
+  });
+}
+
+/// Polls `srv`'s open connections until they are `n` or `within` has passed.
+task<bool> open_connections_become(zokio::http::server* srv, std::uint64_t n,
+                                   std::chrono::milliseconds within) {
+  const auto until = std::chrono::steady_clock::now() + within;
+  while (srv->counters().connections_open.load() != n) {
+    if (std::chrono::steady_clock::now() > until) {
+      co_return false;
+    }
+    co_await zokio::sleep_for(10ms);
+  }
+  co_return true;
+}
+
+TEST(HttpServer, APeerThatNeverReadsIsClosedByTheWriteTimeout) {
+  run({.write_timeout = 300ms}, [](zokio::http::server* srv) -> task<void> {
+    // 64 pipelined requests for 2 MiB each, and never a byte read.
+    auto hog = co_await connect(srv);
+    CO_REQUIRE(hog.has_value());
+    std::string requests;
+    for (int i = 0; i < 64; ++i) {
+      requests += "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    CO_REQUIRE(co_await hog->send(requests));
+    co_await zokio::sleep_for(100ms);
+    EXPECT_TRUE(co_await hello_on_new_connection(srv)) << "meanwhile everybody else is served";
+    // The stuck connection is closed once a write has waited write_timeout (the sweeper runs
+    // every write_timeout / 4), and the server holds no connection any more.
+    EXPECT_TRUE(co_await open_connections_become(srv, 0, 5s));
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, 300ms);
+    EXPECT_LT(took, 3s);
+    EXPECT_EQ(srv->counters().timeouts.load(), 1u);
+    // While the write waited, no further request was parsed: of the 64, only those whose
+    // responses the socket buffers took (a few MiB) were answered; not a batch of 16.
+    const std::uint64_t answered = srv->counters().responses_of_class(2) - 1; // minus /hello
+    EXPECT_GE(answered, 1u);
+    EXPECT_LE(answered, 8u) << "responses produced for a peer that does not read";
+    EXPECT_TRUE(co_await hog->closed()) << "the peer finds the connection closed";
+    EXPECT_TRUE(co_await hello_on_new_connection(srv)) << "the server still serves";
   });
 }
 

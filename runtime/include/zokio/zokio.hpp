@@ -9,6 +9,11 @@
 #include <zokio/fs/read_file.hpp>
 #include <zokio/fs/sendfile.hpp>
 #include <zokio/fs/write_file.hpp>
+#include <zokio/http/client.hpp>
+#include <zokio/http/request.hpp>
+#include <zokio/http/response.hpp>
+#include <zokio/http/router.hpp>
+#include <zokio/http/server.hpp>
 #include <zokio/io/buffered_reader.hpp>
 #include <zokio/io/buffered_writer.hpp>
 #include <zokio/io/error.hpp>

@@ -6,45 +6,75 @@
 #include <zokio/util/error.hpp>
 
 #include <llhttp.h>
+#include <sys/socket.h>
 
+#include <cerrno>
+#include <chrono>
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
-// The client's state lives on the heap so that the client object can move while a request's
-// task holds a pointer to it; it is touched only by the task of the one request in flight.
+// The client's pool lives on the heap so that the client object can move while requests' tasks
+// hold a pointer to it. It is touched only by tasks on the client's worker, between awaits, so
+// it needs no lock. Each request parses its response in a `response_reader` of its own frame.
 
 namespace zokio::http {
 
 namespace detail {
 
+namespace {
+using clock = std::chrono::steady_clock;
+} // namespace
+
+/// A connection and when it went back to the pool.
+struct pooled_connection {
+  net::tcp_stream stream;
+  clock::time_point idle_since;
+};
+
 struct client_state {
   explicit client_state(client_options o) : opt(std::move(o)) {}
 
   client_options opt;
-  net::tcp_stream stream;
-  bool connected = false;
-  std::uint64_t connections = 0;
+  std::vector<pooled_connection> idle; // oldest first; a request takes the newest
+  std::uint64_t connections = 0;       // opened so far
+  std::uint64_t generation = 0;        // close() increments it: older connections are not kept
 
-  // The response being parsed.
+  /// Closes the pooled connections that waited past idle_timeout.
+  void expire(clock::time_point now) noexcept {
+    std::size_t old = 0;
+    while (old < idle.size() && now - idle[old].idle_since > opt.idle_timeout) {
+      ++old;
+    }
+    idle.erase(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(old)); // closes them
+  }
+};
+
+/// One response, parsed by llhttp as it arrives.
+struct response_reader {
+  response_reader(std::size_t max_bytes, bool is_head) noexcept : max(max_bytes), head(is_head) {
+    llhttp_init(&parser, HTTP_RESPONSE, &settings());
+    parser.data = this;
+  }
+  response_reader(const response_reader&) = delete;
+  response_reader& operator=(const response_reader&) = delete;
+
   llhttp_t parser{};
   client_response resp;
   std::string field;
   std::string value;
   bool in_value = false;
   std::size_t bytes = 0;
+  std::size_t max;
+  bool head;
   bool done = false;
   bool too_big = false;
   bool keep_alive = true;
-  bool head = false;
 
-  void drop() noexcept {
-    stream.close();
-    connected = false;
-  }
   bool count(std::size_t n) noexcept {
     bytes += n;
-    too_big = too_big || bytes > opt.max_response_bytes;
+    too_big = too_big || bytes > max;
     return !too_big;
   }
   void end_field() {
@@ -61,11 +91,11 @@ struct client_state {
     done = false;
   }
 
-  static client_state& self(llhttp_t* p) { return *static_cast<client_state*>(p->data); }
+  static response_reader& self(llhttp_t* p) { return *static_cast<response_reader*>(p->data); }
   static const llhttp_settings_t& settings();
 };
 
-const llhttp_settings_t& client_state::settings() {
+const llhttp_settings_t& response_reader::settings() {
   static const llhttp_settings_t s = [] {
     llhttp_settings_t v;
     llhttp_settings_init(&v);
@@ -74,7 +104,7 @@ const llhttp_settings_t& client_state::settings() {
       return 0;
     };
     v.on_header_field = [](llhttp_t* p, const char* at, std::size_t n) {
-      client_state& c = self(p);
+      response_reader& c = self(p);
       if (c.in_value) {
         c.end_field();
       }
@@ -85,7 +115,7 @@ const llhttp_settings_t& client_state::settings() {
       return 0;
     };
     v.on_header_value = [](llhttp_t* p, const char* at, std::size_t n) {
-      client_state& c = self(p);
+      response_reader& c = self(p);
       c.in_value = true;
       if (!c.count(n)) {
         return -1;
@@ -94,7 +124,7 @@ const llhttp_settings_t& client_state::settings() {
       return 0;
     };
     v.on_headers_complete = [](llhttp_t* p) {
-      client_state& c = self(p);
+      response_reader& c = self(p);
       if (c.in_value || !c.field.empty()) {
         c.end_field();
       }
@@ -103,7 +133,7 @@ const llhttp_settings_t& client_state::settings() {
       return c.head ? 1 : 0;
     };
     v.on_body = [](llhttp_t* p, const char* at, std::size_t n) {
-      client_state& c = self(p);
+      response_reader& c = self(p);
       if (!c.count(n)) {
         return -1;
       }
@@ -111,7 +141,7 @@ const llhttp_settings_t& client_state::settings() {
       return 0;
     };
     v.on_message_complete = [](llhttp_t* p) {
-      client_state& c = self(p);
+      response_reader& c = self(p);
       if (c.resp.status >= 100 && c.resp.status < 200) {
         return 0; // an interim response (100 Continue): the final one follows
       }
@@ -130,79 +160,134 @@ std::span<const std::byte> bytes(std::string_view s) noexcept {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
 
-task<result<client_response>> do_request(client_state* st, std::string head, std::string body,
-                                         bool is_head) {
-  for (int attempt = 0;; ++attempt) {
-    const bool reused = st->connected;
-    if (!st->connected) {
-      result<net::tcp_stream> s = co_await net::tcp_stream::connect(st->opt.host, st->opt.port);
-      if (!s.ok()) {
-        co_return s.error();
+/// RFC 9110 9.2.2: a repeat has the effect of one request.
+bool idempotent(std::string_view method) noexcept {
+  for (std::string_view m : {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"}) {
+    if (method == m) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Whether a pooled connection can carry a request: the server has not closed it. The stream
+/// keeps reading while no reader waits, so the server's FIN or reset may already have been
+/// taken from the socket; the socket still says so: a peek returns 0 (EOF, also once a reset
+/// was reported) or an error. Only "nothing to read" (EAGAIN) means alive; bytes still in the
+/// kernel mean unusable. (Bytes sent unasked that the stream has already taken in are not seen
+/// here; a server that says "408" before closing also closes, and that is seen.) A system
+/// call, not an await: a timeout over a read would cost a task and a loop turn per request.
+bool still_usable(const net::tcp_stream& s) noexcept {
+  char b = 0;
+  const ssize_t n = ::recv(s.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/// A pooled connection that still works (the newest first), or an empty stream.
+net::tcp_stream take_pooled(client_state* st) {
+  st->expire(clock::now());
+  while (!st->idle.empty()) {
+    net::tcp_stream s = std::move(st->idle.back().stream);
+    st->idle.pop_back();
+    if (still_usable(s)) {
+      return s;
+    }
+  }
+  return {};
+}
+
+/// After a complete response that lets the connection live: back to the pool, or closed.
+void give_back(client_state* st, net::tcp_stream s, std::uint64_t generation) {
+  const clock::time_point now = clock::now();
+  st->expire(now);
+  if (generation == st->generation && st->idle.size() < st->opt.max_idle_connections) {
+    st->idle.push_back({std::move(s), now});
+  }
+}
+
+enum class outcome { response, retry, failed };
+
+/// Reads the response to the request just written on `s`.
+task<outcome> read_response(net::tcp_stream& s, response_reader& rd, bool may_retry,
+                            result<client_response>& out) {
+  bool got_any = false;
+  char buf[8192];
+  for (;;) {
+    const result<std::size_t> n =
+        co_await s.read_some(std::as_writable_bytes(std::span<char>(buf)));
+    if (!n.ok() || n.value() == 0) {
+      if (may_retry && !got_any) {
+        co_return outcome::retry; // closed under the request, before any byte of a response
       }
-      st->stream = std::move(s).value();
-      (void)st->stream.set_nodelay(true);
-      st->connected = true;
+      if (!n.ok()) {
+        out = n.error();
+        co_return outcome::failed;
+      }
+      // EOF ends a response framed by the end of the connection.
+      const llhttp_errno_t fin = llhttp_finish(&rd.parser);
+      if ((fin == HPE_OK || fin == HPE_PAUSED) && rd.done) {
+        rd.keep_alive = false;
+        out = std::move(rd.resp);
+        co_return outcome::response;
+      }
+      out = std::errc::connection_reset;
+      co_return outcome::failed;
+    }
+    got_any = true;
+    const llhttp_errno_t err = llhttp_execute(&rd.parser, buf, n.value());
+    if (err == HPE_PAUSED) {
+      // Bytes after the response were not asked for: the connection is not reused.
+      if (llhttp_get_error_pos(&rd.parser) != buf + n.value()) {
+        rd.keep_alive = false;
+      }
+      out = std::move(rd.resp);
+      co_return outcome::response;
+    }
+    if (err != HPE_OK) {
+      out = rd.too_big ? std::errc::message_size : std::errc::bad_message;
+      co_return outcome::failed;
+    }
+  }
+}
+
+task<result<client_response>> do_request(client_state* st, std::string method, std::string head,
+                                         std::string body) {
+  const bool is_head = method == "HEAD";
+  for (bool resent = false;; resent = true) {
+    const std::uint64_t generation = st->generation;
+    net::tcp_stream s = take_pooled(st);
+    const bool reused = s.is_open();
+    if (!reused) {
+      result<net::tcp_stream> c = co_await net::tcp_stream::connect(st->opt.host, st->opt.port);
+      if (!c.ok()) {
+        co_return c.error();
+      }
+      s = std::move(c).value();
+      (void)s.set_nodelay(true);
       ++st->connections;
     }
-    // A kept connection the server closed meanwhile fails before any byte of the response:
-    // then (once) the request goes again on a new connection.
-    const bool may_retry = reused && attempt == 0;
-    const result<void> w = co_await st->stream.write_all(bytes(head), bytes(body));
+    const result<void> w = co_await s.write_all(bytes(head), bytes(body));
     if (!w.ok()) {
-      st->drop();
-      if (may_retry) {
+      // Not all of it went out: the server cannot have acted on it, whatever the method.
+      if (reused && !resent) {
         continue;
       }
       co_return w.error();
     }
-    llhttp_init(&st->parser, HTTP_RESPONSE, &client_state::settings());
-    st->parser.data = st;
-    st->head = is_head;
-    st->bytes = 0;
-    st->too_big = false;
-    st->keep_alive = true;
-    st->reset_response();
-    bool got_any = false;
-    bool retry = false;
-    char buf[8192];
-    for (;;) {
-      const result<std::size_t> n =
-          co_await st->stream.read_some(std::as_writable_bytes(std::span<char>(buf)));
-      if (!n.ok() || n.value() == 0) {
-        if (may_retry && !got_any) {
-          st->drop();
-          retry = true;
-          break;
-        }
-        if (n.ok()) {
-          // EOF: ends a response framed by the end of the connection.
-          const llhttp_errno_t fin = llhttp_finish(&st->parser);
-          st->drop();
-          if ((fin == HPE_OK || fin == HPE_PAUSED) && st->done) {
-            co_return std::move(st->resp);
-          }
-          co_return std::errc::connection_reset;
-        }
-        st->drop();
-        co_return n.error();
-      }
-      got_any = true;
-      const llhttp_errno_t err = llhttp_execute(&st->parser, buf, n.value());
-      if (err == HPE_PAUSED) {
-        // Bytes after the response were not asked for: the connection is not reused.
-        if (!st->keep_alive || llhttp_get_error_pos(&st->parser) != buf + n.value()) {
-          st->drop();
-        }
-        co_return std::move(st->resp);
-      }
-      if (err != HPE_OK) {
-        st->drop();
-        co_return st->too_big ? std::errc::message_size : std::errc::bad_message;
-      }
+    response_reader rd(st->opt.max_response_bytes, is_head);
+    result<client_response> r = std::errc::connection_reset;
+    switch (co_await read_response(s, rd, reused && !resent && idempotent(method), r)) {
+    case outcome::retry:
+      continue;
+    case outcome::failed:
+      co_return r;
+    case outcome::response:
+      break;
     }
-    if (!retry) {
-      co_return std::errc::connection_reset;
+    if (rd.keep_alive) {
+      give_back(st, std::move(s), generation);
     }
+    co_return r;
   }
 }
 
@@ -247,22 +332,25 @@ task<result<client_response>> client::request(std::string method, std::string ta
     head += "\r\n";
   }
   head += "\r\n";
-  result<client_response> r = co_await zokio::timeout(
-      st->opt.timeout, detail::do_request(st, std::move(head), std::move(body), method == "HEAD"));
-  if (!r.ok()) {
-    st->drop(); // timed out or cancelled mid-request: the connection's state is unknown
-  }
-  co_return r;
+  // A request that fails, times out or is cancelled closes its connection: the stream is a
+  // local of do_request, destroyed as it unwinds.
+  co_return co_await zokio::timeout(
+      st->opt.timeout, detail::do_request(st, std::move(method), std::move(head), std::move(body)));
 }
 
 void client::close() noexcept {
   if (m_state) {
-    m_state->drop();
+    m_state->idle.clear();
+    ++m_state->generation;
   }
 }
 
 std::uint64_t client::connections() const noexcept {
   return m_state ? m_state->connections : 0;
+}
+
+std::size_t client::idle_connections() const noexcept {
+  return m_state ? m_state->idle.size() : 0;
 }
 
 } // namespace zokio::http

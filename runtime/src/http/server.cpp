@@ -47,8 +47,11 @@ constexpr std::size_t small_buffer_size = 512;
 constexpr std::size_t read_buffer_size = 8 * 1024;
 /// Buffers a worker keeps for reuse; more are freed when given back.
 constexpr std::size_t max_pooled_buffers = 256;
-/// Responses queued for one writev before it is flushed even with more pipelined requests.
+/// Responses queued for one writev before it is flushed even with more pipelined requests, and
+/// the bytes of them past which it is flushed too. While a flush waits for the peer, no further
+/// request is parsed: this is what one connection holds of responses.
 constexpr std::size_t max_batched_responses = 16;
+constexpr std::size_t max_batched_bytes = 64 * 1024;
 /// After an error response: how long and how much to read (and discard) before closing, so the
 /// client sees the response instead of a reset.
 constexpr auto linger_time = 1s;
@@ -118,7 +121,8 @@ struct server_worker {
   bool stopping = false;
 
   task<void> accept_loop();
-  /// Closes, every little while, the connections idle past their deadline; ends at the stop.
+  /// Closes, every little while, the connections idle past their deadline and those whose
+  /// write has waited past its own; ends at the stop.
   task<void> sweep();
   void close_idle() noexcept;
 };
@@ -146,6 +150,15 @@ public:
     m_stream.close();
     return true;
   }
+  /// From the worker's sweeper: closes the stream if a write has waited for the peer past its
+  /// deadline (the peer does not read); the write then fails as cancelled. True if it did.
+  bool expire_if_write_stalled(clock::time_point now) noexcept {
+    if (!m_writing || now < m_write_deadline || !m_stream.is_open()) {
+      return false;
+    }
+    m_stream.close();
+    return true;
+  }
 
 private:
   task<response> dispatch();
@@ -163,6 +176,11 @@ private:
   request& m_req;
   bool m_idle = false; // waiting for a request's first byte, until m_idle_deadline
   clock::time_point m_idle_deadline;
+  // A write in progress, due by m_write_deadline. The sweeper enforces it rather than a timer
+  // of its own, which would cost a task per flush although nearly every write completes at
+  // once (the socket takes it all).
+  bool m_writing = false;
+  clock::time_point m_write_deadline;
 
   // Responses serialized and waiting for one writev.
   struct pending {
@@ -170,6 +188,7 @@ private:
     std::string body;
   };
   std::vector<pending> m_out;
+  std::size_t m_out_bytes = 0;                     // of m_out
   std::vector<std::span<const std::byte>> m_spans; // m_out as the buffers of one writev
 
   std::byte m_small[small_buffer_size];
@@ -232,6 +251,7 @@ void connection::queue(response&& r, bool head, bool close) {
   if (!head && !bodyless_status) {
     out.body = std::move(r.body);
   }
+  m_out_bytes += out.head.size() + out.body.size();
   m_out.push_back(std::move(out));
 }
 
@@ -250,9 +270,13 @@ task<bool> connection::flush() {
       total += p.body.size();
     }
   }
+  m_writing = true;
+  m_write_deadline = clock::now() + m_srv.m_options.write_timeout;
   const result<void> w = co_await m_stream.write_all(
       std::span<const std::span<const std::byte>>(bufs.data(), bufs.size()));
+  m_writing = false;
   m_out.clear();
+  m_out_bytes = 0;
   if (!w.ok()) {
     co_return false;
   }
@@ -318,6 +342,8 @@ task<void> connection::run() {
   for (;;) {
     m_parser.next();
     bool continue_sent = false;
+    bool body_started = false; // waiting for body bytes has begun, due by body_deadline
+    clock::time_point body_deadline;
     for (bool complete = false; !complete;) {
       if (pos == end) {
         if (!co_await flush()) {
@@ -325,9 +351,8 @@ task<void> connection::run() {
         }
         if (m_parser.headers_done() && m_parser.expect_continue() && !continue_sent) {
           continue_sent = true;
-          const result<void> w =
-              co_await m_stream.write_all(bytes("HTTP/1.1 100 Continue\r\n\r\n"));
-          if (!w.ok()) {
+          m_out.push_back({"HTTP/1.1 100 Continue\r\n\r\n", {}}); // under write_timeout too
+          if (!co_await flush()) {
             co_return;
           }
         }
@@ -359,13 +384,20 @@ task<void> connection::run() {
         } else if (!m_parser.headers_done()) {
           n = co_await zokio::timeout_at(header_deadline, m_stream.read_some(into));
         } else {
-          n = co_await zokio::timeout(opt.idle_timeout, m_stream.read_some(into));
+          // The body: the whole of it within body_timeout, no pause longer than idle_timeout.
+          const clock::time_point now = clock::now();
+          if (!body_started) {
+            body_started = true;
+            body_deadline = now + opt.body_timeout;
+          }
+          n = co_await zokio::timeout_at(std::min(body_deadline, now + opt.idle_timeout),
+                                         m_stream.read_some(into));
         }
         if (!n.ok()) {
           if (n.error() == zokio::errc::timed_out) {
             m_counters.timeouts.fetch_add(1, std::memory_order_relaxed);
-            if (!idle && !m_parser.headers_done()) {
-              co_await fail(408); // slowloris: part of the headers, too slowly
+            if (!idle) {
+              co_await fail(408); // slowloris: part of a request, too slowly
             }
           }
           co_return;
@@ -410,7 +442,7 @@ task<void> connection::run() {
       }
       co_return;
     }
-    if (m_out.size() >= max_batched_responses) {
+    if (m_out.size() >= max_batched_responses || m_out_bytes >= max_batched_bytes) {
       if (!co_await flush()) {
         co_return;
       }
@@ -431,9 +463,10 @@ void server_worker::close_idle() noexcept {
 
 task<void> server_worker::sweep() {
   const server_options& o = srv->m_options;
-  const auto every = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::min(o.idle_timeout, o.header_timeout) / 4),
-                                std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  const auto every =
+      std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::min({o.idle_timeout, o.header_timeout, o.write_timeout}) / 4),
+                 std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
   for (;;) {
     const result<void> r = co_await zokio::timeout(every, srv->m_stop.wait());
     if (r.ok() || r.error() != zokio::errc::timed_out) {
@@ -441,7 +474,7 @@ task<void> server_worker::sweep() {
     }
     const clock::time_point now = clock::now();
     for (connection* c : live) {
-      if (c->expire_if_idle(now)) {
+      if (c->expire_if_idle(now) || c->expire_if_write_stalled(now)) {
         srv->m_counters.timeouts.fetch_add(1, std::memory_order_relaxed);
       }
     }
@@ -687,8 +720,8 @@ std::string server_counters::to_prometheus() const {
           "counter", connections_rejected);
   counter("parse_errors_total", "Requests refused as malformed or over a limit.", "counter",
           parse_errors);
-  counter("timeouts_total", "Connections closed by the header or idle timeout.", "counter",
-          timeouts);
+  counter("timeouts_total", "Connections closed by the header, body, idle or write timeout.",
+          "counter", timeouts);
   counter("handler_errors_total", "Handlers that threw (answered 500).", "counter", handler_errors);
   counter("bytes_in_total", "Bytes received.", "counter", bytes_in);
   counter("bytes_out_total", "Bytes sent.", "counter", bytes_out);

@@ -54,9 +54,22 @@ struct server_options {
   /// From a connection's accept (or a request's first byte) to the end of its headers; over it:
   /// 408 and close (slowloris).
   std::chrono::milliseconds header_timeout = 10s;
-  /// How long a keep-alive connection may wait for its next request, and the longest pause
-  /// while a body is being received; over it the connection is closed.
+  /// How long a keep-alive connection may wait for its next request (over it the connection
+  /// is closed), and the longest pause while a body is being received (over it: 408 and close).
   std::chrono::milliseconds idle_timeout = 60s;
+  /// From the end of a request's headers to the end of its body: the whole body must arrive
+  /// within it, however steadily it trickles (a client sending a byte every `idle_timeout` / 2
+  /// is cut off); over it: 408 and close. With `Expect: 100-continue` it counts from the
+  /// `100 Continue`. Raise it with `max_body_bytes` for big uploads over slow links.
+  std::chrono::milliseconds body_timeout = 60s;
+  /// How long one write of responses (those of the requests that arrived together, in one
+  /// writev) may wait for the peer to take them; over it the connection is closed (a peer that
+  /// sends requests but never reads the responses). While a write waits, the connection parses
+  /// no further request, so what it holds stays bounded: the responses of one write (at most
+  /// 16; they are written as soon as they reach 64 KiB) plus the stream's read-ahead of at
+  /// most 64 KiB. Enforced by the worker's sweeper (no timer per write): the connection is
+  /// closed at most 1 s (a quarter of the shortest timeout, if less) after the deadline.
+  std::chrono::milliseconds write_timeout = 30s;
   /// After `shutdown()`: how long requests in flight may take before their connections are
   /// cancelled.
   std::chrono::milliseconds shutdown_timeout = 10s;
@@ -84,7 +97,8 @@ struct server_counters {
   std::atomic<std::uint64_t> connections_rejected{0};
   /// Requests llhttp refused (400) or over a limit (413, 431).
   std::atomic<std::uint64_t> parse_errors{0};
-  /// Connections closed by the header timeout (408) or the idle timeout.
+  /// Connections closed by a timeout: `header_timeout` (408), `body_timeout` (408),
+  /// `idle_timeout` (between requests; 408 within a body) or `write_timeout`.
   std::atomic<std::uint64_t> timeouts{0};
   /// Handlers that threw (each answered 500).
   std::atomic<std::uint64_t> handler_errors{0};
