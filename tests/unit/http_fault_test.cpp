@@ -484,14 +484,10 @@ TEST(HttpFault, PeerThatNeverReadsHoldsBoundedMemory) {
   s.stop();
 }
 
-// DEFECT (runtime/src/http/server.cpp, connection::flush): nothing bounds a write to a peer that
-// never reads. write_all() waits for as long as the peer keeps its window shut; header_timeout
-// and idle_timeout only bound reads, so the connection, its socket and a batch of up to 16
-// responses (here 8 MiB) stay until the peer goes away or the server shuts down. Issue #6 asks
-// that "the connection times out". Enable once the server bounds writes (e.g. a write timeout
-// in server_options, or idle_timeout applied to each write_all that makes no progress).
-TEST(HttpFault, DISABLED_PeerThatNeverReadsIsClosedAfterATimeout) {
-  served s({.header_timeout = 500ms, .idle_timeout = 500ms});
+// A peer that never reads is cut off by server_options::write_timeout (found by this test:
+// write_all used to wait for as long as the peer kept its window shut).
+TEST(HttpFault, PeerThatNeverReadsIsClosedAfterATimeout) {
+  served s({.header_timeout = 500ms, .idle_timeout = 500ms, .write_timeout = 500ms});
   ASSERT_TRUE(s.listening());
   auto p = never_reading_peer(s, 64);
   EXPECT_TRUE(eventually([&] { return s.counters().connections_open.load() == 0; }, 15s))
@@ -604,15 +600,10 @@ TEST(HttpFault, OneBytePerSecondGets408WithinTheHeaderTimeout) {
   s.stop();
 }
 
-// DEFECT (a gap of runtime/include/zokio/http/server.hpp, server_options; server.cpp,
-// connection::run): once the headers are in, only idle_timeout bounds the body, and it bounds
-// each pause, not the whole: a client that sends its body one byte every so often, each pause
-// under idle_timeout, holds its connection (and the request's buffers) for as long as it likes;
-// a 1 MiB body at one byte a second is twelve days. Issue #6: "a client that sends one byte a
-// second". Enable once the body has a deadline of its own (e.g. server_options::body_timeout,
-// or a minimum rate), with the deadline below.
-TEST(HttpFault, DISABLED_ABodyTrickledOneByteAtATimeIsCutOff) {
-  served s({.header_timeout = 1s, .idle_timeout = 1s});
+// A body trickled in a byte at a time, each pause within idle_timeout, is cut off by
+// server_options::body_timeout (found by this test: only the pauses used to be bounded).
+TEST(HttpFault, ABodyTrickledOneByteAtATimeIsCutOff) {
+  served s({.header_timeout = 1s, .idle_timeout = 1s, .body_timeout = 3s});
   ASSERT_TRUE(s.listening());
   peer p(s.port());
   ASSERT_TRUE(p.ok());
