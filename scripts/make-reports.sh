@@ -8,7 +8,9 @@
 #                                   and Node.js (the peers that are built), interleaved, default
 #                                   repetitions; the README's ratios are quoted from this file
 #
-#   scripts/make-reports.sh [diag|bench|compare]...   (default: all of them)
+#   reports/soak/ci/                zokio-soak --profile ci --out (samples, summary, report.html)
+#
+#   scripts/make-reports.sh [diag|bench|compare|soak]...   (default: all of them)
 #
 # Every file records the commit the tools were built from and whether the tree was dirty then
 # (git_commit/git_dirty, or context.zokio_git_commit/zokio_git_dirty): build from a clean commit
@@ -18,9 +20,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 parts=("$@")
-((${#parts[@]} != 0)) || parts=(diag bench compare)
+((${#parts[@]} != 0)) || parts=(diag bench compare soak)
 bin=build/bin
-for b in zokio-diag zokio-bench-micro zokio-bench-tcp zokio-bench; do
+for b in zokio-diag zokio-bench-micro zokio-bench-tcp zokio-bench zokio-soak; do
   [[ -x $bin/$b ]] || { echo "make-reports: $bin/$b is missing; run 'make run' first" >&2; exit 2; }
 done
 if [[ -n $(git status --porcelain --untracked-files=no -- . ':!reports' 2>/dev/null) ]]; then
@@ -48,8 +50,13 @@ for part in "${parts[@]}"; do
     written+=(reports/bench/zokio-bench.json reports/bench/zokio-bench.md
       reports/bench/zokio-bench.html)
     ;;
+  soak)
+    mkdir -p reports/soak/ci
+    "$bin/zokio-soak" --profile ci --out reports/soak/ci
+    written+=(reports/soak/ci)
+    ;;
   *)
-    echo "make-reports: unknown part '$part' (diag, bench or compare)" >&2
+    echo "make-reports: unknown part '$part' (diag, bench, compare or soak)" >&2
     exit 2
     ;;
   esac
