@@ -180,8 +180,12 @@ int request_parser::on_headers_complete(llhttp_t* p) {
     return -1;
   }
   // Both framings at once is how requests are smuggled past a proxy: refuse, whatever llhttp
-  // would make of it.
-  if ((p->flags & F_CONTENT_LENGTH) != 0 && (p->flags & F_TRANSFER_ENCODING) != 0) {
+  // would make of it. A Transfer-Encoding field counts by its presence: llhttp sets no flag for
+  // an empty one ("Transfer-Encoding:" beside a Content-Length got through: found by the fuzz
+  // target), and an empty or unrecognized list is malformed anyway.
+  const bool te_field = c.m_req.header("Transfer-Encoding").has_value();
+  if (((p->flags & F_CONTENT_LENGTH) != 0 && (te_field || (p->flags & F_TRANSFER_ENCODING) != 0)) ||
+      (te_field && (p->flags & F_TRANSFER_ENCODING) == 0)) {
     c.m_error_status = 400;
     return -1;
   }
