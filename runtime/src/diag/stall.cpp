@@ -333,7 +333,7 @@ void stall_watchdog::report(unsigned index, void* running, std::uint64_t seq,
     }
     found = true;
     r.task_id = t->m_id;
-    r.task_name = t->m_name;
+    r.task_name = t->m_name.view();
     r.spawn_site = t->m_spawn_site;
     r.resumed_from_file = t->m_wait_file.load(std::memory_order_relaxed);
     r.resumed_from_line = t->m_wait_line.load(std::memory_order_relaxed);

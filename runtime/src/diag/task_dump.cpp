@@ -17,7 +17,7 @@ std::vector<diag::task_info> collect_tasks(runtime_impl& rt) {
     rt.at(w).for_each_live([&](task_record* r) {
       diag::task_info i;
       i.id = r->m_id;
-      i.name = r->m_name;
+      i.name = r->m_name.view();
       i.worker = w;
       i.spawn_site = r->m_spawn_site;
       const task_state st = r->m_state.load(std::memory_order_relaxed);

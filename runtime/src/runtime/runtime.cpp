@@ -361,7 +361,7 @@ void schedule_new(worker_core* w, task_record* t, std::string_view name, const s
   t->m_worker = w;
   t->m_id = wk->m_rt->m_next_id.fetch_add(1, std::memory_order_relaxed);
   if (!name.empty()) {
-    t->m_name.assign(name.data(), name.size());
+    t->m_name.assign(name);
   }
   t->m_spawn_site = where;
   t->m_spawned_at = ticks();

@@ -5,8 +5,10 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <string>
+#include <string_view>
 
 // The record of one spawned task: what diagnostics read and what the scheduler queues.
 //
@@ -63,6 +65,38 @@ struct completion_waiter {
 inline constexpr std::uintptr_t joiner_none = 0;
 inline constexpr std::uintptr_t joiner_done = 1;
 
+/// A task's name: one pointer, allocated only for a task that was given a name.
+class task_name {
+public:
+  task_name() noexcept = default;
+  task_name(const task_name&) = delete;
+  task_name& operator=(const task_name&) = delete;
+  ~task_name() { delete[] m_p; }
+
+  void assign(std::string_view s) {
+    char* p = new char[sizeof(std::size_t) + s.size()];
+    const std::size_t n = s.size();
+    std::memcpy(p, &n, sizeof n);
+    std::memcpy(p + sizeof n, s.data(), n);
+    delete[] m_p;
+    m_p = p;
+  }
+  std::string_view view() const noexcept {
+    if (m_p == nullptr) {
+      return {};
+    }
+    std::size_t n = 0;
+    std::memcpy(&n, m_p, sizeof n);
+    return {m_p + sizeof n, n};
+  }
+  operator std::string_view() const noexcept { return view(); }
+
+private:
+  char* m_p = nullptr; // the length, then the characters
+};
+
+// The fields are ordered by size so that the record has no padding: it is part of every task's
+// root frame (the per-task memory of docs/decisions.md).
 struct task_record {
   // --- owner ---
   task_record* m_next = nullptr; // ready or deferred queue link
@@ -76,24 +110,29 @@ struct task_record {
 
   // --- set before the task is scheduled, then immutable ---
   std::uint64_t m_id = 0;
-  std::string m_name;
+  task_name m_name;
   site m_spawn_site;
   std::uint64_t m_spawned_at = 0; // ticks()
   void (*m_destroy)(task_record*) noexcept = nullptr;
 
   // --- any thread (relaxed) ---
-  std::atomic<task_state> m_state{task_state::scheduled};
-  std::atomic<wait_kind> m_wait_kind{wait_kind::none};
   std::atomic<const char*> m_wait_file{""};
-  std::atomic<std::uint32_t> m_wait_line{0};
   std::atomic<std::uint64_t> m_wait_target{0}; // id of the task joined (a wait-for edge)
   std::atomic<std::uint64_t> m_resumes{0};
   std::atomic<std::uint64_t> m_busy_ticks{0};
-  std::atomic<bool> m_cancel_requested{false};
 
   // --- completion ---
   std::atomic<std::uintptr_t> m_joiner{joiner_none}; // none, done, or a completion_waiter*
+  std::exception_ptr m_error;
   std::atomic<std::uint32_t> m_refs{2};
+
+  // --- any thread (relaxed) ---
+  std::atomic<std::uint32_t> m_wait_line{0};
+  std::atomic<task_state> m_state{task_state::scheduled};
+  std::atomic<wait_kind> m_wait_kind{wait_kind::none};
+  std::atomic<bool> m_cancel_requested{false};
+
+  // --- completion ---
   std::atomic<bool> m_detached{false};
   std::atomic<bool> m_error_reported{false};
   task_outcome m_outcome = task_outcome::pending;
@@ -101,7 +140,6 @@ struct task_record {
   /// operation_cancelled or returned errc::operation_canceled). After that, what the task returns
   /// is a consequence of the cancellation, not a completed operation (timeout, when_any).
   bool m_cancel_seen = false;
-  std::exception_ptr m_error;
 
   bool done() const noexcept { return m_joiner.load(std::memory_order_acquire) == joiner_done; }
 
