@@ -24,9 +24,10 @@
 //   pieces; after that a slab is 2 MiB, aligned and marked for transparent huge pages and
 //   populated in one call, so a storm of 100,000 spawns takes a handful of page faults rather
 //   than ten thousand (measured in docs/decisions.md).
-// - A list that grows past its cap hands half of it to the depot, so blocks freed on one thread
-//   and allocated on another (spawn_on storms) circulate instead of piling up: the memory the
-//   pool holds is bounded by the peak of live frames plus each thread's caps.
+// - A list that reaches its cap is set aside whole as the class's spare batch (the spare there
+//   was goes to the depot), so blocks freed on one thread and allocated on another (spawn_on
+//   storms) circulate instead of piling up: the memory the pool holds is bounded by the peak of
+//   live frames plus two caps per class per thread. No path walks a list.
 // - Slab memory is kept for reuse by the process and never returned to the system; a thread
 //   that exits gives its lists and the rest of its slab to the depot.
 
@@ -45,8 +46,9 @@ constexpr std::size_t huge_slab = std::size_t{2} << 20;
 // A thread carves this much in small slabs before it moves to huge ones, so a program that
 // spawns a few tasks does not pay 2 MiB per thread.
 constexpr std::size_t small_slab_budget = std::size_t{1} << 20;
-// Bytes a thread may keep on one class's list before half of it goes to the depot.
-constexpr std::size_t cache_bytes_per_class = std::size_t{1} << 20;
+// Bytes a thread keeps on one class's list before it is set aside as a batch (and the batch set
+// aside before goes to the depot).
+constexpr std::size_t cache_bytes_per_class = std::size_t{512} << 10;
 
 std::size_t class_of(std::size_t size) noexcept {
   if (size < min_block) {
@@ -178,6 +180,10 @@ char* map_huge_slab() noexcept {
 struct pool {
   free_block* heads[classes] = {};
   std::uint32_t counts[classes] = {};
+  // A full batch set aside when a list reached its cap: taken back whole when the list runs
+  // dry, handed to the depot when the list fills up again. Neither needs a walk of the list.
+  free_block* spare_heads[classes] = {};
+  std::uint32_t spare_counts[classes] = {};
   char* slab = nullptr;
   char* slab_end = nullptr;
   std::size_t carved = 0; // slab bytes this thread has taken
@@ -185,6 +191,13 @@ struct pool {
   ~pool();
 
   void* refill(std::size_t c) {
+    if (free_block* b = spare_heads[c]; b != nullptr) {
+      heads[c] = b->next;
+      counts[c] = spare_counts[c] - 1;
+      spare_heads[c] = nullptr;
+      spare_counts[c] = 0;
+      return b;
+    }
     std::size_t count = 0;
     if (free_block* b = the_depot().take(c, count); b != nullptr) {
       heads[c] = b->next;
@@ -226,18 +239,16 @@ struct pool {
     slab_end = p + bytes;
   }
 
-  /// Hands the first half of class c's list to the depot.
+  /// Class c's list is full: it becomes the spare batch, and the spare batch there was goes to
+  /// the depot.
   void spill(std::size_t c) noexcept {
-    const std::size_t n = counts[c] / 2;
-    free_block* first = heads[c];
-    free_block* last = first;
-    for (std::size_t i = 1; i < n; ++i) {
-      last = last->next;
+    if (spare_heads[c] != nullptr) {
+      the_depot().put(c, spare_heads[c], spare_counts[c]);
     }
-    heads[c] = last->next;
-    last->next = nullptr;
-    counts[c] -= static_cast<std::uint32_t>(n);
-    the_depot().put(c, first, n);
+    spare_heads[c] = heads[c];
+    spare_counts[c] = counts[c];
+    heads[c] = nullptr;
+    counts[c] = 0;
   }
 };
 
@@ -252,6 +263,10 @@ pool::~pool() {
     if (heads[c] != nullptr) {
       the_depot().put(c, heads[c], counts[c]);
       heads[c] = nullptr;
+    }
+    if (spare_heads[c] != nullptr) {
+      the_depot().put(c, spare_heads[c], spare_counts[c]);
+      spare_heads[c] = nullptr;
     }
   }
   the_depot().put_spare(slab, static_cast<std::size_t>(slab_end - slab));
