@@ -356,10 +356,23 @@ runtime_stats runtime_impl::stats() const {
   return s;
 }
 
+namespace {
+
+/// A fresh task id of `rt`: from the spawning worker's block when a worker of `rt` spawns.
+std::uint64_t next_task_id(runtime_impl* rt) noexcept {
+  auto* me = static_cast<worker*>(t_worker);
+  if (me == nullptr || me->m_rt != rt) {
+    return rt->m_next_id.fetch_add(1, std::memory_order_relaxed);
+  }
+  return me->take_task_id(rt->m_next_id);
+}
+
+} // namespace
+
 void schedule_new(worker_core* w, task_record* t, std::string_view name, const site& where) {
   auto* wk = static_cast<worker*>(w);
   t->m_worker = w;
-  t->m_id = wk->m_rt->m_next_id.fetch_add(1, std::memory_order_relaxed);
+  t->m_id = next_task_id(wk->m_rt);
   if (!name.empty()) {
     t->m_name.assign(name);
   }
