@@ -98,6 +98,9 @@ suites)
   has "$tmp/runtime.json" '"name": "runtime/spawn_join/zokio"'
   has "$tmp/runtime.json" '"reason": "not implemented by asio"'
   has "$tmp/runtime.json" '"name": "runtime/spawn_join/asio"'
+  # park_memory: bytes per task = extra.rss_growth_bytes / ops (the fake peer reports 200 per op).
+  has "$tmp/runtime.json" '"name": "runtime/park_memory/zokio"'
+  has "$tmp/runtime.json" '"bytes_per_task": 200'
   has "$tmp/io.json" '"name": "io/tcp_stream/libuv"'
   has "$tmp/io.json" '"bytes_per_second"'
   has "$tmp/io.json" '"name": "io/timer_precision_1ms/zokio"'
@@ -150,7 +153,7 @@ malformed)
   mkpeer "$d" tokio good
   start=$(date +%s)
   expect 3 "$bench" --peer-dir "$d" --timeout 3 --repetitions 1 --scale 0.01 --json "$tmp/m.json" \
-    --workloads spawn_join,yield_many,chained_spawn,ping_pong,spawn_many_local,mpsc_ping
+    --workloads spawn_join,yield_many,chained_spawn,ping_pong,spawn_many_local,mpsc_ping,park_memory
   (($(date +%s) - start < 60)) || fail "the run took too long: the watchdog did not work"
   o=$tmp/out
   has "$o" "broken libuv: --version exited 1: fake peer: cannot tell my version"
@@ -160,6 +163,7 @@ malformed)
   has "$o" "ping_pong asio repetition 1: printed 2 lines on standard output, not 1"
   has "$o" "spawn_many_local asio repetition 1: killed by signal 6"
   has "$o" "mpsc_ping asio repetition 1: printed nothing on standard output"
+  has "$o" "park_memory asio repetition 1: extra.rss_growth_bytes missing"
   has "$o" "spawn_join zokio repetition 1: rejected: checks.sync_fallbacks = 1, not 0"
   has "$o" "zokio-bench: exit 3"
   has "$tmp/m.json" '"timed_out": true'

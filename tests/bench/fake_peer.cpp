@@ -43,6 +43,7 @@ const char* const workloads[] = {"spawn_many_local",
                                  "semaphore_contended",
                                  "timer_timeout",
                                  "timers_100k_1ms",
+                                 "park_memory",
                                  "multi_worker_spawn_many",
                                  "multi_worker_mpsc",
                                  "tcp_ping_pong",
@@ -235,7 +236,12 @@ int main(int argc, char** argv) {
     checks = std::string(",\"checks\":{\"sync_fallbacks\":") +
              (mode == "cheat" && w == "spawn_join" ? "1" : "0") + ",\"clean_shutdown\":true}";
   }
-  std::printf("{\"workload\":\"%s\",\"ops\":%lld,\"seconds\":%.9f%s%s}\n", w.c_str(), n, seconds,
-              latency.c_str(), checks.c_str());
+  // park_memory's figure is the RSS growth the peer reports (the "bad" peer leaves it out).
+  const std::string extra =
+      w == "park_memory" && mode != "bad"
+          ? ",\"extra\":{\"rss_growth_bytes\":" + std::to_string(n * 200) + "}"
+          : "";
+  std::printf("{\"workload\":\"%s\",\"ops\":%lld,\"seconds\":%.9f%s%s%s}\n", w.c_str(), n, seconds,
+              latency.c_str(), checks.c_str(), extra.c_str());
   return 0;
 }

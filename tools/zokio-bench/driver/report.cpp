@@ -67,7 +67,8 @@ std::string cell_text(const run_result& run, const cell& c, bool with_ratio) {
 }
 
 std::string ratio_rule() {
-  return "ratio = Zokio's median / the peer's median for times (ns/op, us, B/conn), the peer's / "
+  return "ratio = Zokio's median / the peer's median for times (ns/op, us) and sizes (B/conn, "
+         "B/task), the peer's / "
          "Zokio's for rates (B/s, req/s): below 1 Zokio is better in both";
 }
 
@@ -350,6 +351,13 @@ ojson to_json(const run_result& run) {
         b["cpu_time"] = 0;
         b["time_unit"] = "us";
         b["items_per_second"] = ops_per_second;
+        break;
+      case metric_kind::bytes_per_task:
+        b["real_time"] = 1e9 / ops_per_second; // time to spawn and park one task
+        b["cpu_time"] = 0;
+        b["time_unit"] = "ns";
+        b["items_per_second"] = ops_per_second;
+        b["bytes_per_task"] = s->median;
         break;
       }
       b["suite"] = w.suite;

@@ -297,6 +297,14 @@ outcome parse_run_output(const workload& w, const std::string& peer, const child
     }
     s.value = s.latency_us["p99"];
     break;
+  case metric_kind::bytes_per_task:
+    if (!s.extra.is_object() || !s.extra.contains("rss_growth_bytes") ||
+        !s.extra["rss_growth_bytes"].is_number()) {
+      f.reason = "extra.rss_growth_bytes missing (the RSS growth while the tasks are parked)";
+      return f;
+    }
+    s.value = s.extra["rss_growth_bytes"].get<double>() / static_cast<double>(s.ops);
+    break;
   default:
     f.reason = "workload " + w.name + " is not run with --run";
     return f;

@@ -17,6 +17,8 @@ metric_info info(metric_kind k) {
     return {"requests_per_second", "req/s", true};
   case metric_kind::bytes_per_connection:
     return {"bytes_per_connection", "B/conn", false};
+  case metric_kind::bytes_per_task:
+    return {"bytes_per_task", "B/task", false};
   }
   return {"?", "?", false};
 }
@@ -48,6 +50,9 @@ const std::vector<workload>& all_workloads() {
        "a 1 s timeout around an op that completes after one yield (arm + cancel); time per op"},
       {"timers_100k_1ms", "runtime", 100000, 1, false, m::time_per_op,
        "N concurrent 1 ms sleeps, until all woke; time per timer"},
+      {"park_memory", "runtime", 100000, 1, false, m::bytes_per_task,
+       "N detached tasks spawned and parked on one event; the process's RSS growth per parked "
+       "task"},
       {"multi_worker_spawn_many", "runtime", 100000, 1, true, m::time_per_op,
        "spawn_many_local on --workers threads; time per task"},
       {"multi_worker_mpsc", "runtime", 400000, 1, true, m::time_per_op,

@@ -15,6 +15,7 @@ enum class metric_kind {
   lateness_p99,         ///< latency_us.p99 (lateness of a sleep), in us; smaller is better
   requests_per_second,  ///< wrk's requests / duration; bigger is better
   bytes_per_connection, ///< server VmRSS growth / connections; smaller is better
+  bytes_per_task, ///< the peer's extra.rss_growth_bytes / ops (parked tasks); smaller is better
 };
 
 struct metric_info {

@@ -4,8 +4,11 @@
 
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include <cstdio>
 #include <memory>
 #include <thread>
+
+#include <unistd.h>
 
 namespace peer {
 namespace {
@@ -78,6 +81,57 @@ Result spawn_many_local(const Options& o) {
   check(ran == o.size,
         "spawn_many_local: " + std::to_string(ran) + " tasks ran, not " + std::to_string(o.size));
   return Result(o.size, seconds);
+}
+
+// --- park_memory --------------------------------------------------------------------------
+
+/// This process's resident set in bytes (/proc/self/statm), 0 where it cannot be read.
+std::uint64_t rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) {
+    return 0;
+  }
+  unsigned long size = 0;
+  unsigned long resident = 0;
+  const int got = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return got == 2 ? resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+/// Parks on a timer that never expires; cancelling it releases every parked task.
+awaitable<void> park(asio::steady_timer& go, std::uint64_t& parked, DoneLatch& latch) {
+  ++parked;
+  asio::error_code ec;
+  co_await go.async_wait(asio::redirect_error(use_awaitable, ec));
+  latch.count_down();
+}
+
+Result park_memory(const Options& o) {
+  double seconds = 0;
+  std::uint64_t rss0 = 0;
+  std::uint64_t rss1 = 0;
+  std::uint64_t parked = 0;
+  run_single([&]() -> awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer go(ex, asio::steady_timer::time_point::max());
+    DoneLatch latch(ex, o.size);
+    rss0 = rss_bytes();
+    const auto start = Clock::now();
+    for (std::uint64_t i = 0; i < o.size; ++i) {
+      spawn_detached(ex, park(go, parked, latch));
+    }
+    while (parked != o.size) {
+      co_await yield_once(); // each spawned task runs to its wait
+    }
+    seconds = seconds_since(start);
+    rss1 = rss_bytes();
+    go.cancel();
+    co_await latch.wait();
+  });
+  check(rss0 != 0 && rss1 != 0, "park_memory: cannot read /proc/self/statm");
+  Result r(o.size, seconds);
+  r.extra.emplace_back("rss_growth_bytes", rss1 > rss0 ? rss1 - rss0 : 0);
+  return r;
 }
 
 // --- spawn_many_remote --------------------------------------------------------------------
@@ -494,6 +548,7 @@ constexpr Workload workloads[] = {
     {"semaphore_contended", 100000, semaphore_contended},
     {"timer_timeout", 100000, timer_timeout},
     {"timers_100k_1ms", 100000, timers_100k_1ms},
+    {"park_memory", 100000, park_memory},
     {"multi_worker_spawn_many", 100000, multi_worker_spawn_many},
     {"multi_worker_mpsc", 400000, multi_worker_mpsc},
 };

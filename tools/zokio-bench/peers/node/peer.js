@@ -163,6 +163,30 @@ async function spawnManyLocal(n) {
   return { ops: n, ns: t1 - t0 };
 }
 
+// N tasks parked on one promise; the RSS growth while all are parked, per task (the heap the
+// warm-up left may absorb part of it: V8 does not give memory back at once).
+async function parkMemory(n) {
+  let parked = 0;
+  let left = n;
+  const go = oneshot();
+  const done = oneshot();
+  const task = async () => {
+    parked++;
+    await go.recv;
+    if (--left === 0) done.send();
+  };
+  const rss0 = process.memoryUsage.rss();
+  const t0 = now();
+  for (let i = 0; i < n; i++) spawn(task);
+  while (parked !== n) await yieldNow();
+  const t1 = now();
+  const rss1 = process.memoryUsage.rss();
+  go.send();
+  await done.recv;
+  check(left === 0, `${left} parked tasks never finished`);
+  return { ops: n, ns: t1 - t0, extra: { rss_growth_bytes: rss1 - rss0 } };
+}
+
 async function spawnJoin(n) {
   const t0 = now();
   let sum = 0;
@@ -568,6 +592,7 @@ const WORKLOADS = {
   semaphore_contended: [100000, semaphoreContended],
   timer_timeout: [100000, timerTimeout],
   timers_100k_1ms: [100000, timers100k1ms],
+  park_memory: [100000, parkMemory],
   tcp_ping_pong: [20000, tcpPingPong],
   tcp_echo_many: [100000, tcpEchoMany],
   tcp_stream: [268435456, tcpStream],

@@ -6,10 +6,13 @@
 #include "peer.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 
@@ -429,6 +432,60 @@ measurement run_timers_100k_1ms(zokio::runtime& rt, std::uint64_t n) {
   return rt.block_on(spawn_detached(n, 1, sleep_1ms));
 }
 
+// --- park_memory -------------------------------------------------------------------------------
+
+/// This process's resident set in bytes (/proc/self/statm), 0 where it cannot be read.
+double rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) {
+    return 0;
+  }
+  unsigned long size = 0;
+  unsigned long resident = 0;
+  const int got = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return got == 2 ? static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+zokio::task<void> park(zokio::event* go, std::uint64_t* parked, countdown* c) {
+  ++*parked;
+  co_await go->wait();
+  c->arrive();
+}
+
+/// Spawns `n` detached tasks that park on one event, measures the RSS growth while all are
+/// parked, then releases them and waits until every one has finished.
+zokio::task<measurement> park_all(std::uint64_t n) {
+  zokio::event go;
+  countdown c(n);
+  std::uint64_t parked = 0;
+  const double rss0 = rss_bytes();
+  const auto t0 = clock::now();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    zokio::spawn(park(&go, &parked, &c)).detach();
+  }
+  while (parked != n) {
+    co_await zokio::yield_now(); // each spawned task runs to its wait
+  }
+  const double s = seconds_since(t0);
+  const double rss1 = rss_bytes();
+  go.set();
+  co_await c.done.wait();
+  if (c.left.load() != 0) {
+    fail("tasks left: " + std::to_string(c.left.load()));
+  }
+  if (rss0 == 0 || rss1 == 0) {
+    fail("cannot read /proc/self/statm");
+  }
+  measurement m = measured(n, s);
+  m.extra.emplace_back("rss_growth_bytes", rss1 - rss0);
+  co_return m;
+}
+
+measurement run_park_memory(zokio::runtime& rt, std::uint64_t n) {
+  return rt.block_on(park_all(n));
+}
+
 } // namespace
 
 const std::vector<workload>& runtime_workloads() {
@@ -445,6 +502,7 @@ const std::vector<workload>& runtime_workloads() {
       {"semaphore_contended", false, k_sem_tasks, run_semaphore_contended},
       {"timer_timeout", false, 1, run_timer_timeout},
       {"timers_100k_1ms", false, 1, run_timers_100k_1ms},
+      {"park_memory", false, 1, run_park_memory},
       {"multi_worker_spawn_many", true, 1, run_multi_worker_spawn_many},
       {"multi_worker_mpsc", true, 1, run_multi_worker_mpsc},
   };

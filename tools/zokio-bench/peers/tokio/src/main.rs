@@ -67,6 +67,7 @@ const WORKLOADS: &[(&str, WorkloadFn)] = &[
     ("semaphore_contended", runtime::semaphore_contended),
     ("timer_timeout", runtime::timer_timeout),
     ("timers_100k_1ms", runtime::timers_100k_1ms),
+    ("park_memory", runtime::park_memory),
     ("multi_worker_spawn_many", runtime::multi_worker_spawn_many),
     ("multi_worker_mpsc", runtime::multi_worker_mpsc),
     ("tcp_ping_pong", io::tcp_ping_pong),

@@ -436,6 +436,68 @@ pub fn timers_100k_1ms(n: u64, _workers: usize) -> Checked<Measured> {
     Ok(Measured::new(n, elapsed))
 }
 
+/// This process's resident set in bytes (VmRSS of /proc/self/status), 0 where it cannot be read.
+fn rss_bytes() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace().nth(1).and_then(|kib| kib.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kib| kib * 1024.0)
+}
+
+/// What the parked tasks share: one `Arc` per task, as the Zokio peer's tasks hold one pointer
+/// per shared object.
+struct Parking {
+    go: Notify,
+    parked: AtomicU64,
+    remaining: AtomicU64,
+    done: Notify,
+}
+
+/// park_memory: N detached tasks each park on one `Notify` (`notified().await`); the figure is the
+/// process's RSS growth while all N are parked, per task. Then `notify_waiters` releases them and
+/// the root waits until every one has finished.
+pub fn park_memory(n: u64, _workers: usize) -> Checked<Measured> {
+    let rt = current_thread();
+    let (left, elapsed, rss0, rss1) = root(&rt, async move {
+        let p = Arc::new(Parking {
+            go: Notify::new(),
+            parked: AtomicU64::new(0),
+            remaining: AtomicU64::new(n),
+            done: Notify::new(),
+        });
+        let rss0 = rss_bytes();
+        let start = Instant::now();
+        for _ in 0..n {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let go = p.go.notified();
+                p.parked.fetch_add(1, Ordering::Relaxed);
+                go.await;
+                if p.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    p.done.notify_one();
+                }
+            });
+        }
+        while p.parked.load(Ordering::Relaxed) != n {
+            yield_now().await; // each spawned task runs to its wait
+        }
+        let elapsed = start.elapsed();
+        let rss1 = rss_bytes();
+        p.go.notify_waiters();
+        p.done.notified().await;
+        (p.remaining.load(Ordering::Acquire), elapsed, rss0, rss1)
+    });
+    check(left == 0, || format!("{} of {} parked tasks never finished", left, n))?;
+    check(rss0 > 0.0 && rss1 > 0.0, || "cannot read VmRSS from /proc/self/status".to_string())?;
+    let mut m = Measured::new(n, elapsed);
+    m.extra.push(("rss_growth_bytes", format!("{}", rss1 - rss0)));
+    Ok(m)
+}
+
 /// multi_worker_spawn_many: spawn_many_local on a multi_thread runtime: the spawner is the root
 /// task, on a worker, so its spawns land in that worker's queue and the others steal them.
 pub fn multi_worker_spawn_many(n: u64, workers: usize) -> Checked<Measured> {
