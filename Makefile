@@ -18,9 +18,16 @@
 #   make check   the quick loop for daily work: release build and release suite only
 #   make test-asan, make test-tsan
 #                one sanitizer pass alone (configure, build, ctest with the preset's options)
-#   make fuzz    the libFuzzer targets of tests/fuzz/ (HTTP request framing, ...), built in the asan
-#                tree, each run for FUZZ_SECONDS (default 300) from its seeds; fails on a crash,
-#                sanitizer report, leak or timeout (make test runs each for 30 s in the asan pass)
+#   make fuzz    the libFuzzer targets of tests/fuzz/, built in the asan tree, each run for
+#                FUZZ_SECONDS (default 300) from its seeds; fails on a crash, sanitizer report,
+#                leak or timeout. The targets: http_request (the server's request framing),
+#                http_router (routes and lookups against a reference matcher), http_response (the
+#                client's response framing), bench_compare (zokio-bench compare's JSON reader),
+#                tool_args (zokio-bench's and zokio-soak's argument parsing). FUZZ_TARGET=<name>
+#                runs one of them alone (make fuzz FUZZ_TARGET=http_router FUZZ_SECONDS=300).
+#                make test runs http_request for 30 s and each other target for 15 s in the asan
+#                pass, in parallel (ZOKIO_FUZZ_SECONDS_<target> in the asan tree's cache changes
+#                one target's time, ZOKIO_FUZZ_SECONDS every target's)
 #   make format  clang-format the project's *.cpp/*.hpp in place
 #   make clean   remove the preset build directories
 #
@@ -69,9 +76,11 @@ test-asan test-tsan: test-%: deps
 	ctest --preset $* -j$(JOBS)
 
 FUZZ_SECONDS ?= 300
+FUZZ_TARGET  ?=
 fuzz: deps
 	cmake --preset asan
-	ZOKIO_FUZZ_SECONDS=$(FUZZ_SECONDS) cmake --build --preset asan -j $(JOBS) --target fuzz-run
+	ZOKIO_FUZZ_SECONDS=$(FUZZ_SECONDS) cmake --build --preset asan -j $(JOBS) \
+	  --target fuzz-run$(if $(FUZZ_TARGET),-$(FUZZ_TARGET))
 
 format:
 	bash scripts/check-format.sh --fix

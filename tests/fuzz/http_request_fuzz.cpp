@@ -13,6 +13,8 @@
 
 #include "http/request_parser.hpp"
 
+#include "splits.hpp"
+
 #include <zokio/http/request.hpp>
 
 #include <cstddef>
@@ -144,40 +146,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const outcome whole = deliver(data, size, {});
-  if (size < 2) {
-    return 0;
-  }
-  std::vector<std::size_t> cuts;
-  if (size <= 192) {
-    for (std::size_t k = 1; k < size; ++k) {
-      expect_same(whole, deliver(data, size, {k}), "in two at byte " + std::to_string(k));
-    }
-  }
-  if (size <= 4096) {
-    cuts.clear();
-    for (std::size_t k = 1; k < size; ++k) {
-      cuts.push_back(k);
-    }
-    expect_same(whole, deliver(data, size, cuts), "one byte per read");
-  }
-  // Pieces of pseudo-random sizes (1 to 64 bytes), from a seed taken from the input.
-  std::uint32_t x = 2166136261u;
-  for (std::size_t i = 0; i < size; ++i) {
-    x = (x ^ data[i]) * 16777619u;
-  }
-  for (int round = 0; round < 4; ++round) {
-    cuts.clear();
-    for (std::size_t k = 0;;) {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      k += 1 + x % 64;
-      if (k >= size) {
-        break;
-      }
-      cuts.push_back(k);
-    }
-    expect_same(whole, deliver(data, size, cuts), "in pieces of 1 to 64 bytes");
-  }
+  zokio::fuzz::for_each_split(data, size,
+                              [&](const std::vector<std::size_t>& cuts, const std::string& how) {
+                                expect_same(whole, deliver(data, size, cuts), how);
+                              });
   return 0;
 }

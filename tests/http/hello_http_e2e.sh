@@ -34,6 +34,7 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "workers" in
 [ "$(c "$base/healthz")" = "ok" ] || fail "GET /healthz"
 c "$base/metrics" >"$work/metrics" || fail "GET /metrics"
 for m in zokio_http_requests_total zokio_http_connections_open zokio_http_connections_rejected_total \
+  zokio_http_accept_errors_total \
   zokio_http_parse_errors_total zokio_http_bytes_in_total zokio_http_bytes_out_total \
   zokio_http_request_duration_seconds_bucket; do
   grep -q "^$m" "$work/metrics" || fail "/metrics lacks $m"

@@ -5,7 +5,8 @@
 #include <zokio/time/timeout.hpp>
 #include <zokio/util/error.hpp>
 
-#include <llhttp.h>
+#include "http/response_parser.hpp"
+
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -50,109 +51,6 @@ struct client_state {
     idle.erase(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(old)); // closes them
   }
 };
-
-/// One response, parsed by llhttp as it arrives.
-struct response_reader {
-  response_reader(std::size_t max_bytes, bool is_head) noexcept : max(max_bytes), head(is_head) {
-    llhttp_init(&parser, HTTP_RESPONSE, &settings());
-    parser.data = this;
-  }
-  response_reader(const response_reader&) = delete;
-  response_reader& operator=(const response_reader&) = delete;
-
-  llhttp_t parser{};
-  client_response resp;
-  std::string field;
-  std::string value;
-  bool in_value = false;
-  std::size_t bytes = 0;
-  std::size_t max;
-  bool head;
-  bool done = false;
-  bool too_big = false;
-  bool keep_alive = true;
-
-  bool count(std::size_t n) noexcept {
-    bytes += n;
-    too_big = too_big || bytes > max;
-    return !too_big;
-  }
-  void end_field() {
-    resp.headers.add(std::move(field), std::move(value));
-    field.clear();
-    value.clear();
-    in_value = false;
-  }
-  void reset_response() {
-    resp = client_response{};
-    field.clear();
-    value.clear();
-    in_value = false;
-    done = false;
-  }
-
-  static response_reader& self(llhttp_t* p) { return *static_cast<response_reader*>(p->data); }
-  static const llhttp_settings_t& settings();
-};
-
-const llhttp_settings_t& response_reader::settings() {
-  static const llhttp_settings_t s = [] {
-    llhttp_settings_t v;
-    llhttp_settings_init(&v);
-    v.on_message_begin = [](llhttp_t* p) {
-      self(p).reset_response();
-      return 0;
-    };
-    v.on_header_field = [](llhttp_t* p, const char* at, std::size_t n) {
-      response_reader& c = self(p);
-      if (c.in_value) {
-        c.end_field();
-      }
-      if (!c.count(n)) {
-        return -1;
-      }
-      c.field.append(at, n);
-      return 0;
-    };
-    v.on_header_value = [](llhttp_t* p, const char* at, std::size_t n) {
-      response_reader& c = self(p);
-      c.in_value = true;
-      if (!c.count(n)) {
-        return -1;
-      }
-      c.value.append(at, n);
-      return 0;
-    };
-    v.on_headers_complete = [](llhttp_t* p) {
-      response_reader& c = self(p);
-      if (c.in_value || !c.field.empty()) {
-        c.end_field();
-      }
-      c.resp.status = llhttp_get_status_code(p);
-      // A HEAD response has no body, whatever its Content-Length says.
-      return c.head ? 1 : 0;
-    };
-    v.on_body = [](llhttp_t* p, const char* at, std::size_t n) {
-      response_reader& c = self(p);
-      if (!c.count(n)) {
-        return -1;
-      }
-      c.resp.body.append(at, n);
-      return 0;
-    };
-    v.on_message_complete = [](llhttp_t* p) {
-      response_reader& c = self(p);
-      if (c.resp.status >= 100 && c.resp.status < 200) {
-        return 0; // an interim response (100 Continue): the final one follows
-      }
-      c.keep_alive = llhttp_should_keep_alive(p) != 0;
-      c.done = true;
-      return static_cast<int>(HPE_PAUSED);
-    };
-    return v;
-  }();
-  return s;
-}
 
 namespace {
 
@@ -207,9 +105,10 @@ void give_back(client_state* st, net::tcp_stream s, std::uint64_t generation) {
 
 enum class outcome { response, retry, failed };
 
-/// Reads the response to the request just written on `s`.
-task<outcome> read_response(net::tcp_stream& s, response_reader& rd, bool may_retry,
-                            result<client_response>& out) {
+/// Reads the response to the request just written on `s`. `keep_alive`: whether the connection
+/// may carry another request after it.
+task<outcome> read_response(net::tcp_stream& s, response_parser& rd, bool may_retry,
+                            result<client_response>& out, bool& keep_alive) {
   bool got_any = false;
   char buf[8192];
   for (;;) {
@@ -223,28 +122,24 @@ task<outcome> read_response(net::tcp_stream& s, response_reader& rd, bool may_re
         out = n.error();
         co_return outcome::failed;
       }
-      // EOF ends a response framed by the end of the connection.
-      const llhttp_errno_t fin = llhttp_finish(&rd.parser);
-      if ((fin == HPE_OK || fin == HPE_PAUSED) && rd.done) {
-        rd.keep_alive = false;
-        out = std::move(rd.resp);
+      if (rd.finish()) {
+        keep_alive = false;
+        out = std::move(rd.resp());
         co_return outcome::response;
       }
       out = std::errc::connection_reset;
       co_return outcome::failed;
     }
     got_any = true;
-    const llhttp_errno_t err = llhttp_execute(&rd.parser, buf, n.value());
-    if (err == HPE_PAUSED) {
+    const response_parser::step st = rd.parse(buf, n.value());
+    if (st.st == response_parser::state::complete) {
       // Bytes after the response were not asked for: the connection is not reused.
-      if (llhttp_get_error_pos(&rd.parser) != buf + n.value()) {
-        rd.keep_alive = false;
-      }
-      out = std::move(rd.resp);
+      keep_alive = rd.keep_alive() && st.consumed == n.value();
+      out = std::move(rd.resp());
       co_return outcome::response;
     }
-    if (err != HPE_OK) {
-      out = rd.too_big ? std::errc::message_size : std::errc::bad_message;
+    if (st.st == response_parser::state::error) {
+      out = rd.too_big() ? std::errc::message_size : std::errc::bad_message;
       co_return outcome::failed;
     }
   }
@@ -274,9 +169,10 @@ task<result<client_response>> do_request(client_state* st, std::string method, s
       }
       co_return w.error();
     }
-    response_reader rd(st->opt.max_response_bytes, is_head);
+    response_parser rd(st->opt.max_response_bytes, is_head);
     result<client_response> r = std::errc::connection_reset;
-    switch (co_await read_response(s, rd, reused && !resent && idempotent(method), r)) {
+    bool keep_alive = false;
+    switch (co_await read_response(s, rd, reused && !resent && idempotent(method), r, keep_alive)) {
     case outcome::retry:
       continue;
     case outcome::failed:
@@ -284,7 +180,7 @@ task<result<client_response>> do_request(client_state* st, std::string method, s
     case outcome::response:
       break;
     }
-    if (rd.keep_alive) {
+    if (keep_alive) {
       give_back(st, std::move(s), generation);
     }
     co_return r;

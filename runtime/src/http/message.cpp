@@ -13,6 +13,36 @@ char lower(char c) noexcept {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
+/// RFC 9110 token: what a method is made of.
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) {
+    return false;
+  }
+  for (const char ch : s) {
+    const bool alnum =
+        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// A path a request's path can equal: from '/', visible ASCII, without '?' (the query is not
+/// part of the path) or '#'.
+bool is_routable_path(std::string_view s) noexcept {
+  if (s.empty() || s.front() != '/') {
+    return false;
+  }
+  for (const char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u <= 0x20 || u >= 0x7f || ch == '?' || ch == '#') {
+      return false;
+    }
+  }
+  return true;
+}
+
 } // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -158,12 +188,17 @@ response response::status_only(int status) {
 }
 
 void router::route(std::string method, std::string path, handler h) {
-  if (method.empty()) {
-    throw std::invalid_argument("zokio::http::router::route: empty method");
+  // A method goes verbatim into a 405's Allow field: one that is not a token could break the
+  // response (CR LF, ','), and could never match a request anyway (found by
+  // tests/fuzz/http_router_fuzz.cpp). Neither could a path with a query or a control byte.
+  if (!is_token(method)) {
+    throw std::invalid_argument("zokio::http::router::route: the method is not a token: \"" +
+                                method + "\"");
   }
-  if (path.empty() || path.front() != '/') {
-    throw std::invalid_argument("zokio::http::router::route: path must start with '/': \"" + path +
-                                "\"");
+  if (!is_routable_path(path)) {
+    throw std::invalid_argument("zokio::http::router::route: the path must start with '/' and "
+                                "hold only visible ASCII without '?' or '#': \"" +
+                                path + "\"");
   }
   if (!h) {
     throw std::invalid_argument("zokio::http::router::route: empty handler for " + method + " " +

@@ -483,6 +483,11 @@ task<void> server_worker::sweep() {
 
 task<void> server_worker::accept_loop() {
   server_counters& k = srv->m_counters;
+  // The pause after a failed accept: doubled while accepts keep failing, back to the shortest
+  // after one succeeds.
+  constexpr std::chrono::milliseconds backoff_min = 10ms;
+  constexpr std::chrono::milliseconds backoff_max = 1s;
+  std::chrono::milliseconds backoff = backoff_min;
   for (;;) {
     result<net::tcp_stream> s = co_await listener.accept();
     if (!s.ok()) {
@@ -490,10 +495,14 @@ task<void> server_worker::accept_loop() {
           s.error() == std::errc::bad_file_descriptor) {
         co_return;
       }
-      // Out of descriptors: the connection waits in the backlog; back off instead of spinning.
-      co_await zokio::sleep_for(10ms);
+      // Out of descriptors (or memory): the connection waits in the backlog; the connections
+      // already open keep being served, and this worker backs off instead of spinning.
+      k.accept_errors.fetch_add(1, std::memory_order_relaxed);
+      co_await zokio::sleep_for(backoff);
+      backoff = std::min(backoff * 2, backoff_max);
       continue;
     }
+    backoff = backoff_min;
     k.connections_accepted.fetch_add(1, std::memory_order_relaxed);
     if (k.connections_open.fetch_add(1, std::memory_order_relaxed) >=
         srv->m_options.max_connections) {
@@ -718,6 +727,10 @@ std::string server_counters::to_prometheus() const {
   counter("connections_accepted_total", "Connections accepted.", "counter", connections_accepted);
   counter("connections_rejected_total", "Connections closed at once: max_connections were open.",
           "counter", connections_rejected);
+  counter("accept_errors_total",
+          "Accepts that failed for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, "
+          "ENOMEM); the server backed off and kept serving.",
+          "counter", accept_errors);
   counter("parse_errors_total", "Requests refused as malformed or over a limit.", "counter",
           parse_errors);
   counter("timeouts_total", "Connections closed by the header, body, idle or write timeout.",

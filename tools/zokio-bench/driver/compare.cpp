@@ -1,8 +1,7 @@
 #include "compare.hpp"
 
+#include "compare_input.hpp"
 #include "stats.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -14,15 +13,10 @@ namespace zokio::bench {
 
 namespace {
 
-struct entry {
-  std::string peer;
-  std::string unit;
-  bool bigger_is_better = false;
-  double value = 0;
-  std::vector<double> samples;
-};
+using entry = compare_entry;
 
-/// The benchmarks of a zokio.bench/1 document by name; throws std::runtime_error with one line.
+/// The benchmarks of the zokio.bench/1 document at `path`; throws std::runtime_error with one
+/// line.
 std::map<std::string, entry> load(const std::string& path) {
   std::ifstream f(path);
   if (!f) {
@@ -30,39 +24,7 @@ std::map<std::string, entry> load(const std::string& path) {
   }
   std::stringstream text;
   text << f.rdbuf();
-  const auto j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (j.is_discarded()) {
-    throw std::runtime_error(path + ": not valid JSON");
-  }
-  if (!j.is_object() || j.value("schema", "") != "zokio.bench/1") {
-    throw std::runtime_error(path + ": not a zokio-bench report (\"schema\" is not "
-                                    "\"zokio.bench/1\")");
-  }
-  if (!j.contains("benchmarks") || !j["benchmarks"].is_array()) {
-    throw std::runtime_error(path + ": \"benchmarks\" is missing or not an array");
-  }
-  std::map<std::string, entry> out;
-  for (const auto& b : j["benchmarks"]) {
-    if (!b.is_object() || !b.contains("name") || !b["name"].is_string() || !b.contains("value") ||
-        !b["value"].is_number() || !b.contains("samples") || !b["samples"].is_array() ||
-        !b.contains("peer") || !b["peer"].is_string()) {
-      throw std::runtime_error(path + ": a benchmark entry lacks name, peer, value or samples");
-    }
-    entry e;
-    e.peer = b["peer"].get<std::string>();
-    e.unit = b.value("unit", "");
-    e.bigger_is_better = b.value("bigger_is_better", false);
-    e.value = b["value"].get<double>();
-    for (const auto& s : b["samples"]) {
-      if (!s.is_number()) {
-        throw std::runtime_error(path + ": " + b["name"].get<std::string>() +
-                                 ": a sample is not a number");
-      }
-      e.samples.push_back(s.get<double>());
-    }
-    out[b["name"].get<std::string>()] = e;
-  }
-  return out;
+  return parse_compare_input(text.str(), path);
 }
 
 } // namespace
@@ -95,6 +57,13 @@ int run_compare(const std::string& base_path, const std::string& head_path, doub
     std::fprintf(stderr, "zokio-bench compare: %s\n", e.what());
     return 2;
   }
+  return compare_reports(base, head, threshold, out, stderr, base_path, head_path);
+}
+
+int compare_reports(const std::map<std::string, compare_entry>& base,
+                    const std::map<std::string, compare_entry>& head, double threshold,
+                    std::FILE* out, std::FILE* err, const std::string& base_path,
+                    const std::string& head_path) {
   std::fprintf(out,
                "zokio-bench compare: change of the median (+: worse), two-sided Mann-Whitney U "
                "over the repetitions; a Zokio benchmark regressed when worse by more than %.3g%% "
@@ -137,8 +106,8 @@ int run_compare(const std::string& base_path, const std::string& head_path, doub
     }
   }
   if (compared == 0) {
-    std::fprintf(stderr, "zokio-bench compare: no benchmark is in both %s and %s\n",
-                 base_path.c_str(), head_path.c_str());
+    std::fprintf(err, "zokio-bench compare: no benchmark is in both %s and %s\n", base_path.c_str(),
+                 head_path.c_str());
     return 2;
   }
   std::fprintf(out, "zokio-bench compare: %d Zokio benchmark(s) regressed\n", regressions);

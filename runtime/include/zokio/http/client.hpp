@@ -71,9 +71,10 @@ struct client_response {
 ///
 /// Errors (values): the connect errors of `net::tcp_stream::connect`, `connection_reset`,
 /// `zokio::errc::timed_out`, `std::errc::message_size` (over `max_response_bytes`),
-/// `std::errc::bad_message` (a response llhttp refuses). After an error the request's connection
-/// is closed. Cancellation: the request stops and its connection is closed; the await returns
-/// `std::errc::operation_canceled`. The client must outlive the returned tasks. Move-only.
+/// `std::errc::bad_message` (a response llhttp refuses, or whose status is outside 100-599). After
+/// an error the request's connection is closed. Cancellation: the request stops and its connection
+/// is closed; the await returns `std::errc::operation_canceled`. The client must outlive the
+/// returned tasks. Move-only.
 class client {
 public:
   explicit client(client_options options = {});

@@ -26,8 +26,9 @@ using handler = std::function<task<response>(const request&)>;
 /// Thread-safety: add routes before serving; lookups are then read-only, from any worker.
 class router {
 public:
-  /// Adds (or replaces) the handler of `method` on `path`. `path` must start with '/'
-  /// (`std::invalid_argument` otherwise), `method` must not be empty.
+  /// Adds (or replaces) the handler of `method` on `path`. `method` must be a token ("GET",
+  /// "PURGE"; case matters) and `path` must start with '/' and hold only visible ASCII without
+  /// '?' or '#' (`std::invalid_argument` otherwise): anything else could never match a request.
   void route(std::string method, std::string path, handler h);
 
   /// What `find` found.

@@ -95,6 +95,10 @@ struct server_counters {
   std::atomic<std::uint64_t> connections_accepted{0};
   /// Closed at once because `max_connections` were open.
   std::atomic<std::uint64_t> connections_rejected{0};
+  /// Accepts that failed for want of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM): the
+  /// connection stays in the kernel's backlog and the worker retries after a pause that doubles
+  /// while the failures last (10 ms to 1 s).
+  std::atomic<std::uint64_t> accept_errors{0};
   /// Requests llhttp refused (400) or over a limit (413, 431).
   std::atomic<std::uint64_t> parse_errors{0};
   /// Connections closed by a timeout: `header_timeout` (408), `body_timeout` (408),
