@@ -47,7 +47,8 @@ bool is_tchar(char ch) {
 }
 
 /// What the router promises to accept: a token for a method, and a path that starts with '/'
-/// and that a request's path can equal (visible ASCII, no '?' or '#').
+/// and that a request's path can equal (no space, control byte, '?' or '#'; llhttp takes raw
+/// UTF-8, so bytes from 0x80 are allowed).
 bool reference_accepts(std::string_view method, std::string_view path) {
   if (method.empty() || path.empty() || path.front() != '/') {
     return false;
@@ -59,7 +60,7 @@ bool reference_accepts(std::string_view method, std::string_view path) {
   }
   for (char ch : path) {
     const auto u = static_cast<unsigned char>(ch);
-    if (u <= 0x20 || u >= 0x7f || ch == '?' || ch == '#') {
+    if (u <= 0x20 || u == 0x7f || ch == '?' || ch == '#') {
       return false;
     }
   }

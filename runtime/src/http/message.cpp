@@ -36,7 +36,8 @@ bool is_routable_path(std::string_view s) noexcept {
   }
   for (const char ch : s) {
     const auto u = static_cast<unsigned char>(ch);
-    if (u <= 0x20 || u >= 0x7f || ch == '?' || ch == '#') {
+    // Bytes from 0x80 stay routable: llhttp takes raw UTF-8 in a request target (/café).
+    if (u <= 0x20 || u == 0x7f || ch == '?' || ch == '#') {
       return false;
     }
   }
@@ -197,7 +198,7 @@ void router::route(std::string method, std::string path, handler h) {
   }
   if (!is_routable_path(path)) {
     throw std::invalid_argument("zokio::http::router::route: the path must start with '/' and "
-                                "hold only visible ASCII without '?' or '#': \"" +
+                                "hold no space, control byte, '?' or '#': \"" +
                                 path + "\"");
   }
   if (!h) {

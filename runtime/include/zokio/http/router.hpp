@@ -27,8 +27,9 @@ using handler = std::function<task<response>(const request&)>;
 class router {
 public:
   /// Adds (or replaces) the handler of `method` on `path`. `method` must be a token ("GET",
-  /// "PURGE"; case matters) and `path` must start with '/' and hold only visible ASCII without
-  /// '?' or '#' (`std::invalid_argument` otherwise): anything else could never match a request.
+  /// "PURGE"; case matters) and `path` must start with '/' and hold no space, control byte, '?'
+  /// or '#' (`std::invalid_argument` otherwise): anything else could never match a request. Raw
+  /// UTF-8 is fine ("/café"): llhttp passes it through.
   void route(std::string method, std::string path, handler h);
 
   /// What `find` found.
