@@ -92,18 +92,25 @@ if ! cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   tail -20 "$work/configure.log" >&2
   exit 2
 fi
-# Only what the unit tests need: the runtime, each tests/unit/*_test.cpp and the README example.
+# Only what the unit tests need: the runtime, each tests/unit/*_test.cpp, the README example and
+# the replay of each fuzz target's committed inputs (fuzz_<target>_replay, label unit too: a
+# unit test whose executable was not built fails as "not run", which is why the replay used to
+# fail in this copy without any mutant).
 targets=(readme_example)
 for f in "$src"/tests/unit/*_test.cpp; do
   targets+=("$(basename "$f" .cpp)")
 done
+for f in "$src"/tests/fuzz/*_fuzz.cpp; do
+  [[ -e "$f" ]] && targets+=("fuzz_$(basename "$f" _fuzz.cpp)_replay")
+done
 if [[ -n "$only_targets" ]]; then
   read -r -a targets <<<"$only_targets"
   if [[ -z "$tests_regex" ]]; then
+    # A gtest executable's cases are "<name>.<Suite>.<Case>"; other tests are "<name>" alone.
     tests_regex="^($(
       IFS='|'
       echo "${targets[*]}"
-    ))\\."
+    ))(\\.|\$)"
   fi
 fi
 build_all() { # $1: log file

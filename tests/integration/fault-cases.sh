@@ -196,6 +196,8 @@ bad-args | bad-numbers)
       "--only yield --scenario-timeout 99999999999999999999")
   elif [[ $name == zokio-bench ]]; then
     lines=("--repetitions abc" "--repetitions -3" "--scale -1" "--timeout 1.5x")
+  elif [[ $name == zokio-soak ]]; then
+    lines=("--rate abc" "--rate -3" "--workers 0" "--seed x")
   elif [[ $name == zokio-bench-* ]]; then
     lines=("--benchmark_min_time=abc" "--benchmark_min_time=-1" "--benchmark_repetitions=-3"
       "--benchmark_repetitions=x")

@@ -1,9 +1,13 @@
 #include <zokio/runtime/stats.hpp>
 
+#include "loopback.hpp"
 #include "zokio_test.hpp"
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -98,6 +102,78 @@ TEST(runtime_counters, awaits_identity_holds_between_workers) {
   zokio::testing::must_happen_within guard(50s, "4000 awaits of events set from worker 1",
                                            [&st] { return progress(st); });
   rt.block_on(race_two_workers(&st, rounds));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// --- awaits whose registration throws ---------------------------------------------------------
+//
+// An await whose registration throws (a second reader of one tcp_stream, a second task joining
+// one handle) completed without suspending: it counts as inline, so that awaits = inline +
+// suspended + cancelled keeps holding (expect_clean_shutdown asserts it, on every worker).
+
+zokio::task<std::size_t> read_one(zokio::net::tcp_stream* s) {
+  std::array<std::byte, 1> b{};
+  zokio::result<std::size_t> n = co_await s->read_some(b);
+  co_return n.ok() ? n.value() : 0;
+}
+
+zokio::task<int> late_value() {
+  co_await zokio::sleep_for(20ms);
+  co_return 7;
+}
+
+zokio::task<int> join_it(zokio::join_handle<int>* h) {
+  co_return co_await *h;
+}
+
+zokio::task<int> registrations_that_throw(int* refused) {
+  // A second reader of one stream.
+  zokio::result<zokio::net::tcp_listener> l = zokio::net::tcp_listener::bind("127.0.0.1", 0);
+  if (!l.ok()) {
+    co_return -1;
+  }
+  zokio::result<zokio::testing::pair_of_streams> p =
+      co_await zokio::testing::connected_pair(&l.value());
+  if (!p.ok()) {
+    co_return -2;
+  }
+  zokio::join_handle<std::size_t> reader = zokio::spawn(read_one(&p.value().server));
+  co_await zokio::yield_now(); // the first reader registers
+  try {
+    std::array<std::byte, 1> b{};
+    (void)co_await p.value().server.read_some(b);
+  } catch (const std::logic_error&) {
+    ++*refused;
+  }
+  const std::array<std::byte, 1> one{std::byte{1}};
+  (void)co_await p.value().client.write_all(one);
+  const std::size_t got = co_await reader;
+
+  // A second task joining one handle.
+  zokio::join_handle<int> h = zokio::spawn(late_value());
+  zokio::join_handle<int> joiner = zokio::spawn(join_it(&h));
+  co_await zokio::yield_now(); // the first joiner registers
+  try {
+    (void)co_await h;
+  } catch (const std::logic_error&) {
+    ++*refused;
+  }
+  const int value = co_await joiner;
+  co_return static_cast<int>(got) * 100 + value;
+}
+
+TEST(runtime_counters, awaits_identity_holds_when_registration_throws) {
+  zokio::runtime rt{{.workers = 1}};
+  int refused = 0;
+  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "the registrations that throw to finish",
+                                            registrations_that_throw(&refused)),
+            107)
+      << "the first reader and the first joiner still get their results";
+  EXPECT_EQ(refused, 2) << "the second reader and the second joiner are refused";
+  const zokio::runtime_stats s = rt.stats();
+  EXPECT_EQ(s.awaits, s.awaits_inline + s.awaits_suspended + s.awaits_cancelled)
+      << "inline " << s.awaits_inline << ", suspended " << s.awaits_suspended << ", cancelled "
+      << s.awaits_cancelled;
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -124,7 +124,13 @@ zokio::task<bool> cancel_receiver() {
   co_await zokio::sleep_for(2ms);
   h.cancel();
   auto r = co_await h;
-  co_return !r.ok() && r.error() == std::errc::operation_canceled && !tx.send(1);
+  EXPECT_FALSE(r.ok()) << "a cancelled receive returned a value";
+  if (!r.ok()) {
+    EXPECT_EQ(r.error(), std::errc::operation_canceled);
+  }
+  const bool sent = tx.send(1);
+  EXPECT_FALSE(sent) << "a send to a receiver that was cancelled succeeded";
+  co_return !r.ok() && r.error() == std::errc::operation_canceled && !sent;
 }
 
 TEST(oneshot, a_cancelled_receive_returns_operation_canceled) {

@@ -184,7 +184,11 @@ zokio::task<bool> when_all_runs_concurrently() {
   auto [a, b, c] = co_await zokio::when_all(sleeper(200ms, 1), nap(200ms), sleeper(200ms, 3));
   (void)b;
   const auto took = std::chrono::steady_clock::now() - start;
-  // Three 200 ms sleeps one after another would take 600 ms.
+  // Three 200 ms sleeps one after another would take 600 ms. Each condition is its own
+  // assertion, so that a failure names itself.
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(c, 3);
+  EXPECT_LT(took, 550ms) << "the three sleeps did not run concurrently";
   co_return a == 1 && c == 3 && took < 550ms;
 }
 

@@ -94,10 +94,19 @@ int finish(child_state& cs, bool hung) {
   }
   print_summary(human, cfg, cs.s, cs.d, v);
   int code = v.exit_code;
+  // An output that cannot be written is an environment error (exit 2 unless the run failed), named
+  // by its flag and the user's path, as every tool names it.
   try {
     if (cs.out.json) {
       cs.out.json->write(render_json(cfg, cs.s, cs.d, v, true));
     }
+  } catch (const zokio::tools::output_error& e) {
+    std::fprintf(stderr, "zokio-soak: --json %s\n", e.what());
+    if (code == 0) {
+      code = zokio::tools::code(exit_status::usage);
+    }
+  }
+  try {
     if (cs.out.summary_json) {
       cs.out.csv->write(render_csv(cs.d));
       cs.out.jsonl->write(render_jsonl(cs.d));
@@ -106,7 +115,7 @@ int finish(child_state& cs, bool hung) {
       cs.out.html->write(render_html(cfg, cs.d, v));
     }
   } catch (const zokio::tools::output_error& e) {
-    std::fprintf(stderr, "zokio-soak: %s\n", e.what());
+    std::fprintf(stderr, "zokio-soak: --out %s\n", e.what());
     if (code == 0) {
       code = zokio::tools::code(exit_status::usage);
     }
@@ -449,6 +458,11 @@ int run(int argc, char** argv) {
     if (!json_path.empty()) {
       out.json = zokio::tools::output_file::open(json_path);
     }
+  } catch (const zokio::tools::output_error& e) {
+    std::fprintf(stderr, "zokio-soak: --json %s\n", e.what());
+    return zokio::tools::code(exit_status::usage);
+  }
+  try {
     if (!out_dir.empty()) {
       struct stat st {};
       if (::stat(out_dir.c_str(), &st) != 0) {
@@ -468,7 +482,7 @@ int run(int argc, char** argv) {
       out.html = zokio::tools::output_file::open(out_dir + "/report.html");
     }
   } catch (const zokio::tools::output_error& e) {
-    std::fprintf(stderr, "zokio-soak: %s\n", e.what());
+    std::fprintf(stderr, "zokio-soak: --out %s\n", e.what());
     return zokio::tools::code(exit_status::usage);
   }
 
