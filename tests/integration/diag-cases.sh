@@ -47,6 +47,10 @@
 #   inject-lifecycle-hang
 #                      --check-lifecycle --inject hang: the shutdown that never finishes becomes
 #                      exit 3 through the scenario watchdog
+#   check-leaks-json   --check-leaks exits 0: every sampled resource (rss, fds, threads, handles,
+#                      tasks) stays within its tolerance, and the report holds the samples
+#   inject-leak        --check-leaks --inject leak exits 1 naming each growing resource (rss,
+#                      fds, handles, tasks), with its trend in the report
 #   list               --list prints one line per check and per --inject kind, and exits 0
 #   all                --all runs every check into one report and exits 0; --all --inject stall
 #                      exits 1 with only the stall check failing
@@ -189,6 +193,8 @@ bad-usage)
   expect_usage_error stall-inject-handle-leak --check-stall --inject handle-leak
   expect_usage_error stall-only-planted --check-stall --only busy-loop
   expect_usage_error lifecycle-inject-stall --check-lifecycle --inject stall
+  expect_usage_error leaks-inject-stall --check-leaks --inject stall
+  expect_usage_error leak-inject-without-check --check-async --inject leak
   ;;
 help-version)
   run help --help
@@ -463,35 +469,85 @@ inject-lifecycle-hang)
 list)
   run list --list
   ((rc == 0)) || fail "--list exited $rc, expected 0"
-  for c in async deadlock stall lifecycle; do
+  for c in async deadlock stall lifecycle leaks; do
     grep -q "^check $c " "$work/list.out" || fail "--list has no line for check $c"
   done
-  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak; do
+  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak leak; do
     grep -q "^inject $k .*exit [0-9]" "$work/list.out" || fail "--list has no line for --inject $k"
   done
   lines=$(wc -l <"$work/list.out")
-  ((lines == 10)) || fail "--list printed $lines lines, expected 10 (4 checks, 6 injections)"
+  ((lines == 12)) || fail "--list printed $lines lines, expected 12 (5 checks, 7 injections)"
   ;;
 all)
-  checked all 0 pass 13 --all
+  checked all 0 pass 15 --all
   python3 - "$report" <<'PY' || fail "the report of --all does not hold every check"
 import json, sys
 doc = json.load(open(sys.argv[1]))
-assert [c["check"] for c in doc["checks"]] == ["async", "deadlock", "stall", "lifecycle"], doc
+assert [c["check"] for c in doc["checks"]] == ["async", "deadlock", "stall", "lifecycle",
+                                               "leaks"], doc
 assert all(c["verdict"] == "pass" for c in doc["checks"]), [c["verdict"] for c in doc["checks"]]
 PY
   report="$work/all-stall.json"
-  run all-stall --all --inject stall --only yield,join-chain,busy-loop,start-stop-1-worker \
+  run all-stall --all --inject stall \
+    --only yield,join-chain,busy-loop,start-stop-1-worker,runtime-cycles \
     --json "$report"
   show all-stall
   ((rc == 1)) || fail "--all --inject stall exited $rc, expected 1"
-  "$json_check" "$report" --exit-code 1 --scenarios 4 || fail "the report of --all is wrong"
+  "$json_check" "$report" --exit-code 1 --scenarios 5 || fail "the report of --all is wrong"
   python3 - "$report" <<'PY' || fail "only the stall check may fail"
 import json, sys
 doc = json.load(open(sys.argv[1]))
 v = {c["check"]: c["verdict"] for c in doc["checks"]}
-assert v == {"async": "pass", "deadlock": "pass", "stall": "fail", "lifecycle": "pass"}, v
+assert v == {"async": "pass", "deadlock": "pass", "stall": "fail", "lifecycle": "pass",
+             "leaks": "pass"}, v
 PY
+  ;;
+check-leaks-json)
+  checked check-leaks 0 pass 2 --check-leaks
+  grep -q '^check-leaks: PASS (2/2 scenarios)$' "$work/check-leaks.out" ||
+    fail "no 'check-leaks: PASS (2/2 scenarios)' line on standard output"
+  python3 - "$report" <<'PY' || fail "the passing report does not show flat resources"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+assert check["check"] == "leaks", check["check"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+want = {"steady-runtime": ["rss", "fds", "threads", "handles", "tasks"],
+        "runtime-cycles": ["rss", "fds", "threads"]}
+for name, resources in want.items():
+    s = by_name[name]
+    assert [r["name"] for r in s["resources"]] == resources, s["resources"]
+    for r in s["resources"]:
+        assert not r["leaking"], (name, r)
+        assert len(r["samples"]) >= 20, (name, r["name"], len(r["samples"]))
+        assert r["growth"] <= r["max_growth"] or r["slope_per_round"] <= r["max_slope_per_round"]
+    assert "back to its baseline" in s["reason"], s["reason"]
+PY
+  ;;
+inject-leak)
+  checked inject-leak 1 fail 2 --check-leaks --inject leak
+  python3 - "$report" <<'PY' || fail "the report does not name the growing resources"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+want = {"steady-runtime": {"rss", "fds", "handles", "tasks"},
+        "runtime-cycles": {"rss", "fds"}}
+for name, growing in want.items():
+    s = by_name[name]
+    assert s["verdict"] == "fail", s
+    leaking = {r["name"] for r in s["resources"] if r["leaking"]}
+    assert leaking == growing, (name, leaking)
+    for r in s["resources"]:
+        if r["leaking"]:
+            assert "leak: " + r["name"] + " grew from" in s["reason"], (r["name"], s["reason"])
+            per_round = 1024 if r["name"] == "rss" else 1
+            assert r["slope_per_round"] > 0.8 * per_round, r
+    print(name, "leaks:", sorted(leaking))
+PY
+  grep -q "leak: fds from [0-9]* to [0-9]* count" "$work/inject-leak.out" ||
+    fail "the table does not print the growing resource"
+  grep -q "^zokio-diag: exit 1 " "$work/inject-leak.out" || fail "no 'zokio-diag: exit 1' line"
   ;;
 inject-hang)
   report="$work/inject-hang.json"

@@ -35,6 +35,23 @@ int exit_code(verdict v) noexcept;
 /// The more severe of two verdicts: exit codes rank 3, 4, 5, 1, then 0.
 verdict worst(verdict a, verdict b) noexcept;
 
+/// One resource sampled after every round of a --check-leaks scenario, and the judgement of its
+/// trend: the median of the first quarter of the rounds (after the warm-up) is the baseline, the
+/// median of the last quarter the final level; it leaks when both its growth and its least-squares
+/// slope per round pass their tolerances.
+struct resource_trend {
+  std::string name; ///< "rss", "fds", "threads", "handles" or "tasks"
+  std::string unit; ///< "KiB" or "count"
+  std::vector<double> samples;
+  double baseline = 0;
+  double final_level = 0;
+  double growth = 0;
+  double slope_per_round = 0;
+  double max_growth = 0; ///< the tolerances
+  double max_slope_per_round = 0;
+  bool leaking = false;
+};
+
 struct scenario_result {
   std::string name;
   verdict outcome = verdict::pass;
@@ -49,6 +66,8 @@ struct scenario_result {
   /// The stall reports of the scenario's runtime (--check-stall): the evidence of a planted stall
   /// found, or of a stall in a workload that should have none.
   std::vector<zokio::diag::stall_report> stalls;
+  /// The resources sampled round after round (--check-leaks), each with its trend.
+  std::vector<resource_trend> resources;
 };
 
 struct check_result {

@@ -4,6 +4,7 @@
 
 #include "check_async.hpp"
 #include "check_deadlock.hpp"
+#include "check_leaks.hpp"
 #include "check_lifecycle.hpp"
 #include "check_stall.hpp"
 #include "report.hpp"
@@ -53,6 +54,9 @@ constexpr check_row check_rows[] = {
     {"--check-lifecycle", "lifecycle",
      "runtimes of 1 and 3 workers start and shut down clean, within a bound, with tasks, "
      "sockets, timers, signal watchers, blocking jobs and file reads in flight"},
+    {"--check-leaks", "leaks",
+     "rounds of everyday work in one runtime, and runtimes started and shut down, give back "
+     "memory, descriptors, threads, libuv handles and tasks (flat trend after a warm-up)"},
 };
 
 /// The kinds of --inject, each making one check fail on purpose: the check(s) it targets, the
@@ -90,6 +94,10 @@ const std::vector<inject_row>& inject_rows() {
        {"stall"},
        1,
        "a task that busy-loops 300 ms and one that sleeps 300 ms on its worker's thread"},
+      {"leak",
+       {"leaks"},
+       1,
+       "every round keeps 1 MiB and a listening TCP socket (a descriptor, a handle, a task)"},
   };
   return rows;
 }
@@ -203,6 +211,7 @@ int run(int argc, char** argv) {
   bool check_deadlock = false;
   bool check_stall = false;
   bool check_lifecycle = false;
+  bool check_leaks = false;
   bool check_all = false;
   bool list = false;
   std::string json_path;
@@ -220,6 +229,10 @@ int run(int argc, char** argv) {
   app.add_flag("--check-lifecycle", check_lifecycle,
                "Prove that runtimes start and shut down clean, within a bound, with everything in "
                "flight; a hang exits 3, a leak exits 1 naming the handle or task");
+  app.add_flag("--check-leaks", check_leaks,
+               "Prove that many rounds of work and of runtime start and shutdown give back "
+               "memory, descriptors, threads, libuv handles and tasks; a leak exits 1 naming the "
+               "resource that grows");
   app.add_flag("--all", check_all,
                "Run every check into one report; the exit code is the first of 3, 4, 5, 1 that "
                "applies");
@@ -231,15 +244,18 @@ int run(int argc, char** argv) {
                  "Run only these scenarios: " + joined(async_scenario_names()) + " (async); " +
                      joined(deadlock_scenario_names()) + " (deadlock); " +
                      joined(stall_scenario_names()) + " (stall); " +
-                     joined(lifecycle_scenario_names()) + " (lifecycle)")
+                     joined(lifecycle_scenario_names()) + " (lifecycle); " +
+                     joined(leak_scenario_names()) + " (leaks)")
       ->delimiter(',')
       ->type_name("NAME[,NAME...]");
-  app.add_option("--inject", inject,
-                 "Make a check fail on purpose: sync-fallback (exit 5), hang (exit 3), "
-                 "deadlock (exit 4; with --check-deadlock it plants join and lock cycles, a "
-                 "partial deadlock and a self-held channel), unclean-shutdown (exit 1), stall "
-                 "(exit 1, with --check-stall) or handle-leak (exit 1, with --check-lifecycle); "
-                 "--list says what each plants")
+  app.add_option(
+         "--inject", inject,
+         "Make a check fail on purpose: sync-fallback (exit 5), hang (exit 3), "
+         "deadlock (exit 4; with --check-deadlock it plants join and lock cycles, a "
+         "partial deadlock and a self-held channel), unclean-shutdown (exit 1), stall "
+         "(exit 1, with --check-stall), handle-leak (exit 1, with --check-lifecycle) or leak "
+         "(exit 1, with --check-leaks); "
+         "--list says what each plants")
       ->type_name("KIND");
   std::string scenario_timeout = "30";
   app.add_option("--scenario-timeout", scenario_timeout,
@@ -270,16 +286,16 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (check_all) {
-    check_async = check_deadlock = check_stall = check_lifecycle = true;
+    check_async = check_deadlock = check_stall = check_lifecycle = check_leaks = true;
   }
   const std::optional<long long> scenario_timeout_s = positive_seconds(scenario_timeout);
   if (!scenario_timeout_s) {
     return usage_error("--scenario-timeout: '" + scenario_timeout +
                        "' is not a whole number of seconds from 1 to 604800 (a week)");
   }
-  if (!check_async && !check_deadlock && !check_stall && !check_lifecycle) {
+  if (!check_async && !check_deadlock && !check_stall && !check_lifecycle && !check_leaks) {
     return usage_error("nothing to check: pass --check-async, --check-deadlock, --check-stall, "
-                       "--check-lifecycle or --all (--list lists them)");
+                       "--check-lifecycle, --check-leaks or --all (--list lists them)");
   }
   if (app.count("--json") != 0 && json_path.empty()) {
     return usage_error("--json needs a file name, or '-' for standard output");
@@ -297,6 +313,9 @@ int run(int argc, char** argv) {
   }
   if (check_lifecycle) {
     names.insert(names.end(), lifecycle_scenario_names().begin(), lifecycle_scenario_names().end());
+  }
+  if (check_leaks) {
+    names.insert(names.end(), leak_scenario_names().begin(), leak_scenario_names().end());
   }
   if (app.count("--only") != 0 && only.empty()) {
     return usage_error("--only needs scenario names: " + joined(names));
@@ -324,6 +343,8 @@ int run(int argc, char** argv) {
   const bool run_stall = check_stall && (only.empty() || !stall_only.empty());
   const std::vector<std::string> lifecycle_only = own(lifecycle_scenario_names());
   const bool run_lifecycle = check_lifecycle && (only.empty() || !lifecycle_only.empty());
+  const std::vector<std::string> leaks_only = own(leak_scenario_names());
+  const bool run_leaks = check_leaks && (only.empty() || !leaks_only.empty());
   if (app.count("--inject") != 0) {
     const auto& rows = inject_rows();
     const auto row = std::find_if(rows.begin(), rows.end(),
@@ -334,7 +355,8 @@ int run(int argc, char** argv) {
     }
     const bool targeted = std::any_of(row->checks.begin(), row->checks.end(), [&](const auto& c) {
       return (c == "async" && check_async) || (c == "deadlock" && check_deadlock) ||
-             (c == "stall" && check_stall) || (c == "lifecycle" && check_lifecycle);
+             (c == "stall" && check_stall) || (c == "lifecycle" && check_lifecycle) ||
+             (c == "leaks" && check_leaks);
     });
     if (!targeted) {
       return usage_error("--inject " + inject + " makes --check-" + row->checks.front() +
@@ -363,6 +385,9 @@ int run(int argc, char** argv) {
     return usage_error("--only names only planted lifecycle scenarios; they run with their "
                        "--inject (handle-leak, unclean-shutdown, hang)");
   }
+  leak_check_options leak_options;
+  leak_options.only = leaks_only;
+  leak_options.inject_leak = inject == "leak";
 
   // Before any work: a path that cannot be written fails now, not after every scenario.
   std::optional<zokio::tools::output_file> json_out;
@@ -475,6 +500,10 @@ int run(int argc, char** argv) {
   if (run_lifecycle) {
     plan.push_back({"lifecycle", planned_lifecycle_scenarios(lifecycle_options),
                     [&] { return run_check_lifecycle(lifecycle_options, wd, record); }});
+  }
+  if (run_leaks) {
+    plan.push_back({"leaks", planned_leak_scenarios(leak_options),
+                    [&] { return run_check_leaks(leak_options, wd, record); }});
   }
   {
     std::lock_guard<std::mutex> lock(done.m_mutex);

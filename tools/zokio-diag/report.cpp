@@ -76,6 +76,21 @@ nlohmann::ordered_json scenario_json(const scenario_result& s) {
          {"backtrace_note", r.backtrace_note}});
   }
   j["stalls"] = std::move(stalls);
+  // Each resource a leak check sampled: its trend, its tolerances and every sample.
+  nlohmann::ordered_json resources = nlohmann::ordered_json::array();
+  for (const resource_trend& t : s.resources) {
+    resources.push_back({{"name", t.name},
+                         {"unit", t.unit},
+                         {"baseline", t.baseline},
+                         {"final", t.final_level},
+                         {"growth", t.growth},
+                         {"slope_per_round", t.slope_per_round},
+                         {"max_growth", t.max_growth},
+                         {"max_slope_per_round", t.max_slope_per_round},
+                         {"leaking", t.leaking},
+                         {"samples", t.samples}});
+  }
+  j["resources"] = std::move(resources);
   return j;
 }
 
@@ -92,6 +107,26 @@ void print_indented(std::FILE* out, const std::string& text) {
     std::fprintf(out, "    %s\n", text.substr(from, eol - from).c_str());
     from = eol == std::string::npos ? text.size() : eol + 1;
   }
+}
+
+/// The evidence of a scenario that did not pass, as the table prints it under its reason: each
+/// cycle, each stall with its backtrace, each leaking resource.
+std::string evidence_text(const scenario_result& s) {
+  std::string text = zokio::diag::format_deadlocks(s.cycles);
+  for (const zokio::diag::stall_report& r : s.stalls) {
+    text += zokio::diag::format_stall(r);
+  }
+  for (const resource_trend& t : s.resources) {
+    if (t.leaking) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "leak: %s from %.0f to %.0f %s (%+.2f per round over %zu rounds)\n",
+                    t.name.c_str(), t.baseline, t.final_level, t.unit.c_str(), t.slope_per_round,
+                    t.samples.size());
+      text += buf;
+    }
+  }
+  return text;
 }
 
 } // namespace
@@ -173,12 +208,9 @@ void print_table(std::FILE* out, const check_result& check) {
   for (const scenario_result& s : check.scenarios) {
     if (s.outcome != verdict::pass) {
       std::fprintf(out, "  %s: %s\n", s.name.c_str(), s.reason.c_str());
-      // The evidence: each cycle, one task a line, and each stall with its backtrace, indented
-      // under its scenario.
-      print_indented(out, zokio::diag::format_deadlocks(s.cycles));
-      for (const zokio::diag::stall_report& r : s.stalls) {
-        print_indented(out, zokio::diag::format_stall(r));
-      }
+      // The evidence: each cycle, one task a line, each stall with its backtrace, each leaking
+      // resource, indented under its scenario.
+      print_indented(out, evidence_text(s));
     }
   }
   const std::size_t total = check.scenarios.size();

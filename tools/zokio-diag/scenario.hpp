@@ -43,6 +43,8 @@ public:
   void cycles(std::vector<zokio::diag::deadlock_cycle> found) { m_cycles = std::move(found); }
   /// The stall reports of the scenario's runtime.
   void stalls(std::vector<zokio::diag::stall_report> found) { m_stalls = std::move(found); }
+  /// The resources a leak check sampled, with their trends.
+  void resources(std::vector<resource_trend> sampled) { m_resources = std::move(sampled); }
 
   /// Judges the counters of a runtime that has shut down (force_async: every await suspends
   /// and each suspension is resumed exactly once).
@@ -81,6 +83,7 @@ public:
     r.counters = std::move(m_stats);
     r.cycles = std::move(m_cycles);
     r.stalls = std::move(m_stalls);
+    r.resources = std::move(m_resources);
     if (m_deadlock) {
       r.outcome = verdict::deadlock;
     } else if (m_fallback) {
@@ -103,6 +106,7 @@ private:
   std::optional<zokio::runtime_stats> m_stats;
   std::vector<zokio::diag::deadlock_cycle> m_cycles;
   std::vector<zokio::diag::stall_report> m_stalls;
+  std::vector<resource_trend> m_resources;
 };
 
 /// A scenario's runtime, which the watchdog dumps while the scenario runs. The destructor shuts it
