@@ -51,6 +51,12 @@
 #                      tasks) stays within its tolerance, and the report holds the samples
 #   inject-leak        --check-leaks --inject leak exits 1 naming each growing resource (rss,
 #                      fds, handles, tasks), with its trend in the report
+#   check-blocking-json
+#                      --check-blocking exits 0: waits in the poller and the pools are not
+#                      reported, and a 200 ms busy loop is reported as on-CPU, not blocked
+#   inject-blocking    --check-blocking --inject blocking exits 1; the planted sleep and read are
+#                      reported as "blocked (off-CPU)" with their system call and a backtrace
+#                      naming the injected function
 #   list               --list prints one line per check and per --inject kind, and exits 0
 #   all                --all runs every check into one report and exits 0; --all --inject stall
 #                      exits 1 with only the stall check failing
@@ -195,6 +201,8 @@ bad-usage)
   expect_usage_error lifecycle-inject-stall --check-lifecycle --inject stall
   expect_usage_error leaks-inject-stall --check-leaks --inject stall
   expect_usage_error leak-inject-without-check --check-async --inject leak
+  expect_usage_error blocking-inject-stall --check-blocking --inject stall
+  expect_usage_error blocking-only-planted --check-blocking --only sleep-on-loop
   ;;
 help-version)
   run help --help
@@ -469,37 +477,37 @@ inject-lifecycle-hang)
 list)
   run list --list
   ((rc == 0)) || fail "--list exited $rc, expected 0"
-  for c in async deadlock stall lifecycle leaks; do
+  for c in async deadlock stall lifecycle leaks blocking; do
     grep -q "^check $c " "$work/list.out" || fail "--list has no line for check $c"
   done
-  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak leak; do
+  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak leak blocking; do
     grep -q "^inject $k .*exit [0-9]" "$work/list.out" || fail "--list has no line for --inject $k"
   done
   lines=$(wc -l <"$work/list.out")
-  ((lines == 12)) || fail "--list printed $lines lines, expected 12 (5 checks, 7 injections)"
+  ((lines == 14)) || fail "--list printed $lines lines, expected 14 (6 checks, 8 injections)"
   ;;
 all)
-  checked all 0 pass 15 --all
+  checked all 0 pass 17 --all
   python3 - "$report" <<'PY' || fail "the report of --all does not hold every check"
 import json, sys
 doc = json.load(open(sys.argv[1]))
 assert [c["check"] for c in doc["checks"]] == ["async", "deadlock", "stall", "lifecycle",
-                                               "leaks"], doc
+                                               "leaks", "blocking"], doc
 assert all(c["verdict"] == "pass" for c in doc["checks"]), [c["verdict"] for c in doc["checks"]]
 PY
   report="$work/all-stall.json"
   run all-stall --all --inject stall \
-    --only yield,join-chain,busy-loop,start-stop-1-worker,runtime-cycles \
+    --only yield,join-chain,busy-loop,start-stop-1-worker,runtime-cycles,waits-off-loop \
     --json "$report"
   show all-stall
   ((rc == 1)) || fail "--all --inject stall exited $rc, expected 1"
-  "$json_check" "$report" --exit-code 1 --scenarios 5 || fail "the report of --all is wrong"
+  "$json_check" "$report" --exit-code 1 --scenarios 6 || fail "the report of --all is wrong"
   python3 - "$report" <<'PY' || fail "only the stall check may fail"
 import json, sys
 doc = json.load(open(sys.argv[1]))
 v = {c["check"]: c["verdict"] for c in doc["checks"]}
 assert v == {"async": "pass", "deadlock": "pass", "stall": "fail", "lifecycle": "pass",
-             "leaks": "pass"}, v
+             "leaks": "pass", "blocking": "pass"}, v
 PY
   ;;
 check-leaks-json)
@@ -548,6 +556,57 @@ PY
   grep -q "leak: fds from [0-9]* to [0-9]* count" "$work/inject-leak.out" ||
     fail "the table does not print the growing resource"
   grep -q "^zokio-diag: exit 1 " "$work/inject-leak.out" || fail "no 'zokio-diag: exit 1' line"
+  ;;
+check-blocking-json)
+  checked check-blocking 0 pass 2 --check-blocking
+  grep -q '^check-blocking: PASS (2/2 scenarios)$' "$work/check-blocking.out" ||
+    fail "no 'check-blocking: PASS (2/2 scenarios)' line on standard output"
+  python3 - "$report" <<'PY' || fail "the passing report holds a blocking call"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+assert check["check"] == "blocking", check["check"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+for s in check["scenarios"]:
+    assert not any(r["blocked"] for r in s["stalls"]), (s["name"], s["stalls"])
+busy = by_name["busy-is-not-blocking"]
+assert busy["stalls"], busy
+assert "not as blocking" in busy["reason"], busy["reason"]
+PY
+  ;;
+inject-blocking)
+  checked inject-blocking 1 fail 4 --check-blocking --inject blocking
+  python3 - "$report" <<'PY' || fail "the report does not name the planted blocking calls"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+planted = {
+    "sleep-on-loop": ("blocking-sleep", "injected_sleep_on_loop_thread", "nanosleep"),
+    "read-on-loop": ("blocking-read", "injected_blocking_read", "read"),
+}
+for name, (task, function, call) in planted.items():
+    s = by_name[name]
+    assert s["verdict"] == "fail", (name, s["verdict"])
+    assert s["reason"].startswith("blocked (off-CPU): task '" + task + "'"), s["reason"]
+    assert "MISSING" not in s["reason"], s["reason"]
+    assert function in s["reason"], s["reason"]
+    blocked = [r for r in s["stalls"] if r["blocked"]]
+    assert blocked, s["stalls"]
+    r = blocked[0]
+    assert r["name"] == task and r["thread_state"] in ("S", "D"), r
+    assert call in r["syscall"], r["syscall"]
+    assert r["on_cpu_ms"] * 2 < r["watched_ms"] or r["watched_ms"] == 0, r
+    assert any(function in f for f in r["backtrace"]), r["backtrace"]
+    print(name, "blocked in", r["syscall"], r["wchan"], "at", r["backtrace"][:3])
+for name in ("waits-off-loop", "busy-is-not-blocking"):
+    assert by_name[name]["verdict"] == "pass", by_name[name]
+PY
+  grep -q "blocked (off-CPU) in clock_nanosleep" "$work/inject-blocking.out" ||
+    fail "the table does not say blocked (off-CPU) with the system call"
+  grep -q "injected_blocking_read" "$work/inject-blocking.out" ||
+    fail "the table does not print the backtrace"
+  grep -q "^zokio-diag: exit 1 " "$work/inject-blocking.out" || fail "no 'zokio-diag: exit 1' line"
   ;;
 inject-hang)
   report="$work/inject-hang.json"

@@ -3,6 +3,7 @@
 // zokio_tools/exit_codes.hpp, which --help prints; the verdicts map onto it in check.cpp.
 
 #include "check_async.hpp"
+#include "check_blocking.hpp"
 #include "check_deadlock.hpp"
 #include "check_leaks.hpp"
 #include "check_lifecycle.hpp"
@@ -57,6 +58,9 @@ constexpr check_row check_rows[] = {
     {"--check-leaks", "leaks",
      "rounds of everyday work in one runtime, and runtimes started and shut down, give back "
      "memory, descriptors, threads, libuv handles and tasks (flat trend after a warm-up)"},
+    {"--check-blocking", "blocking",
+     "a synchronous call blocking a loop thread is reported with its location as blocked "
+     "(off-CPU), told apart from a busy loop (on-CPU); waits in the poller and the pools are not"},
 };
 
 /// The kinds of --inject, each making one check fail on purpose: the check(s) it targets, the
@@ -98,6 +102,10 @@ const std::vector<inject_row>& inject_rows() {
        {"leaks"},
        1,
        "every round keeps 1 MiB and a listening TCP socket (a descriptor, a handle, a task)"},
+      {"blocking",
+       {"blocking"},
+       1,
+       "a task that sleeps 300 ms and one that blocks 300 ms in read(2) on its worker's thread"},
   };
   return rows;
 }
@@ -212,6 +220,7 @@ int run(int argc, char** argv) {
   bool check_stall = false;
   bool check_lifecycle = false;
   bool check_leaks = false;
+  bool check_blocking = false;
   bool check_all = false;
   bool list = false;
   std::string json_path;
@@ -233,6 +242,9 @@ int run(int argc, char** argv) {
                "Prove that many rounds of work and of runtime start and shutdown give back "
                "memory, descriptors, threads, libuv handles and tasks; a leak exits 1 naming the "
                "resource that grows");
+  app.add_flag("--check-blocking", check_blocking,
+               "Prove that a synchronous call blocking a loop thread (a sleep, a blocking read) "
+               "is reported with its location as blocked (off-CPU), apart from a busy loop");
   app.add_flag("--all", check_all,
                "Run every check into one report; the exit code is the first of 3, 4, 5, 1 that "
                "applies");
@@ -245,17 +257,17 @@ int run(int argc, char** argv) {
                      joined(deadlock_scenario_names()) + " (deadlock); " +
                      joined(stall_scenario_names()) + " (stall); " +
                      joined(lifecycle_scenario_names()) + " (lifecycle); " +
-                     joined(leak_scenario_names()) + " (leaks)")
+                     joined(leak_scenario_names()) + " (leaks); " +
+                     joined(blocking_scenario_names()) + " (blocking)")
       ->delimiter(',')
       ->type_name("NAME[,NAME...]");
-  app.add_option(
-         "--inject", inject,
-         "Make a check fail on purpose: sync-fallback (exit 5), hang (exit 3), "
-         "deadlock (exit 4; with --check-deadlock it plants join and lock cycles, a "
-         "partial deadlock and a self-held channel), unclean-shutdown (exit 1), stall "
-         "(exit 1, with --check-stall), handle-leak (exit 1, with --check-lifecycle) or leak "
-         "(exit 1, with --check-leaks); "
-         "--list says what each plants")
+  app.add_option("--inject", inject,
+                 "Make a check fail on purpose: sync-fallback (exit 5), hang (exit 3), "
+                 "deadlock (exit 4; with --check-deadlock it plants join and lock cycles, a "
+                 "partial deadlock and a self-held channel), unclean-shutdown (exit 1), stall "
+                 "(exit 1, with --check-stall), handle-leak (exit 1, with --check-lifecycle), leak "
+                 "(exit 1, with --check-leaks) or blocking (exit 1, with --check-blocking); "
+                 "--list says what each plants")
       ->type_name("KIND");
   std::string scenario_timeout = "30";
   app.add_option("--scenario-timeout", scenario_timeout,
@@ -287,15 +299,18 @@ int run(int argc, char** argv) {
   }
   if (check_all) {
     check_async = check_deadlock = check_stall = check_lifecycle = check_leaks = true;
+    check_blocking = true;
   }
   const std::optional<long long> scenario_timeout_s = positive_seconds(scenario_timeout);
   if (!scenario_timeout_s) {
     return usage_error("--scenario-timeout: '" + scenario_timeout +
                        "' is not a whole number of seconds from 1 to 604800 (a week)");
   }
-  if (!check_async && !check_deadlock && !check_stall && !check_lifecycle && !check_leaks) {
+  if (!check_async && !check_deadlock && !check_stall && !check_lifecycle && !check_leaks &&
+      !check_blocking) {
     return usage_error("nothing to check: pass --check-async, --check-deadlock, --check-stall, "
-                       "--check-lifecycle, --check-leaks or --all (--list lists them)");
+                       "--check-lifecycle, --check-leaks, --check-blocking or --all (--list "
+                       "lists them)");
   }
   if (app.count("--json") != 0 && json_path.empty()) {
     return usage_error("--json needs a file name, or '-' for standard output");
@@ -316,6 +331,9 @@ int run(int argc, char** argv) {
   }
   if (check_leaks) {
     names.insert(names.end(), leak_scenario_names().begin(), leak_scenario_names().end());
+  }
+  if (check_blocking) {
+    names.insert(names.end(), blocking_scenario_names().begin(), blocking_scenario_names().end());
   }
   if (app.count("--only") != 0 && only.empty()) {
     return usage_error("--only needs scenario names: " + joined(names));
@@ -345,6 +363,8 @@ int run(int argc, char** argv) {
   const bool run_lifecycle = check_lifecycle && (only.empty() || !lifecycle_only.empty());
   const std::vector<std::string> leaks_only = own(leak_scenario_names());
   const bool run_leaks = check_leaks && (only.empty() || !leaks_only.empty());
+  const std::vector<std::string> blocking_only = own(blocking_scenario_names());
+  const bool run_blocking = check_blocking && (only.empty() || !blocking_only.empty());
   if (app.count("--inject") != 0) {
     const auto& rows = inject_rows();
     const auto row = std::find_if(rows.begin(), rows.end(),
@@ -356,7 +376,7 @@ int run(int argc, char** argv) {
     const bool targeted = std::any_of(row->checks.begin(), row->checks.end(), [&](const auto& c) {
       return (c == "async" && check_async) || (c == "deadlock" && check_deadlock) ||
              (c == "stall" && check_stall) || (c == "lifecycle" && check_lifecycle) ||
-             (c == "leaks" && check_leaks);
+             (c == "leaks" && check_leaks) || (c == "blocking" && check_blocking);
     });
     if (!targeted) {
       return usage_error("--inject " + inject + " makes --check-" + row->checks.front() +
@@ -388,6 +408,13 @@ int run(int argc, char** argv) {
   leak_check_options leak_options;
   leak_options.only = leaks_only;
   leak_options.inject_leak = inject == "leak";
+  blocking_check_options blocking_options;
+  blocking_options.only = blocking_only;
+  blocking_options.inject_blocking = inject == "blocking";
+  if (run_blocking && planned_blocking_scenarios(blocking_options).empty()) {
+    return usage_error("--only names only planted blocking scenarios; they run with --inject "
+                       "blocking");
+  }
 
   // Before any work: a path that cannot be written fails now, not after every scenario.
   std::optional<zokio::tools::output_file> json_out;
@@ -504,6 +531,10 @@ int run(int argc, char** argv) {
   if (run_leaks) {
     plan.push_back({"leaks", planned_leak_scenarios(leak_options),
                     [&] { return run_check_leaks(leak_options, wd, record); }});
+  }
+  if (run_blocking) {
+    plan.push_back({"blocking", planned_blocking_scenarios(blocking_options),
+                    [&] { return run_check_blocking(blocking_options, wd, record); }});
   }
   {
     std::lock_guard<std::mutex> lock(done.m_mutex);

@@ -72,6 +72,10 @@ nlohmann::ordered_json scenario_json(const scenario_result& s) {
          {"on_cpu_ms", ms_of(r.on_cpu)},
          {"runqueue_wait_ms", ms_of(r.runqueue_wait)},
          {"preempted", r.preempted()},
+         {"thread_state", r.thread_state == 0 ? std::string() : std::string(1, r.thread_state)},
+         {"blocked", r.blocked()},
+         {"syscall", r.syscall},
+         {"wchan", r.wchan},
          {"backtrace", r.backtrace},
          {"backtrace_note", r.backtrace_note}});
   }
