@@ -57,6 +57,13 @@
 #   inject-blocking    --check-blocking --inject blocking exits 1; the planted sleep and read are
 #                      reported as "blocked (off-CPU)" with their system call and a backtrace
 #                      naming the injected function
+#   junit              --junit FILE: one <testcase> per scenario, a planted leak as a <failure>
+#                      with its evidence; a hang as an <error> and the scenarios not run as
+#                      <skipped>; --junit into a missing directory, or --json and --junit both on
+#                      standard output, exit 2
+#   schema             docs/schema/zokio.diag-1.schema.json is a valid JSON Schema; a report of
+#                      --all validates against it, and documents with a field missing or a bad
+#                      verdict do not
 #   list               --list prints one line per check and per --inject kind, and exits 0
 #   all                --all runs every check into one report and exits 0; --all --inject stall
 #                      exits 1 with only the stall check failing
@@ -71,6 +78,39 @@ json_check=$3
 work=$4
 readme=${5:-}
 mkdir -p "$work"
+
+# Every report a case checks is first validated against the published JSON Schema, and at the end
+# of every case each *.json report left in $work is too (schema_sweep).
+schema="$(dirname "${BASH_SOURCE[0]}")/../../docs/schema/zokio.diag-1.schema.json"
+schema_check="$(dirname "${BASH_SOURCE[0]}")/json_schema_check.py"
+schema_python=
+for py in python3 /usr/bin/python3; do
+  if "$py" -c 'import jsonschema' 2>/dev/null; then
+    schema_python=$py
+    break
+  fi
+done
+validate_schema() {
+  if [[ -z $schema_python ]]; then
+    fail "no python3 with the jsonschema module (scripts/install-deps.sh installs python3-jsonschema)"
+    return 1
+  fi
+  "$schema_python" "$schema_check" "$schema" "$@" || {
+    fail "not valid against $(basename "$schema"): $*"
+    return 1
+  }
+}
+report_check=$json_check
+schema_then_check() {
+  validate_schema "$1" || return 1
+  "$report_check" "$@"
+}
+json_check=schema_then_check
+schema_sweep() {
+  local reports=()
+  mapfile -t reports < <(find "$work" -type f -name '*.json')
+  ((${#reports[@]} == 0)) || validate_schema "${reports[@]}" >/dev/null
+}
 
 # run NAME ARG...: runs diag, keeping its outputs in $work/NAME.out and $work/NAME.err; sets rc.
 run() {
@@ -608,6 +648,86 @@ PY
     fail "the table does not print the backtrace"
   grep -q "^zokio-diag: exit 1 " "$work/inject-blocking.out" || fail "no 'zokio-diag: exit 1' line"
   ;;
+junit)
+  xml="$work/leak.xml"
+  rm -f "$xml"
+  run junit-leak --check-async --check-leaks --only yield,runtime-cycles --inject leak \
+    --junit "$xml" --json "$work/junit-leak.json"
+  show junit-leak
+  ((rc == 1)) || fail "--junit with a planted leak exited $rc, expected 1"
+  python3 - "$xml" <<'PY' || fail "the JUnit report of the leak is wrong"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag == "testsuites", root.tag
+assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == \
+    ("2", "1", "0", "0"), root.attrib
+suites = {s.get("name"): s for s in root.findall("testsuite")}
+assert set(suites) == {"zokio-diag.async", "zokio-diag.leaks"}, set(suites)
+[ok] = suites["zokio-diag.async"].findall("testcase")
+assert ok.get("name") == "yield" and ok.find("failure") is None, ET.tostring(ok)
+[leak] = suites["zokio-diag.leaks"].findall("testcase")
+assert leak.get("name") == "runtime-cycles" and leak.get("classname") == "zokio-diag.leaks"
+failure = leak.find("failure")
+assert failure is not None and failure.get("type") == "fail", ET.tostring(leak)
+assert failure.get("message").startswith("leak: "), failure.get("message")
+assert "leak: fds from" in failure.text, failure.text
+props = {p.get("name"): p.get("value") for p in suites["zokio-diag.leaks"].iter("property")}
+assert props["inject"] == "leak" and props["verdict"] == "fail", props
+print("junit:", root.attrib)
+PY
+  xml="$work/hang.xml"
+  rm -f "$xml"
+  run junit-hang --check-async --check-deadlock --only yield,join-chain --inject hang \
+    --scenario-timeout 1 --junit "$xml"
+  show junit-hang
+  ((rc == 3)) || fail "--junit with a hang exited $rc, expected 3"
+  python3 - "$xml" <<'PY' || fail "the JUnit report of the hang is wrong"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+cases = {c.get("name"): c for c in root.iter("testcase")}
+error = cases["yield"].find("error")
+assert error is not None and error.get("type") == "hang", ET.tostring(cases["yield"])
+skipped = cases["join-chain"].find("skipped")
+assert skipped is not None and "not run" in skipped.get("message"), ET.tostring(cases["join-chain"])
+assert (root.get("errors"), root.get("skipped")) == ("1", "1"), root.attrib
+PY
+  run junit-missing-dir --check-async --junit "$work/no/such/dir/report.xml"
+  ((rc == 2)) || fail "--junit into a missing directory exited $rc, expected 2"
+  grep -Fq "zokio-diag: --junit $work/no/such/dir/report.xml: " "$work/junit-missing-dir.err" ||
+    fail "the error does not name the --junit path"
+  run junit-both-stdout --check-async --junit - --json -
+  ((rc == 2)) || fail "--junit - --json - exited $rc, expected 2"
+  ;;
+schema)
+  report="$work/all.json"
+  rm -f "$report"
+  run all --all --only yield,join-chain,well-behaved,start-stop-1-worker,runtime-cycles,busy-is-not-blocking --json "$report"
+  show all
+  ((rc == 0)) || fail "--all exited $rc, expected 0"
+  validate_schema "$report" || fail "the report of --all does not validate"
+  # The schema is not vacuous: documents with a required field missing, a verdict it does not know,
+  # or a stall without its blocked flag are rejected.
+  python3 - "$report" "$work" <<'PY' || fail "could not write the broken documents"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+broken = dict(doc); del broken["exit_code"]
+json.dump(broken, open(sys.argv[2] + "/broken-no-exit-code.json.bad", "w"))
+broken = json.loads(json.dumps(doc)); broken["checks"][0]["scenarios"][0]["verdict"] = "passed"
+json.dump(broken, open(sys.argv[2] + "/broken-verdict.json.bad", "w"))
+broken = json.loads(json.dumps(doc))
+blocking = [c for c in broken["checks"] if c["check"] == "blocking"][0]
+stall = blocking["scenarios"][0]["stalls"][0]
+del stall["blocked"]
+json.dump(broken, open(sys.argv[2] + "/broken-stall.json.bad", "w"))
+PY
+  for bad in "$work"/broken-*.json.bad; do
+    if "$schema_python" "$schema_check" "$schema" "$bad" >"$work/bad.out" 2>&1; then
+      fail "the schema accepted $(basename "$bad")"
+    else
+      echo "rejected as expected: $(basename "$bad"): $(head -1 "$work/bad.out")"
+    fi
+  done
+  ;;
 inject-hang)
   report="$work/inject-hang.json"
   rm -f "$report"
@@ -626,5 +746,7 @@ inject-hang)
   exit 2
   ;;
 esac
+
+schema_sweep
 
 finish_case diag-cases.sh

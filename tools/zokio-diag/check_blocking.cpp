@@ -57,6 +57,17 @@ zokio::task<void> on_worker_1(zokio::task<void> t, const char* name) {
   co_await zokio::spawn_on(1, std::move(t), {.name = name}).join();
 }
 
+/// Shuts the runtime down (it must be clean), keeps its counters and its stall reports in `out`,
+/// and returns the reports.
+std::vector<zokio::diag::stall_report> shut_down(watched_runtime_base& w, scenario_outcome& out) {
+  const zokio::shutdown_report report = w.rt().shutdown();
+  out.record(w.rt().stats());
+  out.expect(report.clean(), "shutdown not clean: " + report.to_string());
+  auto reports = zokio::diag::recent_stalls(w.rt());
+  out.stalls(reports);
+  return reports;
+}
+
 /// The reports of `rt` that say blocked, and those that are preempted.
 std::vector<zokio::diag::stall_report> blocked_of(const std::vector<zokio::diag::stall_report>& v) {
   std::vector<zokio::diag::stall_report> out;
@@ -99,11 +110,7 @@ zokio::task<void> waits() {
 void check_waits(watchdog& wd, scenario_outcome& out) {
   watched_runtime_base w(wd, options());
   w.rt().block_on(waits());
-  const zokio::shutdown_report report = w.rt().shutdown();
-  out.record(w.rt().stats());
-  out.expect(report.clean(), "shutdown not clean: " + report.to_string());
-  const auto reports = zokio::diag::recent_stalls(w.rt());
-  out.stalls(reports);
+  const auto reports = shut_down(w, out);
   const auto blocked = blocked_of(reports);
   if (!blocked.empty()) {
     out.fail("a wait in the poller or on the blocking pool was reported as blocking: " +
@@ -128,11 +135,7 @@ zokio::task<void> busy() {
 void check_busy_control(watchdog& wd, scenario_outcome& out) {
   watched_runtime_base w(wd, options());
   w.rt().block_on(on_worker_1(busy(), "busy-control"));
-  const zokio::shutdown_report report = w.rt().shutdown();
-  out.record(w.rt().stats());
-  out.expect(report.clean(), "shutdown not clean: " + report.to_string());
-  const auto reports = zokio::diag::recent_stalls(w.rt());
-  out.stalls(reports);
+  const auto reports = shut_down(w, out);
   const auto blocked = blocked_of(reports);
   if (!blocked.empty()) {
     out.fail("a " + ms(busy_for) + " busy loop was taken for a blocking call: " +
@@ -167,7 +170,6 @@ zokio::task<void> read_on_loop(int fd) {
 
 void judge_planted(scenario_outcome& out, const std::vector<zokio::diag::stall_report>& reports,
                    const char* task, const char* function) {
-  out.stalls(reports);
   const auto blocked = blocked_of(reports);
   if (blocked.empty()) {
     out.fail(std::string("the planted blocking call in '") + task + "' was not reported as " +
@@ -214,11 +216,7 @@ void judge_planted(scenario_outcome& out, const std::vector<zokio::diag::stall_r
 void check_sleep(watchdog& wd, scenario_outcome& out) {
   watched_runtime_base w(wd, options());
   w.rt().block_on(on_worker_1(sleep_on_loop(), "blocking-sleep"));
-  const zokio::shutdown_report report = w.rt().shutdown();
-  out.record(w.rt().stats());
-  out.expect(report.clean(), "shutdown not clean: " + report.to_string());
-  judge_planted(out, zokio::diag::recent_stalls(w.rt()), "blocking-sleep",
-                "injected_sleep_on_loop_thread");
+  judge_planted(out, shut_down(w, out), "blocking-sleep", "injected_sleep_on_loop_thread");
 }
 
 void check_read(watchdog& wd, scenario_outcome& out) {
@@ -235,11 +233,7 @@ void check_read(watchdog& wd, scenario_outcome& out) {
   {
     watched_runtime_base w(wd, options());
     w.rt().block_on(on_worker_1(read_on_loop(fds[0]), "blocking-read"));
-    const zokio::shutdown_report report = w.rt().shutdown();
-    out.record(w.rt().stats());
-    out.expect(report.clean(), "shutdown not clean: " + report.to_string());
-    judge_planted(out, zokio::diag::recent_stalls(w.rt()), "blocking-read",
-                  "injected_blocking_read");
+    judge_planted(out, shut_down(w, out), "blocking-read", "injected_blocking_read");
   }
   writer.join();
   ::close(fds[0]);

@@ -224,6 +224,7 @@ int run(int argc, char** argv) {
   bool check_all = false;
   bool list = false;
   std::string json_path;
+  std::string junit_path;
   std::vector<std::string> only;
   std::string inject;
   app.add_flag("--check-async", check_async,
@@ -251,6 +252,10 @@ int run(int argc, char** argv) {
   app.add_flag("--list", list,
                "Print every check and every --inject kind, one line each, and exit");
   app.add_option("--json", json_path, "Write a JSON report to FILE ('-' for standard output)")
+      ->type_name("FILE");
+  app.add_option("--junit", junit_path,
+                 "Write a JUnit XML report to FILE ('-' for standard output): one test case per "
+                 "scenario, failures with their evidence, scenarios not run as skipped")
       ->type_name("FILE");
   app.add_option("--only", only,
                  "Run only these scenarios: " + joined(async_scenario_names()) + " (async); " +
@@ -314,6 +319,9 @@ int run(int argc, char** argv) {
   }
   if (app.count("--json") != 0 && json_path.empty()) {
     return usage_error("--json needs a file name, or '-' for standard output");
+  }
+  if (app.count("--junit") != 0 && junit_path.empty()) {
+    return usage_error("--junit needs a file name, or '-' for standard output");
   }
   // The scenarios --only may name: those of the checks asked for.
   std::vector<std::string> names;
@@ -425,6 +433,17 @@ int run(int argc, char** argv) {
       return environment_error(std::string("--json ") + e.what());
     }
   }
+  std::optional<zokio::tools::output_file> junit_out;
+  if (!junit_path.empty()) {
+    try {
+      junit_out = zokio::tools::output_file::open(junit_path);
+    } catch (const zokio::tools::output_error& e) {
+      return environment_error(std::string("--junit ") + e.what());
+    }
+  }
+  if (json_out && junit_out && json_out->is_stdout() && junit_out->is_stdout()) {
+    return usage_error("--json and --junit cannot both go to standard output");
+  }
 
   const zokio::tools::provenance& build = zokio::tools::build_provenance();
   run_info info;
@@ -440,7 +459,9 @@ int run(int argc, char** argv) {
   info.scenario_timeout_s = *scenario_timeout_s;
 
   // With the JSON on standard output, the table goes to standard error.
-  std::FILE* const table_out = json_out && json_out->is_stdout() ? stderr : stdout;
+  std::FILE* const table_out =
+      (json_out && json_out->is_stdout()) || (junit_out && junit_out->is_stdout()) ? stderr
+                                                                                   : stdout;
 
   progress done;
   watchdog wd(std::chrono::seconds(*scenario_timeout_s),
@@ -475,6 +496,13 @@ int run(int argc, char** argv) {
                 const int code = exit_code(worst_verdict);
                 if (json_out) {
                   json_out->write(render_json(info, checks, code));
+                }
+                if (junit_out) {
+                  try {
+                    junit_out->write(render_junit(info, checks));
+                  } catch (const zokio::tools::output_error& e) {
+                    environment_error(std::string("--junit ") + e.what());
+                  }
                 }
                 print_exit_line(table_out, code);
               });
@@ -563,6 +591,16 @@ int run(int argc, char** argv) {
     } catch (const zokio::tools::output_error& e) {
       environment_error(std::string("--json ") + e.what());
       // The verdict stays visible; a passing run whose report is lost is an environment error.
+      if (code == 0) {
+        code = exit_usage;
+      }
+    }
+  }
+  if (junit_out) {
+    try {
+      junit_out->write(render_junit(info, results));
+    } catch (const zokio::tools::output_error& e) {
+      environment_error(std::string("--junit ") + e.what());
       if (code == 0) {
         code = exit_usage;
       }

@@ -3,6 +3,8 @@
 #include <zokio/diag/deadlock.hpp>
 #include <zokio/diag/metrics.hpp>
 
+#include <zokio_tools/html_report.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -133,6 +135,24 @@ std::string evidence_text(const scenario_result& s) {
   return text;
 }
 
+/// `text` escaped for XML 1.0 character data and double-quoted attribute values (as for HTML);
+/// characters XML cannot hold (control characters other than tab, newline and carriage return)
+/// become '?'.
+std::string xml_escape(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      c = '?';
+    }
+  }
+  return zokio::tools::html_escape(text);
+}
+
+std::string seconds(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", ms / 1000.0);
+  return buf;
+}
+
 } // namespace
 
 host_facts probe_host() {
@@ -230,6 +250,85 @@ void print_table(std::FILE* out, const check_result& check) {
   }
   std::fprintf(out, "check-%s: FAIL (%s; %zu/%zu scenarios passed; not passed: %s)\n",
                check.check.c_str(), to_string(check.outcome), passed, total, failed.c_str());
+}
+
+} // namespace zokio::diag_tool
+
+namespace zokio::diag_tool {
+
+std::string render_junit(const run_info& run, const std::vector<check_result>& checks) {
+  // One test suite per check, one test case per scenario: a scenario that failed (fail,
+  // deadlock, sync-fallback) is a <failure>, one cut short (hang, interrupted) an <error>, one
+  // not run <skipped>; the type attribute is the verdict, the message the reason, the text the
+  // evidence.
+  std::size_t tests = 0;
+  std::size_t failures = 0;
+  std::size_t errors = 0;
+  std::size_t skipped = 0;
+  double total_ms = 0;
+  std::string suites;
+  for (const check_result& c : checks) {
+    std::size_t c_failures = 0;
+    std::size_t c_errors = 0;
+    std::size_t c_skipped = 0;
+    double c_ms = 0;
+    std::string cases;
+    const std::string classname = "zokio-diag." + c.check;
+    for (const scenario_result& s : c.scenarios) {
+      c_ms += s.wall_ms;
+      cases += "    <testcase classname=\"" + xml_escape(classname) + "\" name=\"" +
+               xml_escape(s.name) + "\" time=\"" + seconds(s.wall_ms) + "\"";
+      const std::string type = to_string(s.outcome);
+      const std::string body = xml_escape(s.reason + "\n" + evidence_text(s));
+      switch (s.outcome) {
+      case verdict::pass:
+        cases +=
+            ">\n      <system-out>" + xml_escape(s.reason) + "</system-out>\n    </testcase>\n";
+        break;
+      case verdict::not_run:
+        ++c_skipped;
+        cases += ">\n      <skipped message=\"" + xml_escape(s.reason) + "\"/>\n    </testcase>\n";
+        break;
+      case verdict::hang:
+      case verdict::interrupted:
+        ++c_errors;
+        cases += ">\n      <error type=\"" + type + "\" message=\"" + xml_escape(s.reason) + "\">" +
+                 body + "</error>\n    </testcase>\n";
+        break;
+      default:
+        ++c_failures;
+        cases += ">\n      <failure type=\"" + type + "\" message=\"" + xml_escape(s.reason) +
+                 "\">" + body + "</failure>\n    </testcase>\n";
+        break;
+      }
+    }
+    suites += "  <testsuite name=\"" + xml_escape(classname) + "\" tests=\"" +
+              std::to_string(c.scenarios.size()) + "\" failures=\"" + std::to_string(c_failures) +
+              "\" errors=\"" + std::to_string(c_errors) + "\" skipped=\"" +
+              std::to_string(c_skipped) + "\" time=\"" + seconds(c_ms) + "\" timestamp=\"" +
+              xml_escape(run.timestamp) + "\">\n";
+    suites += "    <properties>\n";
+    const auto property = [&suites](const std::string& name, const std::string& value) {
+      suites += "      <property name=\"" + xml_escape(name) + "\" value=\"" + xml_escape(value) +
+                "\"/>\n";
+    };
+    property("verdict", to_string(c.outcome));
+    property("version", run.version);
+    property("git_commit", run.git_commit + (run.git_dirty ? "-dirty" : ""));
+    property("inject", run.inject.value_or(""));
+    property("host", run.host.cpu_model + ", " + std::to_string(run.host.cores) + " cores, " +
+                         run.host.kernel);
+    suites += "    </properties>\n" + cases + "  </testsuite>\n";
+    tests += c.scenarios.size();
+    failures += c_failures;
+    errors += c_errors;
+    skipped += c_skipped;
+    total_ms += c_ms;
+  }
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"zokio-diag\" tests=\"" +
+         std::to_string(tests) + "\" failures=\"" + std::to_string(failures) + "\" errors=\"" +
+         std::to_string(errors) + "\" skipped=\"" + std::to_string(skipped) + "\" time=\"" +
+         seconds(total_ms) + "\">\n" + suites + "</testsuites>\n";
 }
 
 } // namespace zokio::diag_tool

@@ -40,6 +40,11 @@ std::string utc_timestamp_now();
 std::string render_json(const run_info& run, const std::vector<check_result>& checks,
                         int exit_code);
 
+/// The whole JUnit XML document: one <testsuite> per check, one <testcase> per scenario; a
+/// failed scenario is a <failure>, a hang or interruption an <error>, a scenario not run
+/// <skipped>, each with its reason and evidence.
+std::string render_junit(const run_info& run, const std::vector<check_result>& checks);
+
 /// The human table of one check: one row per scenario, the reasons of those that did not pass,
 /// and a verdict line such as "check-async: PASS (7/7 scenarios)".
 void print_table(std::FILE* out, const check_result& check);
