@@ -64,6 +64,10 @@
 #   schema             docs/schema/zokio.diag-1.schema.json is a valid JSON Schema; a report of
 #                      --all validates against it, and documents with a field missing or a bad
 #                      verdict do not
+#   isolation-crash    --inject crash: the async check's process dies of SIGSEGV as its second
+#                      scenario begins; exit 4, the signal named on standard error and in that
+#                      scenario's reason, the rest of the check not-run, and the deadlock check,
+#                      in a process of its own, still runs and passes
 #   list               --list prints one line per check and per --inject kind, and exits 0
 #   all                --all runs every check into one report and exits 0; --all --inject stall
 #                      exits 1 with only the stall check failing
@@ -520,11 +524,11 @@ list)
   for c in async deadlock stall lifecycle leaks blocking; do
     grep -q "^check $c " "$work/list.out" || fail "--list has no line for check $c"
   done
-  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak leak blocking; do
+  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak leak blocking crash; do
     grep -q "^inject $k .*exit [0-9]" "$work/list.out" || fail "--list has no line for --inject $k"
   done
   lines=$(wc -l <"$work/list.out")
-  ((lines == 14)) || fail "--list printed $lines lines, expected 14 (6 checks, 8 injections)"
+  ((lines == 15)) || fail "--list printed $lines lines, expected 15 (6 checks, 9 injections)"
   ;;
 all)
   checked all 0 pass 17 --all
@@ -727,6 +731,38 @@ PY
       echo "rejected as expected: $(basename "$bad"): $(head -1 "$work/bad.out")"
     fi
   done
+  ;;
+isolation-crash)
+  xml="$work/crash.xml"
+  rm -f "$xml"
+  report="$work/crash.json"
+  rm -f "$report"
+  run crash --check-async --check-deadlock --only no-runtime,yield,timeout,join-chain \
+    --inject crash --junit "$xml" --json "$report"
+  show crash
+  ((rc == 4)) || fail "--inject crash exited $rc, expected 4"
+  "$json_check" "$report" --exit-code 4 --scenarios 4 || fail "the report of the crash is wrong"
+  grep -q "watchdog: the watched run died of signal 11 (Segmentation fault)" "$work/crash.err" ||
+    fail "no line naming the signal on standard error"
+  python3 - "$report" "$xml" <<'PY' || fail "the report of the crash is wrong"
+import json, sys, xml.etree.ElementTree as ET
+doc = json.load(open(sys.argv[1]))
+checks = {c["check"]: c for c in doc["checks"]}
+assert checks["async"]["verdict"] == "crash", checks["async"]["verdict"]
+v = {s["name"]: s for s in checks["async"]["scenarios"]}
+assert v["no-runtime"]["verdict"] == "pass", v["no-runtime"]
+assert v["no-runtime"]["counters"] is None or isinstance(v["no-runtime"]["counters"], dict)
+assert v["yield"]["verdict"] == "crash", v["yield"]
+assert "died of signal 11 (Segmentation fault) while this scenario ran" in v["yield"]["reason"]
+assert v["timeout"]["verdict"] == "not-run", v["timeout"]
+assert checks["deadlock"]["verdict"] == "pass", checks["deadlock"]
+assert doc["exit_code"] == 4
+root = ET.parse(sys.argv[2]).getroot()
+cases = {c.get("name"): c for c in root.iter("testcase")}
+assert cases["yield"].find("failure").get("type") == "crash", ET.tostring(cases["yield"])
+assert cases["timeout"].find("skipped") is not None
+PY
+  grep -q "^check-deadlock: PASS" "$work/crash.out" || fail "the deadlock check did not run"
   ;;
 inject-hang)
   report="$work/inject-hang.json"

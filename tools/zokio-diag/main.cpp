@@ -14,13 +14,20 @@
 #include <zokio_tools/exit_codes.hpp>
 #include <zokio_tools/output_file.hpp>
 #include <zokio_tools/provenance.hpp>
+#include <zokio_tools/watchdog.hpp>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -106,6 +113,11 @@ const std::vector<inject_row>& inject_rows() {
        {"blocking"},
        1,
        "a task that sleeps 300 ms and one that blocks 300 ms in read(2) on its worker's thread"},
+      {"crash",
+       {"async"},
+       4,
+       "the check's process dies of SIGSEGV as its second scenario begins: the parent names the "
+       "signal and the scenario, and the other checks still run"},
   };
   return rows;
 }
@@ -209,6 +221,218 @@ void print_exit_line(std::FILE* out, int code) {
   std::fprintf(out, "zokio-diag: exit %d (%s)\n", code, zokio::tools::exit_meaning(code));
 }
 
+using on_result_fn = std::function<void(const scenario_result&)>;
+
+/// A check to run: its name, its planned scenarios, and what runs them.
+struct planned_check {
+  std::string name;
+  std::vector<std::string> planned;
+  std::function<check_result(watchdog&, const on_result_fn&)> run;
+};
+
+/// Appends the check `name` to `plan`: its planned scenarios, and `run` with `options`.
+template <typename Options>
+void add_check(std::vector<planned_check>& plan, const char* name, std::vector<std::string> planned,
+               Options options,
+               check_result (*run)(const Options&, watchdog&, const on_result_fn&)) {
+  plan.push_back({name, std::move(planned),
+                  [options = std::move(options), run](watchdog& wd, const on_result_fn& record) {
+                    return run(options, wd, record);
+                  }});
+}
+
+/// --inject crash: the process dies of SIGSEGV, as a bug in the runtime would make it.
+[[noreturn]] void injected_crash() {
+  std::signal(SIGSEGV, SIG_DFL);
+  std::raise(SIGSEGV);
+  std::abort();
+}
+
+/// Writes the JSON report (`json_text`) and the JUnit report of `results`, when asked for, and
+/// returns the exit code: `code`, or 2 when a passing run's report could not be written (the
+/// verdict stays visible; a passing run whose report is lost is an environment error).
+int write_reports(std::optional<zokio::tools::output_file>& json_out,
+                  std::optional<zokio::tools::output_file>& junit_out, const run_info& info,
+                  const std::vector<check_result>& results, int code,
+                  const std::function<std::string()>& json_text) {
+  const auto write = [&code](std::optional<zokio::tools::output_file>& out, const char* flag,
+                             const std::function<std::string()>& text) {
+    if (!out) {
+      return;
+    }
+    try {
+      out->write(text());
+    } catch (const zokio::tools::output_error& e) {
+      environment_error(std::string(flag) + " " + e.what());
+      if (code == 0) {
+        code = exit_usage;
+      }
+    }
+  };
+  write(json_out, "--json", json_text);
+  write(junit_out, "--junit", [&] { return render_junit(info, results); });
+  return code;
+}
+
+/// A scenario read back from a child's JSON: what the parent's table and JUnit report need.
+scenario_result scenario_from_json(const nlohmann::json& j) {
+  scenario_result r;
+  r.name = j.value("name", "");
+  r.outcome = verdict_named(j.value("verdict", "")).value_or(verdict::fail);
+  r.reason = j.value("reason", "");
+  r.wall_ms = j.value("wall_ms", 0.0);
+  r.evidence = j.value("evidence", "");
+  return r;
+}
+
+/// The check's part of the report, and the same as a check_result, from what a child wrote:
+/// its report if it wrote one, else its progress log (the scenarios done and the one it began
+/// last), the child having died (`how`).
+std::pair<nlohmann::ordered_json, check_result> read_child(const planned_check& c,
+                                                           const std::string& dir,
+                                                           const zokio::tools::watched_exit& how,
+                                                           int child_code, long long timeout_s) {
+  try {
+    std::ifstream in(dir + "/report.json");
+    const auto doc = nlohmann::ordered_json::parse(in);
+    const auto& checks = doc.at("checks");
+    if (checks.size() == 1 && checks[0].at("check") == c.name) {
+      check_result r;
+      r.check = c.name;
+      r.outcome = verdict_named(checks[0].at("verdict").get<std::string>()).value_or(verdict::fail);
+      for (const auto& sj : checks[0].at("scenarios")) {
+        r.scenarios.push_back(scenario_from_json(sj));
+      }
+      return {checks[0], r};
+    }
+  } catch (const std::exception&) {
+    // No report (the child died before it could write one): its progress log tells.
+  }
+  std::vector<scenario_result> done;
+  std::vector<nlohmann::ordered_json> done_json;
+  std::string current;
+  std::ifstream log(dir + "/progress.jsonl");
+  for (std::string line; std::getline(log, line);) {
+    try {
+      const auto j = nlohmann::ordered_json::parse(line);
+      if (j.contains("begin")) {
+        current = j["begin"].get<std::string>();
+      } else if (j.contains("result")) {
+        done.push_back(scenario_from_json(j["result"]));
+        done_json.push_back(j["result"]);
+        current.clear();
+      }
+    } catch (const std::exception&) {
+      break; // a line cut short by the death
+    }
+  }
+  const verdict why = how.hang ? verdict::hang : verdict::crash;
+  check_result r = cut_short(c.name, c.planned, done, current, nullptr, {}, why, timeout_s);
+  std::string what;
+  if (how.signal != 0) {
+    what = "the check's process died of signal " + std::to_string(how.signal) + " (" +
+           strsignal(how.signal) + ")";
+  } else if (how.hang) {
+    what = "the check's process did not answer its parent's watchdog and was killed";
+  } else {
+    what =
+        "the check's process exited with code " + std::to_string(child_code) + " without a report";
+  }
+  nlohmann::ordered_json scenarios = nlohmann::ordered_json::array();
+  for (scenario_result& s : r.scenarios) {
+    if (s.name == current && !current.empty()) {
+      s.outcome = why;
+      s.reason = what + " while this scenario ran";
+    }
+    const auto it = std::find_if(done.begin(), done.end(),
+                                 [&s](const scenario_result& d) { return d.name == s.name; });
+    scenarios.push_back(it != done.end() ? done_json[static_cast<std::size_t>(it - done.begin())]
+                                         : nlohmann::ordered_json::parse(render_scenario_json(s)));
+  }
+  if (current.empty()) {
+    std::fprintf(stderr, "zokio-diag: %s: %s between scenarios\n", c.name.c_str(), what.c_str());
+  }
+  r.outcome = worst(r.outcome, why);
+  nlohmann::ordered_json j = {
+      {"check", c.name}, {"verdict", to_string(r.outcome)}, {"scenarios", std::move(scenarios)}};
+  return {j, r};
+}
+
+/// Runs each check of `plan` in a child process of its own (the tool re-executed with the hidden
+/// flag --child-check, under the shared watchdog of tools/common: no heartbeat for
+/// --scenario-timeout is a hang, the child then dumps and reports, or is killed), merges the
+/// children's reports into the user's --json and --junit, and returns the exit code. A check
+/// that hangs or is interrupted ends the run (the checks after it are not run); one whose
+/// process crashes is reported with its signal and the others still run.
+int run_isolated(int argc, char** argv, const std::vector<planned_check>& plan,
+                 const run_info& info, std::optional<zokio::tools::output_file>& json_out,
+                 std::optional<zokio::tools::output_file>& junit_out, std::FILE* table_out,
+                 long long timeout_s) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/zokio-diag.XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return environment_error("cannot make a temporary directory in " +
+                             pattern.substr(0, pattern.rfind('/')) + ": " + std::strerror(errno));
+  }
+  const std::string dir = pattern;
+  nlohmann::ordered_json checks = nlohmann::ordered_json::array();
+  std::vector<check_result> results;
+  verdict overall = verdict::pass;
+  bool stop = false;
+  for (const planned_check& c : plan) {
+    if (stop) {
+      check_result r =
+          cut_short(c.name, c.planned, {}, "", nullptr, {}, verdict::not_run, timeout_s);
+      print_table(table_out, r);
+      checks.push_back(nlohmann::ordered_json::parse(render_json(info, {r}, 0))["checks"][0]);
+      results.push_back(std::move(r));
+      continue;
+    }
+    const std::string child_dir = dir + "/" + c.name;
+    std::filesystem::create_directory(child_dir);
+    std::vector<std::string> args(argv, argv + argc);
+    args.insert(args.end(), {"--child-check", c.name, "--child-dir", child_dir});
+    if (table_out == stderr) {
+      args.emplace_back("--child-table-stderr");
+    }
+    std::vector<char*> cargs;
+    for (std::string& a : args) {
+      cargs.push_back(a.data());
+    }
+    cargs.push_back(nullptr);
+    zokio::tools::watchdog_options o;
+    o.tool = "zokio-diag";
+    o.child_flag = "--watchdog-child";
+    o.silence_limit = std::chrono::seconds(timeout_s);
+    o.kill_grace = std::chrono::seconds(10);
+    o.dump_signal = SIGUSR2;
+    zokio::tools::watched_exit how;
+    std::fflush(nullptr); // what this process printed comes before what the child prints
+    const int code =
+        zokio::tools::run_watched(static_cast<int>(args.size()), cargs.data(), o, &how);
+    const bool reported = std::filesystem::exists(child_dir + "/report.json");
+    auto [j, r] = read_child(c, child_dir, how, code, timeout_s);
+    if (!reported) {
+      print_table(table_out, r); // the child could not print its own
+    }
+    overall = worst(overall, r.outcome);
+    stop = r.outcome == verdict::hang || r.outcome == verdict::interrupted;
+    checks.push_back(std::move(j));
+    results.push_back(std::move(r));
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  int code = exit_code(overall);
+  code = write_reports(json_out, junit_out, info, results, code, [&] {
+    auto doc = nlohmann::ordered_json::parse(render_json(info, {}, code));
+    doc["checks"] = std::move(checks);
+    return doc.dump(2) + "\n";
+  });
+  print_exit_line(table_out, code);
+  return code;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"zokio-diag: checks that prove the Zokio runtime's claims.", "zokio-diag"};
   app.footer(zokio::tools::exit_code_help());
@@ -274,6 +498,17 @@ int run(int argc, char** argv) {
                  "(exit 1, with --check-leaks) or blocking (exit 1, with --check-blocking); "
                  "--list says what each plants")
       ->type_name("KIND");
+  // Hidden: the re-executed child of one check (isolation), and a run without children.
+  std::string child_check;
+  std::string child_dir;
+  bool child_table_stderr = false;
+  int watchdog_fd = -1;
+  bool no_isolation = false;
+  app.add_option("--child-check", child_check)->group("");
+  app.add_option("--child-dir", child_dir)->group("");
+  app.add_flag("--child-table-stderr", child_table_stderr)->group("");
+  app.add_option("--watchdog-child", watchdog_fd)->group("");
+  app.add_flag("--no-isolation", no_isolation)->group("");
   std::string scenario_timeout = "30";
   app.add_option("--scenario-timeout", scenario_timeout,
                  "Watchdog deadline per scenario; past it, print a task dump and exit 3 "
@@ -424,6 +659,11 @@ int run(int argc, char** argv) {
                        "blocking");
   }
 
+  if (!child_check.empty()) {
+    // The child's report goes to its parent, which merges the checks and writes the user's files.
+    json_path = child_dir + "/report.json";
+    junit_path.clear();
+  }
   // Before any work: a path that cannot be written fails now, not after every scenario.
   std::optional<zokio::tools::output_file> json_out;
   if (!json_path.empty()) {
@@ -459,9 +699,51 @@ int run(int argc, char** argv) {
   info.scenario_timeout_s = *scenario_timeout_s;
 
   // With the JSON on standard output, the table goes to standard error.
-  std::FILE* const table_out =
-      (json_out && json_out->is_stdout()) || (junit_out && junit_out->is_stdout()) ? stderr
-                                                                                   : stdout;
+  std::FILE* const table_out = (json_out && json_out->is_stdout()) ||
+                                       (junit_out && junit_out->is_stdout()) || child_table_stderr
+                                   ? stderr
+                                   : stdout;
+
+  // The checks to run, in order: name, planned scenarios, and what runs them.
+  std::vector<planned_check> plan;
+  if (run_async) {
+    async_check_options options;
+    options.only = async_only;
+    options.inject_inline_awaits = inject == "sync-fallback" ? 1 : 0;
+    options.inject_hang = inject == "hang";
+    options.inject_deadlock = inject == "deadlock";
+    options.inject_unclean_shutdown = inject == "unclean-shutdown";
+    add_check(plan, "async", planned_scenarios(async_only), options, &run_check_async);
+  }
+  if (run_deadlock) {
+    add_check(plan, "deadlock", planned_deadlock_scenarios(deadlock_options), deadlock_options,
+              &run_check_deadlock);
+  }
+  if (run_stall) {
+    add_check(plan, "stall", planned_stall_scenarios(stall_options), stall_options,
+              &run_check_stall);
+  }
+  if (run_lifecycle) {
+    add_check(plan, "lifecycle", planned_lifecycle_scenarios(lifecycle_options), lifecycle_options,
+              &run_check_lifecycle);
+  }
+  if (run_leaks) {
+    add_check(plan, "leaks", planned_leak_scenarios(leak_options), leak_options, &run_check_leaks);
+  }
+  if (run_blocking) {
+    add_check(plan, "blocking", planned_blocking_scenarios(blocking_options), blocking_options,
+              &run_check_blocking);
+  }
+
+  if (!child_check.empty()) {
+    // A re-executed child runs the one check its parent gave it.
+    plan.erase(std::remove_if(plan.begin(), plan.end(),
+                              [&](const planned_check& c) { return c.name != child_check; }),
+               plan.end());
+  } else if (!no_isolation) {
+    return run_isolated(argc, argv, plan, info, json_out, junit_out, table_out,
+                        *scenario_timeout_s);
+  }
 
   progress done;
   watchdog wd(std::chrono::seconds(*scenario_timeout_s),
@@ -504,11 +786,41 @@ int run(int argc, char** argv) {
                     environment_error(std::string("--junit ") + e.what());
                   }
                 }
-                print_exit_line(table_out, code);
+                if (child_check.empty()) {
+                  print_exit_line(table_out, code);
+                }
               });
   stop_signals signals(wd);
+  // A child tells its parent what it does: each scenario begun and each result, one JSON line
+  // each, in --child-dir/progress.jsonl (what a parent reports when the child dies), and a
+  // heartbeat per scenario begun and ended (the parent's deadline, --scenario-timeout).
+  std::FILE* progress_log = nullptr;
+  const zokio::tools::watchdog_heartbeat heartbeat =
+      watchdog_fd >= 0 ? zokio::tools::watchdog_heartbeat(watchdog_fd)
+                       : zokio::tools::watchdog_heartbeat();
+  int scenarios_begun = 0;
+  if (!child_check.empty()) {
+    progress_log = std::fopen((child_dir + "/progress.jsonl").c_str(), "a");
+    if (heartbeat.watched()) {
+      wd.deadline_from_parent();
+    }
+    wd.on_progress([&, crash = inject == "crash"](const std::string& name, bool begun) {
+      if (progress_log != nullptr && begun) {
+        std::fprintf(progress_log, "%s\n", nlohmann::json({{"begin", name}}).dump().c_str());
+        std::fflush(progress_log);
+      }
+      heartbeat.beat();
+      if (begun && crash && ++scenarios_begun == 2) {
+        injected_crash();
+      }
+    });
+  }
 
-  const auto record = [&done](const scenario_result& r) {
+  const auto record = [&done, &progress_log](const scenario_result& r) {
+    if (progress_log != nullptr) {
+      std::fprintf(progress_log, "{\"result\":%s}\n", render_scenario_json(r).c_str());
+      std::fflush(progress_log);
+    }
     std::lock_guard<std::mutex> lock(done.m_mutex);
     done.m_done.push_back(r);
   };
@@ -527,43 +839,6 @@ int run(int argc, char** argv) {
     done.m_check.clear();
     done.m_done.clear();
   };
-  // The checks to run, in order: name, planned scenarios, and what runs them.
-  struct planned_check {
-    std::string name;
-    std::vector<std::string> planned;
-    std::function<check_result()> run;
-  };
-  std::vector<planned_check> plan;
-  if (run_async) {
-    async_check_options options;
-    options.only = async_only;
-    options.inject_inline_awaits = inject == "sync-fallback" ? 1 : 0;
-    options.inject_hang = inject == "hang";
-    options.inject_deadlock = inject == "deadlock";
-    options.inject_unclean_shutdown = inject == "unclean-shutdown";
-    plan.push_back({"async", planned_scenarios(async_only),
-                    [&wd, &record, options] { return run_check_async(options, wd, record); }});
-  }
-  if (run_deadlock) {
-    plan.push_back({"deadlock", planned_deadlock_scenarios(deadlock_options),
-                    [&] { return run_check_deadlock(deadlock_options, wd, record); }});
-  }
-  if (run_stall) {
-    plan.push_back({"stall", planned_stall_scenarios(stall_options),
-                    [&] { return run_check_stall(stall_options, wd, record); }});
-  }
-  if (run_lifecycle) {
-    plan.push_back({"lifecycle", planned_lifecycle_scenarios(lifecycle_options),
-                    [&] { return run_check_lifecycle(lifecycle_options, wd, record); }});
-  }
-  if (run_leaks) {
-    plan.push_back({"leaks", planned_leak_scenarios(leak_options),
-                    [&] { return run_check_leaks(leak_options, wd, record); }});
-  }
-  if (run_blocking) {
-    plan.push_back({"blocking", planned_blocking_scenarios(blocking_options),
-                    [&] { return run_check_blocking(blocking_options, wd, record); }});
-  }
   {
     std::lock_guard<std::mutex> lock(done.m_mutex);
     for (const planned_check& c : plan) {
@@ -573,7 +848,7 @@ int run(int argc, char** argv) {
   std::vector<check_result> results;
   for (const planned_check& c : plan) {
     begin_check(c.name, c.planned);
-    results.push_back(c.run());
+    results.push_back(c.run(wd, record));
     end_check(results.back());
   }
   // From here on the run is complete: a signal no longer cuts it short.
@@ -585,28 +860,11 @@ int run(int argc, char** argv) {
     print_table(table_out, c);
   }
   int code = exit_code(overall);
-  if (json_out) {
-    try {
-      json_out->write(render_json(info, results, code));
-    } catch (const zokio::tools::output_error& e) {
-      environment_error(std::string("--json ") + e.what());
-      // The verdict stays visible; a passing run whose report is lost is an environment error.
-      if (code == 0) {
-        code = exit_usage;
-      }
-    }
+  code = write_reports(json_out, junit_out, info, results, code,
+                       [&] { return render_json(info, results, code); });
+  if (child_check.empty()) {
+    print_exit_line(table_out, code);
   }
-  if (junit_out) {
-    try {
-      junit_out->write(render_junit(info, results));
-    } catch (const zokio::tools::output_error& e) {
-      environment_error(std::string("--junit ") + e.what());
-      if (code == 0) {
-        code = exit_usage;
-      }
-    }
-  }
-  print_exit_line(table_out, code);
   return code;
 }
 

@@ -24,11 +24,14 @@ std::string trim(const std::string& s) {
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
+std::string evidence_text(const scenario_result& s);
+
 nlohmann::ordered_json scenario_json(const scenario_result& s) {
   nlohmann::ordered_json j;
   j["name"] = s.name;
   j["verdict"] = to_string(s.outcome);
   j["reason"] = s.reason;
+  j["evidence"] = s.outcome == verdict::pass ? std::string() : evidence_text(s);
   j["wall_ms"] = s.wall_ms;
   // The runtime's own JSON form of its counters, so that the tools and /metrics agree.
   j["counters"] = s.counters ? nlohmann::ordered_json::parse(zokio::diag::to_json(*s.counters))
@@ -118,6 +121,9 @@ void print_indented(std::FILE* out, const std::string& text) {
 /// The evidence of a scenario that did not pass, as the table prints it under its reason: each
 /// cycle, each stall with its backtrace, each leaking resource.
 std::string evidence_text(const scenario_result& s) {
+  if (!s.evidence.empty()) {
+    return s.evidence;
+  }
   std::string text = zokio::diag::format_deadlocks(s.cycles);
   for (const zokio::diag::stall_report& r : s.stalls) {
     text += zokio::diag::format_stall(r);
@@ -184,6 +190,10 @@ std::string utc_timestamp_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string render_scenario_json(const scenario_result& s) {
+  return scenario_json(s).dump();
 }
 
 std::string render_json(const run_info& run, const std::vector<check_result>& checks,

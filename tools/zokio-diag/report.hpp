@@ -36,6 +36,9 @@ struct run_info {
 /// The current time as UTC ISO 8601 with seconds: 2024-05-01T12:00:00Z.
 std::string utc_timestamp_now();
 
+/// One scenario as the document holds it, on one line.
+std::string render_scenario_json(const scenario_result& s);
+
 /// The whole JSON document.
 std::string render_json(const run_info& run, const std::vector<check_result>& checks,
                         int exit_code);
