@@ -68,6 +68,10 @@
 #                      scenario begins; exit 4, the signal named on standard error and in that
 #                      scenario's reason, the rest of the check not-run, and the deadlock check,
 #                      in a process of its own, still runs and passes
+#   check-lost-wakeup-json
+#                      --check-lost-wakeup exits 0: delivered wake-ups are never reported
+#   inject-lost-wakeup --check-lost-wakeup --inject lost-wakeup exits 4; the dropped waker's task
+#                      is named with its spawn site and last co_await site
 #   list               --list prints one line per check and per --inject kind, and exits 0
 #   all                --all runs every check into one report and exits 0; --all --inject stall
 #                      exits 1 with only the stall check failing
@@ -251,6 +255,7 @@ bad-usage)
   expect_usage_error leak-inject-without-check --check-async --inject leak
   expect_usage_error blocking-inject-stall --check-blocking --inject stall
   expect_usage_error blocking-only-planted --check-blocking --only sleep-on-loop
+  expect_usage_error lost-wakeup-only-planted --check-lost-wakeup --only dropped-waker
   ;;
 help-version)
   run help --help
@@ -525,22 +530,23 @@ inject-lifecycle-hang)
 list)
   run list --list
   ((rc == 0)) || fail "--list exited $rc, expected 0"
-  for c in async deadlock stall lifecycle leaks blocking; do
+  for c in async deadlock stall lifecycle leaks blocking lost-wakeup; do
     grep -q "^check $c " "$work/list.out" || fail "--list has no line for check $c"
   done
-  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak leak blocking crash; do
+  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak leak blocking \
+    lost-wakeup crash; do
     grep -q "^inject $k .*exit [0-9]" "$work/list.out" || fail "--list has no line for --inject $k"
   done
   lines=$(wc -l <"$work/list.out")
-  ((lines == 15)) || fail "--list printed $lines lines, expected 15 (6 checks, 9 injections)"
+  ((lines == 17)) || fail "--list printed $lines lines, expected 17 (7 checks, 10 injections)"
   ;;
 all)
-  checked all 0 pass 17 --all
+  checked all 0 pass 18 --all
   python3 - "$report" <<'PY' || fail "the report of --all does not hold every check"
 import json, sys
 doc = json.load(open(sys.argv[1]))
 assert [c["check"] for c in doc["checks"]] == ["async", "deadlock", "stall", "lifecycle",
-                                               "leaks", "blocking"], doc
+                                               "leaks", "blocking", "lost-wakeup"], doc
 assert all(c["verdict"] == "pass" for c in doc["checks"]), [c["verdict"] for c in doc["checks"]]
 PY
   report="$work/all-stall.json"
@@ -771,6 +777,31 @@ assert cases["yield"].find("failure").get("type") == "crash", ET.tostring(cases[
 assert cases["timeout"].find("skipped") is not None
 PY
   grep -q "^check-deadlock: PASS" "$work/crash.out" || fail "the deadlock check did not run"
+  ;;
+check-lost-wakeup-json)
+  checked check-lost-wakeup 0 pass 1 --check-lost-wakeup
+  grep -q '^check-lost-wakeup: PASS (1/1 scenarios)$' "$work/check-lost-wakeup.out" ||
+    fail "no 'check-lost-wakeup: PASS (1/1 scenarios)' line on standard output"
+  grep -q '"lost_wakeups": \[\]' "$report" || fail "the passing report lists a lost wake-up"
+  ;;
+inject-lost-wakeup)
+  checked inject-lost-wakeup 4 lost-wakeup 2 --check-lost-wakeup --inject lost-wakeup
+  python3 - "$report" <<'PY' || fail "the report does not name the lost wake-up"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+assert by_name["wakeups-delivered"]["verdict"] == "pass", by_name["wakeups-delivered"]
+s = by_name["dropped-waker"]
+assert s["verdict"] == "lost-wakeup" and "MISSING" not in s["reason"], s
+[l] = s["lost_wakeups"]
+assert l["name"] == "dropped-waker" and l["worker"] == 1, l
+assert "not the runtime's" in l["why"], l["why"]
+assert l["spawn_site"]["file"].endswith("check_lost_wakeup.cpp"), l
+assert l["await_site"]["file"].endswith("check_lost_wakeup.cpp") and l["await_site"]["line"] > 0
+print("lost wake-up:", s["reason"])
+PY
+  grep -q "^zokio-diag: exit 4 " "$work/inject-lost-wakeup.out" || fail "no 'zokio-diag: exit 4' line"
   ;;
 inject-hang)
   report="$work/inject-hang.json"

@@ -38,8 +38,9 @@ bool is_nonempty_string(const json& j, const char* key) {
   return j.contains(key) && j[key].is_string() && !j[key].get<std::string>().empty();
 }
 
-const std::set<std::string> verdicts = {"pass",  "fail",    "sync-fallback", "deadlock",
-                                        "crash", "not-run", "interrupted",   "hang"};
+const std::set<std::string> verdicts = {"pass",     "fail",        "sync-fallback",
+                                        "deadlock", "lost-wakeup", "crash",
+                                        "not-run",  "interrupted", "hang"};
 
 void check_counters(const std::string& where, const json& c, bool must_be_clean) {
   if (c.is_null()) {

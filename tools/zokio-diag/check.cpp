@@ -19,6 +19,7 @@ constexpr verdict_row k_rows[] = {
     {"fail", tools::exit_status::failed},                 // verdict::fail
     {"sync-fallback", tools::exit_status::sync_fallback}, // verdict::sync_fallback
     {"deadlock", tools::exit_status::tool_error},         // verdict::deadlock
+    {"lost-wakeup", tools::exit_status::tool_error},      // verdict::lost_wakeup
     {"crash", tools::exit_status::tool_error},            // verdict::crash
     {"not-run", tools::exit_status::interrupted},         // verdict::not_run
     {"interrupted", tools::exit_status::interrupted},     // verdict::interrupted

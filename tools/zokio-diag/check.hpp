@@ -4,6 +4,7 @@
 // code a verdict maps to (DESIGN.md, "Tools: the shared contract").
 
 #include <zokio/diag/deadlock.hpp>
+#include <zokio/diag/lost_wakeup.hpp>
 #include <zokio/diag/stall.hpp>
 #include <zokio/runtime/stats.hpp>
 
@@ -19,21 +20,22 @@ enum class verdict {
   fail,          ///< a behaviour or counter check failed (exit 1)
   sync_fallback, ///< an await completed inline although force_async forbids it (exit 5)
   deadlock,      ///< the runtime reported a deadlock (exit 4)
+  lost_wakeup,   ///< a suspended task that nothing can resume was found (exit 4)
   crash,         ///< the check's process died of a signal while this scenario ran (exit 4)
   not_run,       ///< the run was interrupted before this scenario started (exit 3)
   interrupted,   ///< SIGINT or SIGTERM arrived while this scenario ran (exit 3)
   hang,          ///< the watchdog fired (exit 3)
 };
 
-/// The spelling used in tables and JSON: "pass", "fail", "sync-fallback", "deadlock", "crash",
-/// "not-run", "interrupted", "hang".
+/// The spelling used in tables and JSON: "pass", "fail", "sync-fallback", "deadlock",
+/// "lost-wakeup", "crash", "not-run", "interrupted", "hang".
 const char* to_string(verdict v) noexcept;
 
 /// The verdict spelled `name`, or nothing.
 std::optional<verdict> verdict_named(const std::string& name) noexcept;
 
 /// The process exit code of a verdict, from the one table of zokio_tools/exit_codes.hpp:
-/// 0, 1, 5, 4, 4, 3, 3, 3.
+/// 0, 1, 5, 4, 4, 4, 3, 3, 3.
 int exit_code(verdict v) noexcept;
 
 /// The more severe of two verdicts: exit codes rank 3, 4, 5, 1, then 0.
@@ -72,6 +74,8 @@ struct scenario_result {
   std::vector<zokio::diag::stall_report> stalls;
   /// The resources sampled round after round (--check-leaks), each with its trend.
   std::vector<resource_trend> resources;
+  /// The lost wake-ups found (--check-lost-wakeup).
+  std::vector<zokio::diag::lost_wakeup> lost_wakeups;
   /// The evidence as text, when the result was read back from a check's process (isolation)
   /// rather than made here; empty otherwise.
   std::string evidence;

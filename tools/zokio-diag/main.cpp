@@ -7,6 +7,7 @@
 #include "check_deadlock.hpp"
 #include "check_leaks.hpp"
 #include "check_lifecycle.hpp"
+#include "check_lost_wakeup.hpp"
 #include "check_stall.hpp"
 #include "report.hpp"
 #include "watchdog.hpp"
@@ -68,6 +69,9 @@ constexpr check_row check_rows[] = {
     {"--check-blocking", "blocking",
      "a synchronous call blocking a loop thread is reported with its location as blocked "
      "(off-CPU), told apart from a busy loop (on-CPU); waits in the poller and the pools are not"},
+    {"--check-lost-wakeup", "lost-wakeup",
+     "a suspended task that nothing can resume (its waker dropped, its join target gone) is found "
+     "within a second with its co_await site; delivered wake-ups never are"},
 };
 
 /// The kinds of --inject, each making one check fail on purpose: the check(s) it targets, the
@@ -113,6 +117,10 @@ const std::vector<inject_row>& inject_rows() {
        {"blocking"},
        1,
        "a task that sleeps 300 ms and one that blocks 300 ms in read(2) on its worker's thread"},
+      {"lost-wakeup",
+       {"lost-wakeup"},
+       4,
+       "a task whose coroutine handle an awaiter takes and drops without resuming it"},
       {"crash",
        {"async"},
        4,
@@ -445,6 +453,7 @@ int run(int argc, char** argv) {
   bool check_lifecycle = false;
   bool check_leaks = false;
   bool check_blocking = false;
+  bool check_lost_wakeup = false;
   bool check_all = false;
   bool list = false;
   std::string json_path;
@@ -470,6 +479,9 @@ int run(int argc, char** argv) {
   app.add_flag("--check-blocking", check_blocking,
                "Prove that a synchronous call blocking a loop thread (a sleep, a blocking read) "
                "is reported with its location as blocked (off-CPU), apart from a busy loop");
+  app.add_flag("--check-lost-wakeup", check_lost_wakeup,
+               "Prove that a suspended task nothing can resume is found with its co_await site, "
+               "and that delivered wake-ups never are");
   app.add_flag("--all", check_all,
                "Run every check into one report; the exit code is the first of 3, 4, 5, 1 that "
                "applies");
@@ -481,13 +493,13 @@ int run(int argc, char** argv) {
                  "Write a JUnit XML report to FILE ('-' for standard output): one test case per "
                  "scenario, failures with their evidence, scenarios not run as skipped")
       ->type_name("FILE");
-  app.add_option("--only", only,
-                 "Run only these scenarios: " + joined(async_scenario_names()) + " (async); " +
-                     joined(deadlock_scenario_names()) + " (deadlock); " +
-                     joined(stall_scenario_names()) + " (stall); " +
-                     joined(lifecycle_scenario_names()) + " (lifecycle); " +
-                     joined(leak_scenario_names()) + " (leaks); " +
-                     joined(blocking_scenario_names()) + " (blocking)")
+  app.add_option(
+         "--only", only,
+         "Run only these scenarios: " + joined(async_scenario_names()) + " (async); " +
+             joined(deadlock_scenario_names()) + " (deadlock); " + joined(stall_scenario_names()) +
+             " (stall); " + joined(lifecycle_scenario_names()) + " (lifecycle); " +
+             joined(leak_scenario_names()) + " (leaks); " + joined(blocking_scenario_names()) +
+             " (blocking); " + joined(lost_wakeup_scenario_names()) + " (lost-wakeup)")
       ->delimiter(',')
       ->type_name("NAME[,NAME...]");
   app.add_option("--inject", inject,
@@ -495,8 +507,9 @@ int run(int argc, char** argv) {
                  "deadlock (exit 4; with --check-deadlock it plants join and lock cycles, a "
                  "partial deadlock and a self-held channel), unclean-shutdown (exit 1), stall "
                  "(exit 1, with --check-stall), handle-leak (exit 1, with --check-lifecycle), leak "
-                 "(exit 1, with --check-leaks) or blocking (exit 1, with --check-blocking); "
-                 "--list says what each plants")
+                 "(exit 1, with --check-leaks), blocking (exit 1, with --check-blocking), "
+                 "lost-wakeup (exit 4, with --check-lost-wakeup) or crash (exit 4, with "
+                 "--check-async); --list says what each plants")
       ->type_name("KIND");
   // Hidden: the re-executed child of one check (isolation), and a run without children.
   std::string child_check;
@@ -539,7 +552,7 @@ int run(int argc, char** argv) {
   }
   if (check_all) {
     check_async = check_deadlock = check_stall = check_lifecycle = check_leaks = true;
-    check_blocking = true;
+    check_blocking = check_lost_wakeup = true;
   }
   const std::optional<long long> scenario_timeout_s = positive_seconds(scenario_timeout);
   if (!scenario_timeout_s) {
@@ -547,10 +560,10 @@ int run(int argc, char** argv) {
                        "' is not a whole number of seconds from 1 to 604800 (a week)");
   }
   if (!check_async && !check_deadlock && !check_stall && !check_lifecycle && !check_leaks &&
-      !check_blocking) {
+      !check_blocking && !check_lost_wakeup) {
     return usage_error("nothing to check: pass --check-async, --check-deadlock, --check-stall, "
-                       "--check-lifecycle, --check-leaks, --check-blocking or --all (--list "
-                       "lists them)");
+                       "--check-lifecycle, --check-leaks, --check-blocking, --check-lost-wakeup or "
+                       "--all (--list lists them)");
   }
   if (app.count("--json") != 0 && json_path.empty()) {
     return usage_error("--json needs a file name, or '-' for standard output");
@@ -577,6 +590,10 @@ int run(int argc, char** argv) {
   }
   if (check_blocking) {
     names.insert(names.end(), blocking_scenario_names().begin(), blocking_scenario_names().end());
+  }
+  if (check_lost_wakeup) {
+    names.insert(names.end(), lost_wakeup_scenario_names().begin(),
+                 lost_wakeup_scenario_names().end());
   }
   if (app.count("--only") != 0 && only.empty()) {
     return usage_error("--only needs scenario names: " + joined(names));
@@ -608,6 +625,8 @@ int run(int argc, char** argv) {
   const bool run_leaks = check_leaks && (only.empty() || !leaks_only.empty());
   const std::vector<std::string> blocking_only = own(blocking_scenario_names());
   const bool run_blocking = check_blocking && (only.empty() || !blocking_only.empty());
+  const std::vector<std::string> lost_wakeup_only = own(lost_wakeup_scenario_names());
+  const bool run_lost_wakeup = check_lost_wakeup && (only.empty() || !lost_wakeup_only.empty());
   if (app.count("--inject") != 0) {
     const auto& rows = inject_rows();
     const auto row = std::find_if(rows.begin(), rows.end(),
@@ -619,7 +638,8 @@ int run(int argc, char** argv) {
     const bool targeted = std::any_of(row->checks.begin(), row->checks.end(), [&](const auto& c) {
       return (c == "async" && check_async) || (c == "deadlock" && check_deadlock) ||
              (c == "stall" && check_stall) || (c == "lifecycle" && check_lifecycle) ||
-             (c == "leaks" && check_leaks) || (c == "blocking" && check_blocking);
+             (c == "leaks" && check_leaks) || (c == "blocking" && check_blocking) ||
+             (c == "lost-wakeup" && check_lost_wakeup);
     });
     if (!targeted) {
       return usage_error("--inject " + inject + " makes --check-" + row->checks.front() +
@@ -654,6 +674,13 @@ int run(int argc, char** argv) {
   blocking_check_options blocking_options;
   blocking_options.only = blocking_only;
   blocking_options.inject_blocking = inject == "blocking";
+  lost_wakeup_check_options lost_wakeup_options;
+  lost_wakeup_options.only = lost_wakeup_only;
+  lost_wakeup_options.inject_lost_wakeup = inject == "lost-wakeup";
+  if (run_lost_wakeup && planned_lost_wakeup_scenarios(lost_wakeup_options).empty()) {
+    return usage_error("--only names only planted lost-wakeup scenarios; they run with --inject "
+                       "lost-wakeup");
+  }
   if (run_blocking && planned_blocking_scenarios(blocking_options).empty()) {
     return usage_error("--only names only planted blocking scenarios; they run with --inject "
                        "blocking");
@@ -733,6 +760,10 @@ int run(int argc, char** argv) {
   if (run_blocking) {
     add_check(plan, "blocking", planned_blocking_scenarios(blocking_options), blocking_options,
               &run_check_blocking);
+  }
+  if (run_lost_wakeup) {
+    add_check(plan, "lost-wakeup", planned_lost_wakeup_scenarios(lost_wakeup_options),
+              lost_wakeup_options, &run_check_lost_wakeup);
   }
 
   if (!child_check.empty()) {

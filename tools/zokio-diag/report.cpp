@@ -26,6 +26,17 @@ std::string trim(const std::string& s) {
 
 std::string evidence_text(const scenario_result& s);
 
+/// A task's id, name, worker and spawn site, as the cycles and lost wake-ups list them.
+nlohmann::ordered_json task_json(const zokio::diag::task_info& t) {
+  return {{"id", t.id},
+          {"name", t.name},
+          {"worker", t.worker},
+          {"spawn_site",
+           {{"file", t.spawn_site.file},
+            {"line", t.spawn_site.line},
+            {"function", t.spawn_site.function}}}};
+}
+
 nlohmann::ordered_json scenario_json(const scenario_result& s) {
   nlohmann::ordered_json j;
   j["name"] = s.name;
@@ -41,16 +52,11 @@ nlohmann::ordered_json scenario_json(const scenario_result& s) {
   for (const zokio::diag::deadlock_cycle& c : s.cycles) {
     nlohmann::ordered_json tasks = nlohmann::ordered_json::array();
     for (const zokio::diag::task_info& t : c.tasks) {
-      tasks.push_back({{"id", t.id},
-                       {"name", t.name},
-                       {"worker", t.worker},
-                       {"spawn_site",
-                        {{"file", t.spawn_site.file},
-                         {"line", t.spawn_site.line},
-                         {"function", t.spawn_site.function}}},
-                       {"waiting_on", t.waiting_on},
-                       {"await_site", {{"file", t.await_file}, {"line", t.await_line}}},
-                       {"waits_for_task", t.waits_for_task}});
+      nlohmann::ordered_json task = task_json(t);
+      task["waiting_on"] = t.waiting_on;
+      task["await_site"] = {{"file", t.await_file}, {"line", t.await_line}};
+      task["waits_for_task"] = t.waits_for_task;
+      tasks.push_back(std::move(task));
     }
     cycles.push_back({{"tasks", std::move(tasks)}});
   }
@@ -100,6 +106,17 @@ nlohmann::ordered_json scenario_json(const scenario_result& s) {
                          {"samples", t.samples}});
   }
   j["resources"] = std::move(resources);
+  // Each lost wake-up: the task, why nothing can resume it, and its last co_await site.
+  nlohmann::ordered_json lost = nlohmann::ordered_json::array();
+  for (const zokio::diag::lost_wakeup& l : s.lost_wakeups) {
+    const zokio::diag::task_info& t = l.task;
+    nlohmann::ordered_json task = task_json(t);
+    task["state"] = t.state;
+    task["await_site"] = {{"file", t.await_file}, {"line", t.await_line}};
+    task["why"] = l.why;
+    lost.push_back(std::move(task));
+  }
+  j["lost_wakeups"] = std::move(lost);
   return j;
 }
 
@@ -128,6 +145,7 @@ std::string evidence_text(const scenario_result& s) {
   for (const zokio::diag::stall_report& r : s.stalls) {
     text += zokio::diag::format_stall(r);
   }
+  text += zokio::diag::format_lost_wakeups(s.lost_wakeups);
   for (const resource_trend& t : s.resources) {
     if (t.leaking) {
       char buf[160];

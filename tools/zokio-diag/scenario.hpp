@@ -38,6 +38,13 @@ public:
     m_deadlock = true;
     fail(std::move(why));
   }
+  /// A suspended task that nothing can resume.
+  void lost_wakeup(std::string why) {
+    m_lost_wakeup = true;
+    fail(std::move(why));
+  }
+  /// The lost wake-ups found, the evidence of a lost-wakeup verdict.
+  void lost_wakeups(std::vector<zokio::diag::lost_wakeup> found) { m_lost = std::move(found); }
   void note(std::string what) { m_notes.push_back(std::move(what)); }
   /// The deadlocked cycles found, the evidence of a deadlock verdict.
   void cycles(std::vector<zokio::diag::deadlock_cycle> found) { m_cycles = std::move(found); }
@@ -84,8 +91,11 @@ public:
     r.cycles = std::move(m_cycles);
     r.stalls = std::move(m_stalls);
     r.resources = std::move(m_resources);
+    r.lost_wakeups = std::move(m_lost);
     if (m_deadlock) {
       r.outcome = verdict::deadlock;
+    } else if (m_lost_wakeup) {
+      r.outcome = verdict::lost_wakeup;
     } else if (m_fallback) {
       r.outcome = verdict::sync_fallback;
     } else if (!m_failures.empty()) {
@@ -107,6 +117,8 @@ private:
   std::vector<zokio::diag::deadlock_cycle> m_cycles;
   std::vector<zokio::diag::stall_report> m_stalls;
   std::vector<resource_trend> m_resources;
+  std::vector<zokio::diag::lost_wakeup> m_lost;
+  bool m_lost_wakeup = false;
 };
 
 /// A scenario's runtime, which the watchdog dumps while the scenario runs. The destructor shuts it
