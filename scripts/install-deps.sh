@@ -28,10 +28,12 @@ declare -A why=(
   [librust-hyper-dev]="zokio-bench's Tokio peer for the http suite (hyper 0.14 on Tokio)"
   [libjs-chart.js]="Chart.js, inlined into the HTML reports of zokio-bench and zokio-soak"
   [chromium]="headless Chromium: the tests render the HTML reports and check every chart drew"
+  [python3-jsonschema]="the tests validate zokio-diag's JSON reports against docs/schema/"
 )
 order=(build-essential cmake ninja-build pkg-config libuv1-dev libcli11-dev nlohmann-json3-dev
        libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev llvm-14 clang-format
-       node-llhttp wrk curl libasio-dev librust-tokio-dev librust-hyper-dev libjs-chart.js chromium)
+       node-llhttp wrk curl libasio-dev librust-tokio-dev librust-hyper-dev libjs-chart.js chromium
+       python3-jsonschema)
 # The Tokio peer needs cargo; a machine with rustup's cargo on PATH keeps it, otherwise Debian's.
 if ! command -v cargo >/dev/null 2>&1; then
   why[cargo]="builds zokio-bench's Tokio peer (offline, Debian's crates)"

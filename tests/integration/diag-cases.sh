@@ -47,6 +47,31 @@
 #   inject-lifecycle-hang
 #                      --check-lifecycle --inject hang: the shutdown that never finishes becomes
 #                      exit 3 through the scenario watchdog
+#   check-leaks-json   --check-leaks exits 0: every sampled resource (rss, fds, threads, handles,
+#                      tasks) stays within its tolerance, and the report holds the samples
+#   inject-leak        --check-leaks --inject leak exits 1 naming each growing resource (rss,
+#                      fds, handles, tasks), with its trend in the report
+#   check-blocking-json
+#                      --check-blocking exits 0: waits in the poller and the pools are not
+#                      reported, and a 200 ms busy loop is reported as on-CPU, not blocked
+#   inject-blocking    --check-blocking --inject blocking exits 1; the planted sleep and read are
+#                      reported as "blocked (off-CPU)" with their system call and a backtrace
+#                      naming the injected function
+#   junit              --junit FILE: one <testcase> per scenario, a planted leak as a <failure>
+#                      with its evidence; a hang as an <error> and the scenarios not run as
+#                      <skipped>; --junit into a missing directory, or --json and --junit both on
+#                      standard output, exit 2
+#   schema             docs/schema/zokio.diag-1.schema.json is a valid JSON Schema; a report of
+#                      --all validates against it, and documents with a field missing or a bad
+#                      verdict do not
+#   isolation-crash    --inject crash: the async check's process dies of SIGSEGV as its second
+#                      scenario begins; exit 4, the signal named on standard error and in that
+#                      scenario's reason, the rest of the check not-run, and the deadlock check,
+#                      in a process of its own, still runs and passes
+#   check-lost-wakeup-json
+#                      --check-lost-wakeup exits 0: delivered wake-ups are never reported
+#   inject-lost-wakeup --check-lost-wakeup --inject lost-wakeup exits 4; the dropped waker's task
+#                      is named with its spawn site and last co_await site
 #   list               --list prints one line per check and per --inject kind, and exits 0
 #   all                --all runs every check into one report and exits 0; --all --inject stall
 #                      exits 1 with only the stall check failing
@@ -61,6 +86,43 @@ json_check=$3
 work=$4
 readme=${5:-}
 mkdir -p "$work"
+
+# Every report a case checks is first validated against the published JSON Schema, and at the end
+# of every case each *.json report left in $work is too (schema_sweep).
+schema="$(dirname "${BASH_SOURCE[0]}")/../../docs/schema/zokio.diag-1.schema.json"
+schema_check="$(dirname "${BASH_SOURCE[0]}")/json_schema_check.py"
+# schema_rc FILE...: validates FILE... with the first python3 that has the jsonschema module
+# (Debian's first: it imports in a fraction of the time of a pip one); its exit code, 2 when none
+# has it.
+schema_rc() {
+  local py rc=2
+  for py in /usr/bin/python3 python3; do
+    "$py" "$schema_check" "$schema" "$@"
+    rc=$?
+    ((rc == 2)) || return "$rc"
+  done
+  return "$rc"
+}
+validate_schema() {
+  schema_rc "$@"
+  case $? in
+  0) return 0 ;;
+  2) fail "no python3 with the jsonschema module (scripts/install-deps.sh installs python3-jsonschema)" ;;
+  *) fail "not valid against $(basename "$schema"): $*" ;;
+  esac
+  return 1
+}
+report_check=$json_check
+schema_then_check() {
+  validate_schema "$1" || return 1
+  "$report_check" "$@"
+}
+json_check=schema_then_check
+schema_sweep() {
+  local reports=()
+  mapfile -t reports < <(find "$work" -type f -name '*.json')
+  ((${#reports[@]} == 0)) || validate_schema "${reports[@]}" >/dev/null
+}
 
 # run NAME ARG...: runs diag, keeping its outputs in $work/NAME.out and $work/NAME.err; sets rc.
 run() {
@@ -189,6 +251,11 @@ bad-usage)
   expect_usage_error stall-inject-handle-leak --check-stall --inject handle-leak
   expect_usage_error stall-only-planted --check-stall --only busy-loop
   expect_usage_error lifecycle-inject-stall --check-lifecycle --inject stall
+  expect_usage_error leaks-inject-stall --check-leaks --inject stall
+  expect_usage_error leak-inject-without-check --check-async --inject leak
+  expect_usage_error blocking-inject-stall --check-blocking --inject stall
+  expect_usage_error blocking-only-planted --check-blocking --only sleep-on-loop
+  expect_usage_error lost-wakeup-only-planted --check-lost-wakeup --only dropped-waker
   ;;
 help-version)
   run help --help
@@ -463,35 +530,278 @@ inject-lifecycle-hang)
 list)
   run list --list
   ((rc == 0)) || fail "--list exited $rc, expected 0"
-  for c in async deadlock stall lifecycle; do
+  for c in async deadlock stall lifecycle leaks blocking lost-wakeup; do
     grep -q "^check $c " "$work/list.out" || fail "--list has no line for check $c"
   done
-  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak; do
+  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak leak blocking \
+    lost-wakeup crash; do
     grep -q "^inject $k .*exit [0-9]" "$work/list.out" || fail "--list has no line for --inject $k"
   done
   lines=$(wc -l <"$work/list.out")
-  ((lines == 10)) || fail "--list printed $lines lines, expected 10 (4 checks, 6 injections)"
+  ((lines == 17)) || fail "--list printed $lines lines, expected 17 (7 checks, 10 injections)"
   ;;
 all)
-  checked all 0 pass 13 --all
+  checked all 0 pass 18 --all
   python3 - "$report" <<'PY' || fail "the report of --all does not hold every check"
 import json, sys
 doc = json.load(open(sys.argv[1]))
-assert [c["check"] for c in doc["checks"]] == ["async", "deadlock", "stall", "lifecycle"], doc
+assert [c["check"] for c in doc["checks"]] == ["async", "deadlock", "stall", "lifecycle",
+                                               "leaks", "blocking", "lost-wakeup"], doc
 assert all(c["verdict"] == "pass" for c in doc["checks"]), [c["verdict"] for c in doc["checks"]]
 PY
   report="$work/all-stall.json"
-  run all-stall --all --inject stall --only yield,join-chain,busy-loop,start-stop-1-worker \
+  run all-stall --all --inject stall \
+    --only yield,join-chain,busy-loop,start-stop-1-worker,runtime-cycles,waits-off-loop \
     --json "$report"
   show all-stall
   ((rc == 1)) || fail "--all --inject stall exited $rc, expected 1"
-  "$json_check" "$report" --exit-code 1 --scenarios 4 || fail "the report of --all is wrong"
+  "$json_check" "$report" --exit-code 1 --scenarios 6 || fail "the report of --all is wrong"
   python3 - "$report" <<'PY' || fail "only the stall check may fail"
 import json, sys
 doc = json.load(open(sys.argv[1]))
 v = {c["check"]: c["verdict"] for c in doc["checks"]}
-assert v == {"async": "pass", "deadlock": "pass", "stall": "fail", "lifecycle": "pass"}, v
+assert v == {"async": "pass", "deadlock": "pass", "stall": "fail", "lifecycle": "pass",
+             "leaks": "pass", "blocking": "pass"}, v
 PY
+  ;;
+check-leaks-json)
+  checked check-leaks 0 pass 2 --check-leaks
+  grep -q '^check-leaks: PASS (2/2 scenarios)$' "$work/check-leaks.out" ||
+    fail "no 'check-leaks: PASS (2/2 scenarios)' line on standard output"
+  python3 - "$report" <<'PY' || fail "the passing report does not show flat resources"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+assert check["check"] == "leaks", check["check"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+want = {"steady-runtime": ["rss", "fds", "threads", "handles", "tasks"],
+        "runtime-cycles": ["rss", "fds", "threads"]}
+for name, resources in want.items():
+    s = by_name[name]
+    assert [r["name"] for r in s["resources"]] == resources, s["resources"]
+    for r in s["resources"]:
+        assert not r["leaking"], (name, r)
+        assert len(r["samples"]) >= 20, (name, r["name"], len(r["samples"]))
+        assert r["growth"] <= r["max_growth"] or r["slope_per_round"] <= r["max_slope_per_round"]
+    assert "back to its baseline" in s["reason"], s["reason"]
+PY
+  ;;
+inject-leak)
+  checked inject-leak 1 fail 2 --check-leaks --inject leak
+  python3 - "$report" <<'PY' || fail "the report does not name the growing resources"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+want = {"steady-runtime": {"rss", "fds", "handles", "tasks"},
+        "runtime-cycles": {"rss", "fds"}}
+for name, growing in want.items():
+    s = by_name[name]
+    assert s["verdict"] == "fail", s
+    leaking = {r["name"] for r in s["resources"] if r["leaking"]}
+    assert leaking == growing, (name, leaking)
+    for r in s["resources"]:
+        if r["leaking"]:
+            assert "leak: " + r["name"] + " grew from" in s["reason"], (r["name"], s["reason"])
+            per_round = 1024 if r["name"] == "rss" else 1
+            assert r["slope_per_round"] > 0.8 * per_round, r
+    print(name, "leaks:", sorted(leaking))
+PY
+  grep -q "leak: fds from [0-9]* to [0-9]* count" "$work/inject-leak.out" ||
+    fail "the table does not print the growing resource"
+  grep -q "^zokio-diag: exit 1 " "$work/inject-leak.out" || fail "no 'zokio-diag: exit 1' line"
+  ;;
+check-blocking-json)
+  checked check-blocking 0 pass 2 --check-blocking
+  grep -q '^check-blocking: PASS (2/2 scenarios)$' "$work/check-blocking.out" ||
+    fail "no 'check-blocking: PASS (2/2 scenarios)' line on standard output"
+  python3 - "$report" <<'PY' || fail "the passing report holds a blocking call"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+assert check["check"] == "blocking", check["check"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+for s in check["scenarios"]:
+    assert not any(r["blocked"] for r in s["stalls"]), (s["name"], s["stalls"])
+busy = by_name["busy-is-not-blocking"]
+assert busy["stalls"], busy
+assert "not as blocking" in busy["reason"], busy["reason"]
+PY
+  ;;
+inject-blocking)
+  checked inject-blocking 1 fail 4 --check-blocking --inject blocking
+  python3 - "$report" <<'PY' || fail "the report does not name the planted blocking calls"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+planted = {
+    "sleep-on-loop": ("blocking-sleep", "injected_sleep_on_loop_thread", "nanosleep"),
+    "read-on-loop": ("blocking-read", "injected_blocking_read", "read"),
+}
+for name, (task, function, call) in planted.items():
+    s = by_name[name]
+    assert s["verdict"] == "fail", (name, s["verdict"])
+    assert s["reason"].startswith("blocked (off-CPU): task '" + task + "'"), s["reason"]
+    assert "MISSING" not in s["reason"], s["reason"]
+    assert function in s["reason"], s["reason"]
+    blocked = [r for r in s["stalls"] if r["blocked"]]
+    assert blocked, s["stalls"]
+    r = blocked[0]
+    assert r["name"] == task and r["thread_state"] in ("S", "D"), r
+    assert call in r["syscall"], r["syscall"]
+    assert r["on_cpu_ms"] * 2 < r["watched_ms"] or r["watched_ms"] == 0, r
+    assert any(function in f for f in r["backtrace"]), r["backtrace"]
+    print(name, "blocked in", r["syscall"], r["wchan"], "at", r["backtrace"][:3])
+for name in ("waits-off-loop", "busy-is-not-blocking"):
+    assert by_name[name]["verdict"] == "pass", by_name[name]
+PY
+  grep -q "blocked (off-CPU) in clock_nanosleep" "$work/inject-blocking.out" ||
+    fail "the table does not say blocked (off-CPU) with the system call"
+  grep -q "injected_blocking_read" "$work/inject-blocking.out" ||
+    fail "the table does not print the backtrace"
+  grep -q "^zokio-diag: exit 1 " "$work/inject-blocking.out" || fail "no 'zokio-diag: exit 1' line"
+  ;;
+junit)
+  xml="$work/leak.xml"
+  rm -f "$xml"
+  run junit-leak --check-async --check-leaks --only yield,runtime-cycles --inject leak \
+    --junit "$xml" --json "$work/junit-leak.json"
+  show junit-leak
+  ((rc == 1)) || fail "--junit with a planted leak exited $rc, expected 1"
+  python3 - "$xml" <<'PY' || fail "the JUnit report of the leak is wrong"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag == "testsuites", root.tag
+assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == \
+    ("2", "1", "0", "0"), root.attrib
+suites = {s.get("name"): s for s in root.findall("testsuite")}
+assert set(suites) == {"zokio-diag.async", "zokio-diag.leaks"}, set(suites)
+[ok] = suites["zokio-diag.async"].findall("testcase")
+assert ok.get("name") == "yield" and ok.find("failure") is None, ET.tostring(ok)
+[leak] = suites["zokio-diag.leaks"].findall("testcase")
+assert leak.get("name") == "runtime-cycles" and leak.get("classname") == "zokio-diag.leaks"
+failure = leak.find("failure")
+assert failure is not None and failure.get("type") == "fail", ET.tostring(leak)
+assert failure.get("message").startswith("leak: "), failure.get("message")
+assert "leak: fds from" in failure.text, failure.text
+props = {p.get("name"): p.get("value") for p in suites["zokio-diag.leaks"].iter("property")}
+assert props["inject"] == "leak" and props["verdict"] == "fail", props
+print("junit:", root.attrib)
+PY
+  xml="$work/hang.xml"
+  rm -f "$xml"
+  run junit-hang --check-async --check-deadlock --only yield,join-chain --inject hang \
+    --scenario-timeout 1 --junit "$xml"
+  show junit-hang
+  ((rc == 3)) || fail "--junit with a hang exited $rc, expected 3"
+  python3 - "$xml" <<'PY' || fail "the JUnit report of the hang is wrong"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+cases = {c.get("name"): c for c in root.iter("testcase")}
+error = cases["yield"].find("error")
+assert error is not None and error.get("type") == "hang", ET.tostring(cases["yield"])
+skipped = cases["join-chain"].find("skipped")
+assert skipped is not None and "not run" in skipped.get("message"), ET.tostring(cases["join-chain"])
+assert (root.get("errors"), root.get("skipped")) == ("1", "1"), root.attrib
+PY
+  run junit-missing-dir --check-async --junit "$work/no/such/dir/report.xml"
+  ((rc == 2)) || fail "--junit into a missing directory exited $rc, expected 2"
+  grep -Fq "zokio-diag: --junit $work/no/such/dir/report.xml: " "$work/junit-missing-dir.err" ||
+    fail "the error does not name the --junit path"
+  run junit-both-stdout --check-async --junit - --json -
+  ((rc == 2)) || fail "--junit - --json - exited $rc, expected 2"
+  ;;
+schema)
+  report="$work/all.json"
+  rm -f "$report"
+  run all --all --only yield,join-chain,well-behaved,start-stop-1-worker,runtime-cycles,busy-is-not-blocking --json "$report"
+  show all
+  ((rc == 0)) || fail "--all exited $rc, expected 0"
+  validate_schema "$report" || fail "the report of --all does not validate"
+  # The schema is not vacuous: documents with a required field missing, a verdict it does not know,
+  # or a stall without its blocked flag are rejected.
+  python3 - "$report" "$work" <<'PY' || fail "could not write the broken documents"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+broken = dict(doc); del broken["exit_code"]
+json.dump(broken, open(sys.argv[2] + "/broken-no-exit-code.json.bad", "w"))
+broken = json.loads(json.dumps(doc)); broken["checks"][0]["scenarios"][0]["verdict"] = "passed"
+json.dump(broken, open(sys.argv[2] + "/broken-verdict.json.bad", "w"))
+broken = json.loads(json.dumps(doc))
+blocking = [c for c in broken["checks"] if c["check"] == "blocking"][0]
+stall = blocking["scenarios"][0]["stalls"][0]
+del stall["blocked"]
+json.dump(broken, open(sys.argv[2] + "/broken-stall.json.bad", "w"))
+PY
+  for bad in "$work"/broken-*.json.bad; do
+    schema_rc "$bad" >"$work/bad.out" 2>&1
+    bad_rc=$?
+    if ((bad_rc == 0)); then
+      fail "the schema accepted $(basename "$bad")"
+    elif ((bad_rc == 1)); then
+      echo "rejected as expected: $(basename "$bad"): $(head -1 "$work/bad.out")"
+    else
+      fail "could not validate $(basename "$bad") (exit $bad_rc): $(cat "$work/bad.out")"
+    fi
+  done
+  ;;
+isolation-crash)
+  xml="$work/crash.xml"
+  rm -f "$xml"
+  report="$work/crash.json"
+  rm -f "$report"
+  run crash --check-async --check-deadlock --only no-runtime,yield,timeout,join-chain \
+    --inject crash --junit "$xml" --json "$report"
+  show crash
+  ((rc == 4)) || fail "--inject crash exited $rc, expected 4"
+  "$json_check" "$report" --exit-code 4 --scenarios 4 || fail "the report of the crash is wrong"
+  grep -q "watchdog: the watched run died of signal 11 (Segmentation fault)" "$work/crash.err" ||
+    fail "no line naming the signal on standard error"
+  python3 - "$report" "$xml" <<'PY' || fail "the report of the crash is wrong"
+import json, sys, xml.etree.ElementTree as ET
+doc = json.load(open(sys.argv[1]))
+checks = {c["check"]: c for c in doc["checks"]}
+assert checks["async"]["verdict"] == "crash", checks["async"]["verdict"]
+v = {s["name"]: s for s in checks["async"]["scenarios"]}
+assert v["no-runtime"]["verdict"] == "pass", v["no-runtime"]
+assert v["no-runtime"]["counters"] is None or isinstance(v["no-runtime"]["counters"], dict)
+assert v["yield"]["verdict"] == "crash", v["yield"]
+assert "died of signal 11 (Segmentation fault) while this scenario ran" in v["yield"]["reason"]
+assert v["timeout"]["verdict"] == "not-run", v["timeout"]
+assert checks["deadlock"]["verdict"] == "pass", checks["deadlock"]
+assert doc["exit_code"] == 4
+root = ET.parse(sys.argv[2]).getroot()
+cases = {c.get("name"): c for c in root.iter("testcase")}
+assert cases["yield"].find("failure").get("type") == "crash", ET.tostring(cases["yield"])
+assert cases["timeout"].find("skipped") is not None
+PY
+  grep -q "^check-deadlock: PASS" "$work/crash.out" || fail "the deadlock check did not run"
+  ;;
+check-lost-wakeup-json)
+  checked check-lost-wakeup 0 pass 1 --check-lost-wakeup
+  grep -q '^check-lost-wakeup: PASS (1/1 scenarios)$' "$work/check-lost-wakeup.out" ||
+    fail "no 'check-lost-wakeup: PASS (1/1 scenarios)' line on standard output"
+  grep -q '"lost_wakeups": \[\]' "$report" || fail "the passing report lists a lost wake-up"
+  ;;
+inject-lost-wakeup)
+  checked inject-lost-wakeup 4 lost-wakeup 2 --check-lost-wakeup --inject lost-wakeup
+  python3 - "$report" <<'PY' || fail "the report does not name the lost wake-up"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+assert by_name["wakeups-delivered"]["verdict"] == "pass", by_name["wakeups-delivered"]
+s = by_name["dropped-waker"]
+assert s["verdict"] == "lost-wakeup" and "MISSING" not in s["reason"], s
+[l] = s["lost_wakeups"]
+assert l["name"] == "dropped-waker" and l["worker"] == 1, l
+assert "not the runtime's" in l["why"], l["why"]
+assert l["spawn_site"]["file"].endswith("check_lost_wakeup.cpp"), l
+assert l["await_site"]["file"].endswith("check_lost_wakeup.cpp") and l["await_site"]["line"] > 0
+print("lost wake-up:", s["reason"])
+PY
+  grep -q "^zokio-diag: exit 4 " "$work/inject-lost-wakeup.out" || fail "no 'zokio-diag: exit 4' line"
   ;;
 inject-hang)
   report="$work/inject-hang.json"
@@ -511,5 +821,7 @@ inject-hang)
   exit 2
   ;;
 esac
+
+schema_sweep
 
 finish_case diag-cases.sh

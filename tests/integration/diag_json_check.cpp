@@ -38,8 +38,9 @@ bool is_nonempty_string(const json& j, const char* key) {
   return j.contains(key) && j[key].is_string() && !j[key].get<std::string>().empty();
 }
 
-const std::set<std::string> verdicts = {"pass",    "fail",        "sync-fallback", "deadlock",
-                                        "not-run", "interrupted", "hang"};
+const std::set<std::string> verdicts = {"pass",     "fail",        "sync-fallback",
+                                        "deadlock", "lost-wakeup", "crash",
+                                        "not-run",  "interrupted", "hang"};
 
 void check_counters(const std::string& where, const json& c, bool must_be_clean) {
   if (c.is_null()) {
@@ -82,12 +83,12 @@ std::uint64_t counter(const json& s, const char* key) {
              : 0;
 }
 
-/// A check with a failing verdict V: at least one scenario has verdict V. For "hang" and
-/// "interrupted" (a run cut short) exactly one does, every scenario after it is "not-run" and
-/// none before it is; otherwise no scenario is "not-run". A "sync-fallback" scenario's counters
-/// show the inline await or the sync fallback.
+/// A check with a failing verdict V: at least one scenario has verdict V. For "hang",
+/// "interrupted" and "crash" (a run cut short) exactly one does, every scenario after it is
+/// "not-run" and none before it is; otherwise no scenario is "not-run". A "sync-fallback"
+/// scenario's counters show the inline await or the sync fallback.
 void check_failing_scenarios(const std::string& name, const json& scenarios, const std::string& v) {
-  const bool cut_short = v == "hang" || v == "interrupted";
+  const bool cut_short = v == "hang" || v == "interrupted" || v == "crash";
   std::size_t with_v = 0;
   bool after_cut = false;
   for (const json& s : scenarios) {

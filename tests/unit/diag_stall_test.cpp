@@ -97,6 +97,38 @@ zokio::task<void> wait_and_yield() {
   co_await zokio::sleep_for(300ms); // waiting in the poller never counts
 }
 
+zokio::task<void> sleep_on_thread(std::chrono::milliseconds d) {
+  co_await zokio::sleep_for(2ms);
+  std::this_thread::sleep_for(d); // a blocking call on the loop thread
+  co_await zokio::yield_now();
+}
+
+zokio::task<void> sleeper_named() {
+  co_await zokio::spawn(sleep_on_thread(300ms), {.name = "sleeper"}).join();
+}
+
+// A resume that sleeps in the kernel is blocked (off-CPU), with the system call it sleeps in; a
+// busy one is not (unless the machine starved it: then it is preempted, and still not blocked).
+TEST(diag_stall, a_blocking_call_is_told_apart_from_a_busy_loop) {
+  hook_log log;
+  zokio::runtime rt{armed(&log)};
+  rt.block_on(sleeper_named());
+  rt.block_on(spin_named(&log));
+  const auto reports = zokio::diag::recent_stalls(rt);
+  ASSERT_EQ(reports.size(), 2u);
+  const auto& sleeper = reports[0];
+  EXPECT_EQ(sleeper.task_name, "sleeper");
+  EXPECT_TRUE(sleeper.blocked()) << zokio::diag::format_stall(sleeper);
+  EXPECT_TRUE(sleeper.thread_state == 'S' || sleeper.thread_state == 'D')
+      << "state " << sleeper.thread_state;
+  EXPECT_NE(sleeper.syscall.find("nanosleep"), std::string::npos) << sleeper.syscall;
+  EXPECT_NE(zokio::diag::format_stall(sleeper).find("blocked (off-CPU) in "), std::string::npos);
+  const auto& spinner = reports[1];
+  EXPECT_EQ(spinner.task_name, "spinner");
+  EXPECT_FALSE(spinner.blocked()) << zokio::diag::format_stall(spinner);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
 TEST(diag_stall, waiting_and_short_resumes_are_never_reported) {
   hook_log log;
   zokio::runtime rt{armed(&log)};

@@ -45,7 +45,7 @@ int code_of(const watchdog_options& o, int status) {
 
 } // namespace
 
-int run_watched(int argc, char** argv, const watchdog_options& o) {
+int run_watched(int argc, char** argv, const watchdog_options& o, watched_exit* how) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     return tool_error(o, "pipe", errno);
@@ -149,6 +149,10 @@ int run_watched(int argc, char** argv, const watchdog_options& o) {
   ::close(fds[0]);
   ::close(sfd);
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (how != nullptr) {
+    how->hang = killing_at.has_value();
+    how->signal = !killing_at && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  }
   if (killing_at) {
     return code(exit_status::interrupted); // a hang, whatever the child said
   }

@@ -2,6 +2,8 @@
 
 #include <zokio_tools/exit_codes.hpp>
 
+#include <iterator>
+
 namespace zokio::diag_tool {
 
 namespace {
@@ -17,6 +19,8 @@ constexpr verdict_row k_rows[] = {
     {"fail", tools::exit_status::failed},                 // verdict::fail
     {"sync-fallback", tools::exit_status::sync_fallback}, // verdict::sync_fallback
     {"deadlock", tools::exit_status::tool_error},         // verdict::deadlock
+    {"lost-wakeup", tools::exit_status::tool_error},      // verdict::lost_wakeup
+    {"crash", tools::exit_status::tool_error},            // verdict::crash
     {"not-run", tools::exit_status::interrupted},         // verdict::not_run
     {"interrupted", tools::exit_status::interrupted},     // verdict::interrupted
     {"hang", tools::exit_status::interrupted},            // verdict::hang
@@ -30,6 +34,15 @@ const verdict_row& row(verdict v) noexcept {
 
 const char* to_string(verdict v) noexcept {
   return row(v).name;
+}
+
+std::optional<verdict> verdict_named(const std::string& name) noexcept {
+  for (int i = 0; i < static_cast<int>(std::size(k_rows)); ++i) {
+    if (name == k_rows[i].name) {
+      return static_cast<verdict>(i);
+    }
+  }
+  return std::nullopt;
 }
 
 int exit_code(verdict v) noexcept {

@@ -3,8 +3,11 @@
 // zokio_tools/exit_codes.hpp, which --help prints; the verdicts map onto it in check.cpp.
 
 #include "check_async.hpp"
+#include "check_blocking.hpp"
 #include "check_deadlock.hpp"
+#include "check_leaks.hpp"
 #include "check_lifecycle.hpp"
+#include "check_lost_wakeup.hpp"
 #include "check_stall.hpp"
 #include "report.hpp"
 #include "watchdog.hpp"
@@ -12,13 +15,20 @@
 #include <zokio_tools/exit_codes.hpp>
 #include <zokio_tools/output_file.hpp>
 #include <zokio_tools/provenance.hpp>
+#include <zokio_tools/watchdog.hpp>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -53,6 +63,15 @@ constexpr check_row check_rows[] = {
     {"--check-lifecycle", "lifecycle",
      "runtimes of 1 and 3 workers start and shut down clean, within a bound, with tasks, "
      "sockets, timers, signal watchers, blocking jobs and file reads in flight"},
+    {"--check-leaks", "leaks",
+     "rounds of everyday work in one runtime, and runtimes started and shut down, give back "
+     "memory, descriptors, threads, libuv handles and tasks (flat trend after a warm-up)"},
+    {"--check-blocking", "blocking",
+     "a synchronous call blocking a loop thread is reported with its location as blocked "
+     "(off-CPU), told apart from a busy loop (on-CPU); waits in the poller and the pools are not"},
+    {"--check-lost-wakeup", "lost-wakeup",
+     "a suspended task that nothing can resume (its waker dropped, its join target gone) is found "
+     "within a second with its co_await site; delivered wake-ups never are"},
 };
 
 /// The kinds of --inject, each making one check fail on purpose: the check(s) it targets, the
@@ -90,6 +109,23 @@ const std::vector<inject_row>& inject_rows() {
        {"stall"},
        1,
        "a task that busy-loops 300 ms and one that sleeps 300 ms on its worker's thread"},
+      {"leak",
+       {"leaks"},
+       1,
+       "every round keeps 1 MiB and a listening TCP socket (a descriptor, a handle, a task)"},
+      {"blocking",
+       {"blocking"},
+       1,
+       "a task that sleeps 300 ms and one that blocks 300 ms in read(2) on its worker's thread"},
+      {"lost-wakeup",
+       {"lost-wakeup"},
+       4,
+       "a task whose coroutine handle an awaiter takes and drops without resuming it"},
+      {"crash",
+       {"async"},
+       4,
+       "the check's process dies of SIGSEGV as its second scenario begins: the parent names the "
+       "signal and the scenario, and the other checks still run"},
   };
   return rows;
 }
@@ -193,6 +229,218 @@ void print_exit_line(std::FILE* out, int code) {
   std::fprintf(out, "zokio-diag: exit %d (%s)\n", code, zokio::tools::exit_meaning(code));
 }
 
+using on_result_fn = std::function<void(const scenario_result&)>;
+
+/// A check to run: its name, its planned scenarios, and what runs them.
+struct planned_check {
+  std::string name;
+  std::vector<std::string> planned;
+  std::function<check_result(watchdog&, const on_result_fn&)> run;
+};
+
+/// Appends the check `name` to `plan`: its planned scenarios, and `run` with `options`.
+template <typename Options>
+void add_check(std::vector<planned_check>& plan, const char* name, std::vector<std::string> planned,
+               Options options,
+               check_result (*run)(const Options&, watchdog&, const on_result_fn&)) {
+  plan.push_back({name, std::move(planned),
+                  [options = std::move(options), run](watchdog& wd, const on_result_fn& record) {
+                    return run(options, wd, record);
+                  }});
+}
+
+/// --inject crash: the process dies of SIGSEGV, as a bug in the runtime would make it.
+[[noreturn]] void injected_crash() {
+  std::signal(SIGSEGV, SIG_DFL);
+  std::raise(SIGSEGV);
+  std::abort();
+}
+
+/// Writes the JSON report (`json_text`) and the JUnit report of `results`, when asked for, and
+/// returns the exit code: `code`, or 2 when a passing run's report could not be written (the
+/// verdict stays visible; a passing run whose report is lost is an environment error).
+int write_reports(std::optional<zokio::tools::output_file>& json_out,
+                  std::optional<zokio::tools::output_file>& junit_out, const run_info& info,
+                  const std::vector<check_result>& results, int code,
+                  const std::function<std::string()>& json_text) {
+  const auto write = [&code](std::optional<zokio::tools::output_file>& out, const char* flag,
+                             const std::function<std::string()>& text) {
+    if (!out) {
+      return;
+    }
+    try {
+      out->write(text());
+    } catch (const zokio::tools::output_error& e) {
+      environment_error(std::string(flag) + " " + e.what());
+      if (code == 0) {
+        code = exit_usage;
+      }
+    }
+  };
+  write(json_out, "--json", json_text);
+  write(junit_out, "--junit", [&] { return render_junit(info, results); });
+  return code;
+}
+
+/// A scenario read back from a child's JSON: what the parent's table and JUnit report need.
+scenario_result scenario_from_json(const nlohmann::json& j) {
+  scenario_result r;
+  r.name = j.value("name", "");
+  r.outcome = verdict_named(j.value("verdict", "")).value_or(verdict::fail);
+  r.reason = j.value("reason", "");
+  r.wall_ms = j.value("wall_ms", 0.0);
+  r.evidence = j.value("evidence", "");
+  return r;
+}
+
+/// The check's part of the report, and the same as a check_result, from what a child wrote:
+/// its report if it wrote one, else its progress log (the scenarios done and the one it began
+/// last), the child having died (`how`).
+std::pair<nlohmann::ordered_json, check_result> read_child(const planned_check& c,
+                                                           const std::string& dir,
+                                                           const zokio::tools::watched_exit& how,
+                                                           int child_code, long long timeout_s) {
+  try {
+    std::ifstream in(dir + "/report.json");
+    const auto doc = nlohmann::ordered_json::parse(in);
+    const auto& checks = doc.at("checks");
+    if (checks.size() == 1 && checks[0].at("check") == c.name) {
+      check_result r;
+      r.check = c.name;
+      r.outcome = verdict_named(checks[0].at("verdict").get<std::string>()).value_or(verdict::fail);
+      for (const auto& sj : checks[0].at("scenarios")) {
+        r.scenarios.push_back(scenario_from_json(sj));
+      }
+      return {checks[0], r};
+    }
+  } catch (const std::exception&) {
+    // No report (the child died before it could write one): its progress log tells.
+  }
+  std::vector<scenario_result> done;
+  std::vector<nlohmann::ordered_json> done_json;
+  std::string current;
+  std::ifstream log(dir + "/progress.jsonl");
+  for (std::string line; std::getline(log, line);) {
+    try {
+      const auto j = nlohmann::ordered_json::parse(line);
+      if (j.contains("begin")) {
+        current = j["begin"].get<std::string>();
+      } else if (j.contains("result")) {
+        done.push_back(scenario_from_json(j["result"]));
+        done_json.push_back(j["result"]);
+        current.clear();
+      }
+    } catch (const std::exception&) {
+      break; // a line cut short by the death
+    }
+  }
+  const verdict why = how.hang ? verdict::hang : verdict::crash;
+  check_result r = cut_short(c.name, c.planned, done, current, nullptr, {}, why, timeout_s);
+  std::string what;
+  if (how.signal != 0) {
+    what = "the check's process died of signal " + std::to_string(how.signal) + " (" +
+           strsignal(how.signal) + ")";
+  } else if (how.hang) {
+    what = "the check's process did not answer its parent's watchdog and was killed";
+  } else {
+    what =
+        "the check's process exited with code " + std::to_string(child_code) + " without a report";
+  }
+  nlohmann::ordered_json scenarios = nlohmann::ordered_json::array();
+  for (scenario_result& s : r.scenarios) {
+    if (s.name == current && !current.empty()) {
+      s.outcome = why;
+      s.reason = what + " while this scenario ran";
+    }
+    const auto it = std::find_if(done.begin(), done.end(),
+                                 [&s](const scenario_result& d) { return d.name == s.name; });
+    scenarios.push_back(it != done.end() ? done_json[static_cast<std::size_t>(it - done.begin())]
+                                         : nlohmann::ordered_json::parse(render_scenario_json(s)));
+  }
+  if (current.empty()) {
+    std::fprintf(stderr, "zokio-diag: %s: %s between scenarios\n", c.name.c_str(), what.c_str());
+  }
+  r.outcome = worst(r.outcome, why);
+  nlohmann::ordered_json j = {
+      {"check", c.name}, {"verdict", to_string(r.outcome)}, {"scenarios", std::move(scenarios)}};
+  return {j, r};
+}
+
+/// Runs each check of `plan` in a child process of its own (the tool re-executed with the hidden
+/// flag --child-check, under the shared watchdog of tools/common: no heartbeat for
+/// --scenario-timeout is a hang, the child then dumps and reports, or is killed), merges the
+/// children's reports into the user's --json and --junit, and returns the exit code. A check
+/// that hangs or is interrupted ends the run (the checks after it are not run); one whose
+/// process crashes is reported with its signal and the others still run.
+int run_isolated(int argc, char** argv, const std::vector<planned_check>& plan,
+                 const run_info& info, std::optional<zokio::tools::output_file>& json_out,
+                 std::optional<zokio::tools::output_file>& junit_out, std::FILE* table_out,
+                 long long timeout_s) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/zokio-diag.XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return environment_error("cannot make a temporary directory in " +
+                             pattern.substr(0, pattern.rfind('/')) + ": " + std::strerror(errno));
+  }
+  const std::string dir = pattern;
+  nlohmann::ordered_json checks = nlohmann::ordered_json::array();
+  std::vector<check_result> results;
+  verdict overall = verdict::pass;
+  bool stop = false;
+  for (const planned_check& c : plan) {
+    if (stop) {
+      check_result r =
+          cut_short(c.name, c.planned, {}, "", nullptr, {}, verdict::not_run, timeout_s);
+      print_table(table_out, r);
+      checks.push_back(nlohmann::ordered_json::parse(render_json(info, {r}, 0))["checks"][0]);
+      results.push_back(std::move(r));
+      continue;
+    }
+    const std::string child_dir = dir + "/" + c.name;
+    std::filesystem::create_directory(child_dir);
+    std::vector<std::string> args(argv, argv + argc);
+    args.insert(args.end(), {"--child-check", c.name, "--child-dir", child_dir});
+    if (table_out == stderr) {
+      args.emplace_back("--child-table-stderr");
+    }
+    std::vector<char*> cargs;
+    for (std::string& a : args) {
+      cargs.push_back(a.data());
+    }
+    cargs.push_back(nullptr);
+    zokio::tools::watchdog_options o;
+    o.tool = "zokio-diag";
+    o.child_flag = "--watchdog-child";
+    o.silence_limit = std::chrono::seconds(timeout_s);
+    o.kill_grace = std::chrono::seconds(10);
+    o.dump_signal = SIGUSR2;
+    zokio::tools::watched_exit how;
+    std::fflush(nullptr); // what this process printed comes before what the child prints
+    const int code =
+        zokio::tools::run_watched(static_cast<int>(args.size()), cargs.data(), o, &how);
+    const bool reported = std::filesystem::exists(child_dir + "/report.json");
+    auto [j, r] = read_child(c, child_dir, how, code, timeout_s);
+    if (!reported) {
+      print_table(table_out, r); // the child could not print its own
+    }
+    overall = worst(overall, r.outcome);
+    stop = r.outcome == verdict::hang || r.outcome == verdict::interrupted;
+    checks.push_back(std::move(j));
+    results.push_back(std::move(r));
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  int code = exit_code(overall);
+  code = write_reports(json_out, junit_out, info, results, code, [&] {
+    auto doc = nlohmann::ordered_json::parse(render_json(info, {}, code));
+    doc["checks"] = std::move(checks);
+    return doc.dump(2) + "\n";
+  });
+  print_exit_line(table_out, code);
+  return code;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"zokio-diag: checks that prove the Zokio runtime's claims.", "zokio-diag"};
   app.footer(zokio::tools::exit_code_help());
@@ -203,9 +451,13 @@ int run(int argc, char** argv) {
   bool check_deadlock = false;
   bool check_stall = false;
   bool check_lifecycle = false;
+  bool check_leaks = false;
+  bool check_blocking = false;
+  bool check_lost_wakeup = false;
   bool check_all = false;
   bool list = false;
   std::string json_path;
+  std::string junit_path;
   std::vector<std::string> only;
   std::string inject;
   app.add_flag("--check-async", check_async,
@@ -220,6 +472,16 @@ int run(int argc, char** argv) {
   app.add_flag("--check-lifecycle", check_lifecycle,
                "Prove that runtimes start and shut down clean, within a bound, with everything in "
                "flight; a hang exits 3, a leak exits 1 naming the handle or task");
+  app.add_flag("--check-leaks", check_leaks,
+               "Prove that many rounds of work and of runtime start and shutdown give back "
+               "memory, descriptors, threads, libuv handles and tasks; a leak exits 1 naming the "
+               "resource that grows");
+  app.add_flag("--check-blocking", check_blocking,
+               "Prove that a synchronous call blocking a loop thread (a sleep, a blocking read) "
+               "is reported with its location as blocked (off-CPU), apart from a busy loop");
+  app.add_flag("--check-lost-wakeup", check_lost_wakeup,
+               "Prove that a suspended task nothing can resume is found with its co_await site, "
+               "and that delivered wake-ups never are");
   app.add_flag("--all", check_all,
                "Run every check into one report; the exit code is the first of 3, 4, 5, 1 that "
                "applies");
@@ -227,20 +489,39 @@ int run(int argc, char** argv) {
                "Print every check and every --inject kind, one line each, and exit");
   app.add_option("--json", json_path, "Write a JSON report to FILE ('-' for standard output)")
       ->type_name("FILE");
-  app.add_option("--only", only,
-                 "Run only these scenarios: " + joined(async_scenario_names()) + " (async); " +
-                     joined(deadlock_scenario_names()) + " (deadlock); " +
-                     joined(stall_scenario_names()) + " (stall); " +
-                     joined(lifecycle_scenario_names()) + " (lifecycle)")
+  app.add_option("--junit", junit_path,
+                 "Write a JUnit XML report to FILE ('-' for standard output): one test case per "
+                 "scenario, failures with their evidence, scenarios not run as skipped")
+      ->type_name("FILE");
+  app.add_option(
+         "--only", only,
+         "Run only these scenarios: " + joined(async_scenario_names()) + " (async); " +
+             joined(deadlock_scenario_names()) + " (deadlock); " + joined(stall_scenario_names()) +
+             " (stall); " + joined(lifecycle_scenario_names()) + " (lifecycle); " +
+             joined(leak_scenario_names()) + " (leaks); " + joined(blocking_scenario_names()) +
+             " (blocking); " + joined(lost_wakeup_scenario_names()) + " (lost-wakeup)")
       ->delimiter(',')
       ->type_name("NAME[,NAME...]");
   app.add_option("--inject", inject,
                  "Make a check fail on purpose: sync-fallback (exit 5), hang (exit 3), "
                  "deadlock (exit 4; with --check-deadlock it plants join and lock cycles, a "
                  "partial deadlock and a self-held channel), unclean-shutdown (exit 1), stall "
-                 "(exit 1, with --check-stall) or handle-leak (exit 1, with --check-lifecycle); "
-                 "--list says what each plants")
+                 "(exit 1, with --check-stall), handle-leak (exit 1, with --check-lifecycle), leak "
+                 "(exit 1, with --check-leaks), blocking (exit 1, with --check-blocking), "
+                 "lost-wakeup (exit 4, with --check-lost-wakeup) or crash (exit 4, with "
+                 "--check-async); --list says what each plants")
       ->type_name("KIND");
+  // Hidden: the re-executed child of one check (isolation), and a run without children.
+  std::string child_check;
+  std::string child_dir;
+  bool child_table_stderr = false;
+  int watchdog_fd = -1;
+  bool no_isolation = false;
+  app.add_option("--child-check", child_check)->group("");
+  app.add_option("--child-dir", child_dir)->group("");
+  app.add_flag("--child-table-stderr", child_table_stderr)->group("");
+  app.add_option("--watchdog-child", watchdog_fd)->group("");
+  app.add_flag("--no-isolation", no_isolation)->group("");
   std::string scenario_timeout = "30";
   app.add_option("--scenario-timeout", scenario_timeout,
                  "Watchdog deadline per scenario; past it, print a task dump and exit 3 "
@@ -270,19 +551,25 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (check_all) {
-    check_async = check_deadlock = check_stall = check_lifecycle = true;
+    check_async = check_deadlock = check_stall = check_lifecycle = check_leaks = true;
+    check_blocking = check_lost_wakeup = true;
   }
   const std::optional<long long> scenario_timeout_s = positive_seconds(scenario_timeout);
   if (!scenario_timeout_s) {
     return usage_error("--scenario-timeout: '" + scenario_timeout +
                        "' is not a whole number of seconds from 1 to 604800 (a week)");
   }
-  if (!check_async && !check_deadlock && !check_stall && !check_lifecycle) {
+  if (!check_async && !check_deadlock && !check_stall && !check_lifecycle && !check_leaks &&
+      !check_blocking && !check_lost_wakeup) {
     return usage_error("nothing to check: pass --check-async, --check-deadlock, --check-stall, "
-                       "--check-lifecycle or --all (--list lists them)");
+                       "--check-lifecycle, --check-leaks, --check-blocking, --check-lost-wakeup or "
+                       "--all (--list lists them)");
   }
   if (app.count("--json") != 0 && json_path.empty()) {
     return usage_error("--json needs a file name, or '-' for standard output");
+  }
+  if (app.count("--junit") != 0 && junit_path.empty()) {
+    return usage_error("--junit needs a file name, or '-' for standard output");
   }
   // The scenarios --only may name: those of the checks asked for.
   std::vector<std::string> names;
@@ -297,6 +584,16 @@ int run(int argc, char** argv) {
   }
   if (check_lifecycle) {
     names.insert(names.end(), lifecycle_scenario_names().begin(), lifecycle_scenario_names().end());
+  }
+  if (check_leaks) {
+    names.insert(names.end(), leak_scenario_names().begin(), leak_scenario_names().end());
+  }
+  if (check_blocking) {
+    names.insert(names.end(), blocking_scenario_names().begin(), blocking_scenario_names().end());
+  }
+  if (check_lost_wakeup) {
+    names.insert(names.end(), lost_wakeup_scenario_names().begin(),
+                 lost_wakeup_scenario_names().end());
   }
   if (app.count("--only") != 0 && only.empty()) {
     return usage_error("--only needs scenario names: " + joined(names));
@@ -324,6 +621,12 @@ int run(int argc, char** argv) {
   const bool run_stall = check_stall && (only.empty() || !stall_only.empty());
   const std::vector<std::string> lifecycle_only = own(lifecycle_scenario_names());
   const bool run_lifecycle = check_lifecycle && (only.empty() || !lifecycle_only.empty());
+  const std::vector<std::string> leaks_only = own(leak_scenario_names());
+  const bool run_leaks = check_leaks && (only.empty() || !leaks_only.empty());
+  const std::vector<std::string> blocking_only = own(blocking_scenario_names());
+  const bool run_blocking = check_blocking && (only.empty() || !blocking_only.empty());
+  const std::vector<std::string> lost_wakeup_only = own(lost_wakeup_scenario_names());
+  const bool run_lost_wakeup = check_lost_wakeup && (only.empty() || !lost_wakeup_only.empty());
   if (app.count("--inject") != 0) {
     const auto& rows = inject_rows();
     const auto row = std::find_if(rows.begin(), rows.end(),
@@ -334,7 +637,9 @@ int run(int argc, char** argv) {
     }
     const bool targeted = std::any_of(row->checks.begin(), row->checks.end(), [&](const auto& c) {
       return (c == "async" && check_async) || (c == "deadlock" && check_deadlock) ||
-             (c == "stall" && check_stall) || (c == "lifecycle" && check_lifecycle);
+             (c == "stall" && check_stall) || (c == "lifecycle" && check_lifecycle) ||
+             (c == "leaks" && check_leaks) || (c == "blocking" && check_blocking) ||
+             (c == "lost-wakeup" && check_lost_wakeup);
     });
     if (!targeted) {
       return usage_error("--inject " + inject + " makes --check-" + row->checks.front() +
@@ -363,7 +668,29 @@ int run(int argc, char** argv) {
     return usage_error("--only names only planted lifecycle scenarios; they run with their "
                        "--inject (handle-leak, unclean-shutdown, hang)");
   }
+  leak_check_options leak_options;
+  leak_options.only = leaks_only;
+  leak_options.inject_leak = inject == "leak";
+  blocking_check_options blocking_options;
+  blocking_options.only = blocking_only;
+  blocking_options.inject_blocking = inject == "blocking";
+  lost_wakeup_check_options lost_wakeup_options;
+  lost_wakeup_options.only = lost_wakeup_only;
+  lost_wakeup_options.inject_lost_wakeup = inject == "lost-wakeup";
+  if (run_lost_wakeup && planned_lost_wakeup_scenarios(lost_wakeup_options).empty()) {
+    return usage_error("--only names only planted lost-wakeup scenarios; they run with --inject "
+                       "lost-wakeup");
+  }
+  if (run_blocking && planned_blocking_scenarios(blocking_options).empty()) {
+    return usage_error("--only names only planted blocking scenarios; they run with --inject "
+                       "blocking");
+  }
 
+  if (!child_check.empty()) {
+    // The child's report goes to its parent, which merges the checks and writes the user's files.
+    json_path = child_dir + "/report.json";
+    junit_path.clear();
+  }
   // Before any work: a path that cannot be written fails now, not after every scenario.
   std::optional<zokio::tools::output_file> json_out;
   if (!json_path.empty()) {
@@ -372,6 +699,17 @@ int run(int argc, char** argv) {
     } catch (const zokio::tools::output_error& e) {
       return environment_error(std::string("--json ") + e.what());
     }
+  }
+  std::optional<zokio::tools::output_file> junit_out;
+  if (!junit_path.empty()) {
+    try {
+      junit_out = zokio::tools::output_file::open(junit_path);
+    } catch (const zokio::tools::output_error& e) {
+      return environment_error(std::string("--junit ") + e.what());
+    }
+  }
+  if (json_out && junit_out && json_out->is_stdout() && junit_out->is_stdout()) {
+    return usage_error("--json and --junit cannot both go to standard output");
   }
 
   const zokio::tools::provenance& build = zokio::tools::build_provenance();
@@ -388,7 +726,55 @@ int run(int argc, char** argv) {
   info.scenario_timeout_s = *scenario_timeout_s;
 
   // With the JSON on standard output, the table goes to standard error.
-  std::FILE* const table_out = json_out && json_out->is_stdout() ? stderr : stdout;
+  std::FILE* const table_out = (json_out && json_out->is_stdout()) ||
+                                       (junit_out && junit_out->is_stdout()) || child_table_stderr
+                                   ? stderr
+                                   : stdout;
+
+  // The checks to run, in order: name, planned scenarios, and what runs them.
+  std::vector<planned_check> plan;
+  if (run_async) {
+    async_check_options options;
+    options.only = async_only;
+    options.inject_inline_awaits = inject == "sync-fallback" ? 1 : 0;
+    options.inject_hang = inject == "hang";
+    options.inject_deadlock = inject == "deadlock";
+    options.inject_unclean_shutdown = inject == "unclean-shutdown";
+    add_check(plan, "async", planned_scenarios(async_only), options, &run_check_async);
+  }
+  if (run_deadlock) {
+    add_check(plan, "deadlock", planned_deadlock_scenarios(deadlock_options), deadlock_options,
+              &run_check_deadlock);
+  }
+  if (run_stall) {
+    add_check(plan, "stall", planned_stall_scenarios(stall_options), stall_options,
+              &run_check_stall);
+  }
+  if (run_lifecycle) {
+    add_check(plan, "lifecycle", planned_lifecycle_scenarios(lifecycle_options), lifecycle_options,
+              &run_check_lifecycle);
+  }
+  if (run_leaks) {
+    add_check(plan, "leaks", planned_leak_scenarios(leak_options), leak_options, &run_check_leaks);
+  }
+  if (run_blocking) {
+    add_check(plan, "blocking", planned_blocking_scenarios(blocking_options), blocking_options,
+              &run_check_blocking);
+  }
+  if (run_lost_wakeup) {
+    add_check(plan, "lost-wakeup", planned_lost_wakeup_scenarios(lost_wakeup_options),
+              lost_wakeup_options, &run_check_lost_wakeup);
+  }
+
+  if (!child_check.empty()) {
+    // A re-executed child runs the one check its parent gave it.
+    plan.erase(std::remove_if(plan.begin(), plan.end(),
+                              [&](const planned_check& c) { return c.name != child_check; }),
+               plan.end());
+  } else if (!no_isolation) {
+    return run_isolated(argc, argv, plan, info, json_out, junit_out, table_out,
+                        *scenario_timeout_s);
+  }
 
   progress done;
   watchdog wd(std::chrono::seconds(*scenario_timeout_s),
@@ -424,11 +810,48 @@ int run(int argc, char** argv) {
                 if (json_out) {
                   json_out->write(render_json(info, checks, code));
                 }
-                print_exit_line(table_out, code);
+                if (junit_out) {
+                  try {
+                    junit_out->write(render_junit(info, checks));
+                  } catch (const zokio::tools::output_error& e) {
+                    environment_error(std::string("--junit ") + e.what());
+                  }
+                }
+                if (child_check.empty()) {
+                  print_exit_line(table_out, code);
+                }
               });
   stop_signals signals(wd);
+  // A child tells its parent what it does: each scenario begun and each result, one JSON line
+  // each, in --child-dir/progress.jsonl (what a parent reports when the child dies), and a
+  // heartbeat per scenario begun and ended (the parent's deadline, --scenario-timeout).
+  std::FILE* progress_log = nullptr;
+  const zokio::tools::watchdog_heartbeat heartbeat =
+      watchdog_fd >= 0 ? zokio::tools::watchdog_heartbeat(watchdog_fd)
+                       : zokio::tools::watchdog_heartbeat();
+  int scenarios_begun = 0;
+  if (!child_check.empty()) {
+    progress_log = std::fopen((child_dir + "/progress.jsonl").c_str(), "a");
+    if (heartbeat.watched()) {
+      wd.deadline_from_parent();
+    }
+    wd.on_progress([&, crash = inject == "crash"](const std::string& name, bool begun) {
+      if (progress_log != nullptr && begun) {
+        std::fprintf(progress_log, "%s\n", nlohmann::json({{"begin", name}}).dump().c_str());
+        std::fflush(progress_log);
+      }
+      heartbeat.beat();
+      if (begun && crash && ++scenarios_begun == 2) {
+        injected_crash();
+      }
+    });
+  }
 
-  const auto record = [&done](const scenario_result& r) {
+  const auto record = [&done, &progress_log](const scenario_result& r) {
+    if (progress_log != nullptr) {
+      std::fprintf(progress_log, "{\"result\":%s}\n", render_scenario_json(r).c_str());
+      std::fflush(progress_log);
+    }
     std::lock_guard<std::mutex> lock(done.m_mutex);
     done.m_done.push_back(r);
   };
@@ -447,35 +870,6 @@ int run(int argc, char** argv) {
     done.m_check.clear();
     done.m_done.clear();
   };
-  // The checks to run, in order: name, planned scenarios, and what runs them.
-  struct planned_check {
-    std::string name;
-    std::vector<std::string> planned;
-    std::function<check_result()> run;
-  };
-  std::vector<planned_check> plan;
-  if (run_async) {
-    async_check_options options;
-    options.only = async_only;
-    options.inject_inline_awaits = inject == "sync-fallback" ? 1 : 0;
-    options.inject_hang = inject == "hang";
-    options.inject_deadlock = inject == "deadlock";
-    options.inject_unclean_shutdown = inject == "unclean-shutdown";
-    plan.push_back({"async", planned_scenarios(async_only),
-                    [&wd, &record, options] { return run_check_async(options, wd, record); }});
-  }
-  if (run_deadlock) {
-    plan.push_back({"deadlock", planned_deadlock_scenarios(deadlock_options),
-                    [&] { return run_check_deadlock(deadlock_options, wd, record); }});
-  }
-  if (run_stall) {
-    plan.push_back({"stall", planned_stall_scenarios(stall_options),
-                    [&] { return run_check_stall(stall_options, wd, record); }});
-  }
-  if (run_lifecycle) {
-    plan.push_back({"lifecycle", planned_lifecycle_scenarios(lifecycle_options),
-                    [&] { return run_check_lifecycle(lifecycle_options, wd, record); }});
-  }
   {
     std::lock_guard<std::mutex> lock(done.m_mutex);
     for (const planned_check& c : plan) {
@@ -485,7 +879,7 @@ int run(int argc, char** argv) {
   std::vector<check_result> results;
   for (const planned_check& c : plan) {
     begin_check(c.name, c.planned);
-    results.push_back(c.run());
+    results.push_back(c.run(wd, record));
     end_check(results.back());
   }
   // From here on the run is complete: a signal no longer cuts it short.
@@ -497,18 +891,11 @@ int run(int argc, char** argv) {
     print_table(table_out, c);
   }
   int code = exit_code(overall);
-  if (json_out) {
-    try {
-      json_out->write(render_json(info, results, code));
-    } catch (const zokio::tools::output_error& e) {
-      environment_error(std::string("--json ") + e.what());
-      // The verdict stays visible; a passing run whose report is lost is an environment error.
-      if (code == 0) {
-        code = exit_usage;
-      }
-    }
+  code = write_reports(json_out, junit_out, info, results, code,
+                       [&] { return render_json(info, results, code); });
+  if (child_check.empty()) {
+    print_exit_line(table_out, code);
   }
-  print_exit_line(table_out, code);
   return code;
 }
 

@@ -36,9 +36,17 @@ struct run_info {
 /// The current time as UTC ISO 8601 with seconds: 2024-05-01T12:00:00Z.
 std::string utc_timestamp_now();
 
+/// One scenario as the document holds it, on one line.
+std::string render_scenario_json(const scenario_result& s);
+
 /// The whole JSON document.
 std::string render_json(const run_info& run, const std::vector<check_result>& checks,
                         int exit_code);
+
+/// The whole JUnit XML document: one <testsuite> per check, one <testcase> per scenario; a
+/// failed scenario is a <failure>, a hang or interruption an <error>, a scenario not run
+/// <skipped>, each with its reason and evidence.
+std::string render_junit(const run_info& run, const std::vector<check_result>& checks);
 
 /// The human table of one check: one row per scenario, the reasons of those that did not pass,
 /// and a verdict line such as "check-async: PASS (7/7 scenarios)".

@@ -38,11 +38,20 @@ public:
     m_deadlock = true;
     fail(std::move(why));
   }
+  /// A suspended task that nothing can resume.
+  void lost_wakeup(std::string why) {
+    m_lost_wakeup = true;
+    fail(std::move(why));
+  }
+  /// The lost wake-ups found, the evidence of a lost-wakeup verdict.
+  void lost_wakeups(std::vector<zokio::diag::lost_wakeup> found) { m_lost = std::move(found); }
   void note(std::string what) { m_notes.push_back(std::move(what)); }
   /// The deadlocked cycles found, the evidence of a deadlock verdict.
   void cycles(std::vector<zokio::diag::deadlock_cycle> found) { m_cycles = std::move(found); }
   /// The stall reports of the scenario's runtime.
   void stalls(std::vector<zokio::diag::stall_report> found) { m_stalls = std::move(found); }
+  /// The resources a leak check sampled, with their trends.
+  void resources(std::vector<resource_trend> sampled) { m_resources = std::move(sampled); }
 
   /// Judges the counters of a runtime that has shut down (force_async: every await suspends
   /// and each suspension is resumed exactly once).
@@ -81,8 +90,12 @@ public:
     r.counters = std::move(m_stats);
     r.cycles = std::move(m_cycles);
     r.stalls = std::move(m_stalls);
+    r.resources = std::move(m_resources);
+    r.lost_wakeups = std::move(m_lost);
     if (m_deadlock) {
       r.outcome = verdict::deadlock;
+    } else if (m_lost_wakeup) {
+      r.outcome = verdict::lost_wakeup;
     } else if (m_fallback) {
       r.outcome = verdict::sync_fallback;
     } else if (!m_failures.empty()) {
@@ -103,6 +116,9 @@ private:
   std::optional<zokio::runtime_stats> m_stats;
   std::vector<zokio::diag::deadlock_cycle> m_cycles;
   std::vector<zokio::diag::stall_report> m_stalls;
+  std::vector<resource_trend> m_resources;
+  std::vector<zokio::diag::lost_wakeup> m_lost;
+  bool m_lost_wakeup = false;
 };
 
 /// A scenario's runtime, which the watchdog dumps while the scenario runs. The destructor shuts it

@@ -25,6 +25,9 @@ watchdog::~watchdog() {
 }
 
 void watchdog::arm(std::string name) {
+  if (m_on_progress) {
+    m_on_progress(name, true);
+  }
   {
     std::lock_guard<std::mutex> lock(m_mutex);
     m_name = std::move(name);
@@ -35,11 +38,16 @@ void watchdog::arm(std::string name) {
 }
 
 void watchdog::disarm() {
+  std::string name;
   {
     std::lock_guard<std::mutex> lock(m_mutex);
     m_armed = false;
+    name = m_name;
   }
   m_cv.notify_all();
+  if (m_on_progress) {
+    m_on_progress(name, false);
+  }
 }
 
 void watchdog::watch(const zokio::runtime* rt) {
@@ -50,7 +58,7 @@ void watchdog::watch(const zokio::runtime* rt) {
 void watchdog::run() {
   std::unique_lock<std::mutex> lock(m_mutex);
   while (!m_stop) {
-    if (!m_armed) {
+    if (!m_armed || m_parent_deadline) {
       m_cv.wait(lock);
       continue;
     }
@@ -62,6 +70,21 @@ void watchdog::run() {
       expire(std::chrono::steady_clock::now() - started);
     }
   }
+}
+
+void watchdog::deadline_from_parent() {
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_parent_deadline = true;
+  }
+  m_cv.notify_all();
+}
+
+void watchdog::hang_now() {
+  std::unique_lock<std::mutex> lock(m_mutex); // held until the exit, as in expire
+  const auto elapsed =
+      m_armed ? std::chrono::steady_clock::now() - m_started : std::chrono::nanoseconds(0);
+  expire(elapsed);
 }
 
 void watchdog::expire(std::chrono::nanoseconds elapsed) {
@@ -110,6 +133,7 @@ sigset_t stop_set() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR2);
   return set;
 }
 
@@ -129,6 +153,9 @@ stop_signals::stop_signals(watchdog& wd)
           }
           if (m_stop.load()) {
             return;
+          }
+          if (signo == SIGUSR2) {
+            m_watchdog.hang_now();
           }
           m_watchdog.interrupt(signo);
         }

@@ -47,6 +47,17 @@ public:
   void watch(const zokio::runtime* rt);
   /// Ends the run now: `on_expiry` with verdict::interrupted, then exit code 3.
   [[noreturn]] void interrupt(int signo);
+  /// Ends the run now as a hang (the parent's watchdog said so): the task dump, `on_expiry` with
+  /// verdict::hang, then exit code 3.
+  [[noreturn]] void hang_now();
+  /// Called (on the thread running the checks) when work is armed, with its name and true, and
+  /// when it is disarmed, with false: the heartbeat of a watched child. Set before any arm.
+  void on_progress(std::function<void(const std::string&, bool)> fn) {
+    m_on_progress = std::move(fn);
+  }
+  /// The deadline is kept by a parent process (a re-executed child under the shared watchdog of
+  /// tools/common, which sends SIGUSR2 past it): this thread no longer expires by itself.
+  void deadline_from_parent();
 
 private:
   void run();
@@ -59,17 +70,20 @@ private:
   std::condition_variable m_cv;
   bool m_armed = false;
   bool m_stop = false;
+  bool m_parent_deadline = false;
   std::string m_name;
   std::chrono::steady_clock::time_point m_started;
   const zokio::runtime* m_rt = nullptr;
+  std::function<void(const std::string&, bool)> m_on_progress;
   std::thread m_thread; // last: started once the fields above exist
 };
 
-/// Blocks SIGINT and SIGTERM in the calling thread. Call it first in main, before any thread
-/// starts: every thread started later inherits the mask, so only `stop_signals` sees them.
+/// Blocks SIGINT, SIGTERM and SIGUSR2 in the calling thread. Call it first in main, before any
+/// thread starts: every thread started later inherits the mask, so only `stop_signals` sees them.
 void block_stop_signals();
 
-/// Turns SIGINT and SIGTERM into `watchdog::interrupt`, from a thread of its own that waits for
+/// Turns SIGINT and SIGTERM into `watchdog::interrupt`, and SIGUSR2 (the dump signal of a parent's
+/// watchdog, tools/common) into `watchdog::hang_now`, from a thread of its own that waits for
 /// them (block_stop_signals must have run). `stop` (or the destructor) ends that thread and
 /// unblocks the signals in the calling thread again, so a signal after the run has its default
 /// effect.

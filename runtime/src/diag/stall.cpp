@@ -15,6 +15,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <utility>
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -189,6 +190,59 @@ bool read_schedstat(long tid, std::int64_t& cpu, std::int64_t& wait) {
   return true;
 }
 
+/// The scheduler state of thread `tid` ('R', 'S', 'D', ...; 0 when /proc does not tell).
+char read_thread_state(long tid) {
+  if (tid == 0) {
+    return 0;
+  }
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  // "pid (comm) S ...": the name may hold spaces and parentheses, the state follows the last ')'.
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+}
+
+/// The name of system call `nr` for the common blocking ones, else "syscall N".
+std::string syscall_name(long nr) {
+#if defined(__x86_64__)
+  static const std::pair<long, const char*> names[] = {
+      {0, "read"},         {1, "write"},         {7, "poll"},
+      {17, "pread64"},     {18, "pwrite64"},     {19, "readv"},
+      {20, "writev"},      {23, "select"},       {35, "nanosleep"},
+      {42, "connect"},     {43, "accept"},       {44, "sendto"},
+      {45, "recvfrom"},    {46, "sendmsg"},      {47, "recvmsg"},
+      {61, "wait4"},       {73, "flock"},        {74, "fsync"},
+      {75, "fdatasync"},   {202, "futex"},       {230, "clock_nanosleep"},
+      {232, "epoll_wait"}, {257, "openat"},      {270, "pselect6"},
+      {271, "ppoll"},      {281, "epoll_pwait"}, {288, "accept4"},
+      {318, "getrandom"},
+  };
+  for (const auto& [n, name] : names) {
+    if (n == nr) {
+      return name;
+    }
+  }
+#endif
+  return "syscall " + std::to_string(nr);
+}
+
+/// Where thread `tid` sleeps in the kernel: its wchan and the system call it is in.
+void read_blocked_in(long tid, std::string& wchan, std::string& syscall) {
+  {
+    std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/wchan");
+    std::getline(in, wchan);
+    if (wchan == "0") {
+      wchan.clear();
+    }
+  }
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/syscall");
+  std::string first;
+  if (in >> first && !first.empty() && first[0] >= '0' && first[0] <= '9') {
+    syscall = syscall_name(std::stol(first));
+  }
+}
+
 // SIGQUIT: the handler only counts (async-signal-safe); each runtime's watchdog thread, which
 // looks at the count at least every 200 ms, prints the dump from its own thread, so the dump
 // works while every worker is stuck, and the program goes on.
@@ -351,6 +405,11 @@ void stall_watchdog::report(unsigned index, void* running, std::uint64_t seq,
     r.on_cpu = std::chrono::nanoseconds(std::max<std::int64_t>(cpu1 - seen.cpu0, 0));
     r.runqueue_wait = std::chrono::nanoseconds(std::max<std::int64_t>(wait1 - seen.wait0, 0));
   }
+  // Before the backtrace: its signal briefly wakes a sleeping thread.
+  r.thread_state = read_thread_state(tid);
+  if (r.thread_state != 0 && r.thread_state != 'R') {
+    read_blocked_in(tid, r.wchan, r.syscall);
+  }
   if (m_rt.m_options.stall_backtrace) {
     r.backtrace = capture(tid, r.backtrace_note);
     if (!r.backtrace.empty() && w.m_progress.load(std::memory_order_acquire) != seq) {
@@ -454,6 +513,17 @@ std::string format_stall(const stall_report& r) {
     if (r.preempted()) {
       os << " (preempted: the machine was overloaded)";
     }
+  }
+  if (r.blocked()) {
+    os << "; blocked (off-CPU)";
+    if (!r.syscall.empty()) {
+      os << " in " << r.syscall;
+    }
+    if (!r.wchan.empty()) {
+      os << " (kernel: " << r.wchan << ")";
+    }
+  } else if (r.thread_state != 0 && !r.preempted()) {
+    os << "; on CPU (busy)";
   }
   os << "\n";
   if (r.backtrace.empty()) {

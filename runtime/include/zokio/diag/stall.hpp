@@ -46,6 +46,14 @@ struct stall_report {
   std::chrono::nanoseconds watched{0};
   std::chrono::nanoseconds on_cpu{0};
   std::chrono::nanoseconds runqueue_wait{0};
+  /// The stuck thread's scheduler state when the report was made, from
+  /// /proc/self/task/TID/stat: 'R' on a CPU or waiting for one, 'S' asleep in the kernel, 'D'
+  /// in an uninterruptible wait; 0 when /proc does not tell. For a thread not on a CPU, the
+  /// kernel function it sleeps in (/proc wchan, e.g. "hrtimer_nanosleep", "pipe_read") and the
+  /// system call it is blocked in ("clock_nanosleep", "read", or "syscall N"); empty otherwise.
+  char thread_state = 0;
+  std::string wchan;
+  std::string syscall;
   /// The stuck thread's stack, taken while it was stuck (a signal to the thread, `backtrace()`
   /// in the handler), innermost first, one symbolized frame a line: "function+0x1f (module)".
   /// Empty when it could not be taken; `backtrace_note` says why.
@@ -55,6 +63,18 @@ struct stall_report {
   /// True when the thread waited for a CPU for most of the watched part: the machine was
   /// overloaded, the task itself may be innocent.
   bool preempted() const noexcept { return watched.count() > 0 && runqueue_wait * 2 > watched; }
+
+  /// True when the thread was blocked in the kernel (off-CPU), not computing: a synchronous call
+  /// such as a sleep or a blocking read on the loop thread (what Node's --trace-sync-io reports).
+  /// It was neither on a CPU nor waiting for one for most of the watched part, and it was not
+  /// running when reported; with nothing watched, its state alone decides.
+  bool blocked() const noexcept {
+    const bool asleep = thread_state == 'S' || thread_state == 'D';
+    if (watched.count() <= 0) {
+      return asleep;
+    }
+    return (on_cpu + runqueue_wait) * 2 < watched && (asleep || thread_state == 0);
+  }
 };
 
 /// The runtime's most recent stall reports (up to 64), oldest first. Callable from any thread.

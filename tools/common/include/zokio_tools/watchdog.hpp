@@ -35,10 +35,18 @@ struct watchdog_options {
   int dump_signal = 0; ///< 0: SIGUSR2
 };
 
+/// How a watched run ended, for a parent that reports it: `signal` is the signal that killed the
+/// child (0 if it exited), `hang` is true when the watchdog declared a hang.
+struct watched_exit {
+  int signal = 0;
+  bool hang = false;
+};
+
 /// Runs the tool again as a watched child with the same arguments plus the hidden flag, and
 /// returns the exit code the parent must exit with. Errors starting the child: exit 4, with one
-/// line on standard error.
-int run_watched(int argc, char** argv, const watchdog_options& options);
+/// line on standard error. `how`, when given, is filled in.
+int run_watched(int argc, char** argv, const watchdog_options& options,
+                watched_exit* how = nullptr);
 
 /// The child's end of the pipe. beat() is async-signal-safe and thread-safe (one write(2)); a
 /// parent that went away is ignored (SIGPIPE must be ignored or blocked: the constructor ignores
