@@ -645,18 +645,25 @@ planted = {
     "sleep-on-loop": ("blocking-sleep", "injected_sleep_on_loop_thread", "nanosleep"),
     "read-on-loop": ("blocking-read", "injected_blocking_read", "read"),
 }
+# ThreadSanitizer defers a signal that arrives in an intercepted blocking call (read) until the
+# call returns, so there the backtrace of a blocked read may be missing ("the thread did not
+# answer the signal"); the verdict, task and system call are still required.
+tsan = "/build-tsan/" in sys.argv[1]
 for name, (task, function, call) in planted.items():
     s = by_name[name]
     assert s["verdict"] == "fail", (name, s["verdict"])
     assert s["reason"].startswith("blocked (off-CPU): task '" + task + "'"), s["reason"]
-    assert "MISSING" not in s["reason"], s["reason"]
-    assert function in s["reason"], s["reason"]
     blocked = [r for r in s["stalls"] if r["blocked"]]
     assert blocked, s["stalls"]
     r = blocked[0]
     assert r["name"] == task and r["thread_state"] in ("S", "D"), r
     assert call in r["syscall"], r["syscall"]
     assert r["on_cpu_ms"] * 2 < r["watched_ms"] or r["watched_ms"] == 0, r
+    if tsan and not r["backtrace"]:
+        print(name, "blocked in", r["syscall"], "(no backtrace under TSan)")
+        continue
+    assert "MISSING" not in s["reason"], s["reason"]
+    assert function in s["reason"], s["reason"]
     assert any(function in f for f in r["backtrace"]), r["backtrace"]
     print(name, "blocked in", r["syscall"], r["wchan"], "at", r["backtrace"][:3])
 for name in ("waits-off-loop", "busy-is-not-blocking"):
@@ -664,8 +671,13 @@ for name in ("waits-off-loop", "busy-is-not-blocking"):
 PY
   grep -q "blocked (off-CPU) in clock_nanosleep" "$work/inject-blocking.out" ||
     fail "the table does not say blocked (off-CPU) with the system call"
-  grep -q "injected_blocking_read" "$work/inject-blocking.out" ||
-    fail "the table does not print the backtrace"
+  # Under TSan the blocked read may have no backtrace (see above); the sleep's must name its call.
+  if ! grep -q "injected_blocking_read" "$work/inject-blocking.out"; then
+    { [[ $work == */build-tsan/* ]] &&
+      grep -q "no backtrace: the thread did not answer the signal" "$work/inject-blocking.out" &&
+      grep -q "injected_sleep_on_loop_thread" "$work/inject-blocking.out"; } ||
+      fail "the table does not print the backtrace"
+  fi
   grep -q "^zokio-diag: exit 1 " "$work/inject-blocking.out" || fail "no 'zokio-diag: exit 1' line"
   ;;
 junit)
