@@ -231,7 +231,8 @@ public:
   std::vector<std::unique_ptr<worker>> m_workers;
   blocking_pool m_blocking; // spawn_blocking's threads; declared after m_workers: destroyed first
   // Written on spawns and posts from every thread: each on a cache line of its own, apart from
-  // the flags every worker reads on every spawn (false sharing cost multi-worker spawns ~10%).
+  // the flags every worker reads on every spawn (`perf annotate` of
+  // multi_worker_spawn_many showed the id counter's locked add stalling on that line).
   alignas(64) std::atomic<std::uint64_t> m_next_id{1}; // worker threads take ids in blocks
   alignas(64) std::atomic<std::uint64_t> m_epoch{
       0}; // bumped by every inbox post: cross-thread progress
