@@ -9,10 +9,11 @@
 using namespace std::chrono_literals;
 
 // An await whose registration runs out of memory: under force_async a channel send pushes its
-// value from await_suspend, inside the registration, and the push may grow the channel's ring,
-// which may throw std::bad_alloc ("bad_alloc in a channel send", issue #13, section 6). The await
-// completed (with that exception) without suspending: it counts as inline, so that awaits =
-// inline + suspended + cancelled keeps holding, and the value is neither sent nor lost.
+// value from await_suspend, inside the registration (without it, from await_ready), and the push
+// may need a new block for the channel's queue, which may throw std::bad_alloc ("bad_alloc in a
+// channel send", issue #13, section 6). The await completed (with that exception) without
+// suspending: it counts as inline, so that awaits = inline + suspended + cancelled keeps holding,
+// and the value is neither sent nor lost.
 //
 // The allocation failure is planted by replacing the global operator new of this test program:
 // while `g_fail_from` is not 0, any allocation of at least that many bytes throws. The sanitizer
@@ -70,17 +71,17 @@ struct outcome {
 
 [[maybe_unused]] zokio::task<outcome> send_until_out_of_memory() {
   outcome o;
-  auto [tx, rx] = zokio::make_channel<int>(0); // unbounded: its ring grows as it fills
+  auto [tx, rx] = zokio::make_channel<int>(0); // unbounded: a block of 1,024 values at a time
   int next = 0;
-  // Big enough that the ring's next growth is a large allocation.
   for (; next < 20'000; ++next) {
     if (tx.try_send(int{next}) != zokio::send_status::sent) {
       ADD_FAILURE() << "try_send " << next << " into an unbounded channel failed";
       co_return o;
     }
   }
-  // From now on an allocation of 64 KiB or more fails: the next growth of the ring.
-  g_fail_from.store(64 * 1024);
+  // From now on an allocation of 4 KiB or more fails: the queue's next block (4 KiB of values
+  // and a link).
+  g_fail_from.store(4096);
   for (int i = 0; i < 200'000 && !o.refused; ++i) {
     try {
       const bool ok = co_await tx.send(int{next});
@@ -104,12 +105,13 @@ struct outcome {
   co_return o;
 }
 
-TEST(alloc_failure,
-     a_channel_send_out_of_memory_while_registering_counts_inline_and_loses_nothing) {
+void send_out_of_memory_case(bool force_async) {
 #ifdef ZOKIO_TEST_SANITIZED
+  (void)force_async;
   GTEST_SKIP() << "the sanitizer's own operator new cannot be replaced: the release tree runs this";
 #else
-  zokio::runtime rt{{.workers = 1, .force_async = true}};
+  g_failed.store(0);
+  zokio::runtime rt{{.workers = 1, .force_async = force_async}};
   const outcome o = zokio::testing::block_on_within(
       rt, 30s, "sends into a growing channel until one runs out of memory",
       send_until_out_of_memory());
@@ -126,6 +128,17 @@ TEST(alloc_failure,
                                     "inline await)";
   zokio::testing::expect_clean_shutdown(rt);
 #endif
+}
+
+TEST(alloc_failure,
+     a_channel_send_out_of_memory_while_registering_counts_inline_and_loses_nothing) {
+  send_out_of_memory_case(true);
+}
+
+// Without force_async the send pushes from await_ready: the exception leaves there, and the await
+// still counts (as inline), not as an await of no kind.
+TEST(alloc_failure, a_channel_send_out_of_memory_in_await_ready_counts_inline_and_loses_nothing) {
+  send_out_of_memory_case(false);
 }
 
 } // namespace

@@ -306,9 +306,8 @@ zokio::task<void> produce_tagged(zokio::sender<tagged> tx, unsigned id, std::uin
   }
 }
 
-zokio::task<bool> many_producers(std::size_t capacity) {
+zokio::task<bool> many_producers(std::size_t capacity, std::uint64_t per_producer = 50'000) {
   constexpr unsigned producers = 6;
-  constexpr std::uint64_t per_producer = 50'000;
   auto [tx, rx] = zokio::make_channel<tagged>(capacity);
   std::vector<zokio::join_handle<void>> hs;
   for (unsigned p = 0; p < producers; ++p) {
@@ -336,6 +335,53 @@ TEST(channel, several_producers_on_two_workers_keep_their_own_order) {
   EXPECT_TRUE(rt.block_on(many_producers(64)));
   EXPECT_TRUE(rt.block_on(many_producers(0)));
   EXPECT_GT(rt.stats().resumes_cross_thread, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// The queue is a list of blocks of 4 KiB (256 values of 16 bytes): bounds below, at and across a
+// block's size, with senders blocked on a full queue, so that refills cross block boundaries.
+TEST(channel, bounds_across_block_boundaries_keep_every_producers_order) {
+  zokio::runtime rt{{.workers = 2}};
+  for (std::size_t capacity : {1u, 3u, 255u, 256u, 257u, 700u}) {
+    SCOPED_TRACE(capacity);
+    EXPECT_TRUE(rt.block_on(many_producers(capacity, 5'000)));
+  }
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+struct counted_value {
+  explicit counted_value(std::shared_ptr<int> live) noexcept : m_live(std::move(live)) {
+    ++*m_live;
+  }
+  counted_value(counted_value&& o) noexcept : m_live(std::move(o.m_live)) {}
+  counted_value& operator=(counted_value&&) = delete;
+  ~counted_value() {
+    if (m_live) {
+      --*m_live;
+    }
+  }
+  std::shared_ptr<int> m_live;
+};
+
+zokio::task<int> queue_then_drop(std::shared_ptr<int> live) {
+  auto [tx, rx] = zokio::make_channel<counted_value>(0);
+  for (int i = 0; i < 3000; ++i) { // 3000 values of 16 bytes: twelve blocks
+    co_await tx.send(counted_value(live));
+  }
+  for (int i = 0; i < 1000; ++i) {
+    std::optional<counted_value> v = co_await rx.recv();
+    EXPECT_TRUE(v.has_value());
+  }
+  const int queued = *live;
+  { auto dropped = std::move(rx); } // drops the 2000 still queued
+  co_return queued;
+}
+
+TEST(channel, dropping_the_receiver_destroys_every_queued_value_once) {
+  zokio::runtime rt{{.workers = 1}};
+  auto live = std::make_shared<int>(0);
+  EXPECT_EQ(rt.block_on(queue_then_drop(live)), 2000);
+  EXPECT_EQ(*live, 0);
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -4,6 +4,7 @@
 #include "task/blocking_pool.hpp"
 #include "time/timer_driver.hpp"
 
+#include <zokio/detail/spinlock.hpp>
 #include <zokio/detail/worker_core.hpp>
 #include <zokio/runtime/runtime.hpp>
 
@@ -52,21 +53,6 @@ struct inbox_item {
   task_record* task;
   inbox_op op;
   void* arg; // blocking_done: the pool_item of the finished job
-};
-
-class spinlock {
-public:
-  void lock() noexcept {
-    while (m_flag.exchange(true, std::memory_order_acquire)) {
-      while (m_flag.load(std::memory_order_relaxed)) {
-        std::this_thread::yield();
-      }
-    }
-  }
-  void unlock() noexcept { m_flag.store(false, std::memory_order_release); }
-
-private:
-  std::atomic<bool> m_flag{false};
 };
 
 class worker final : public worker_core {
@@ -154,6 +140,9 @@ private:
   void run_ready() noexcept;
   void resume(task_record* t) noexcept;
   /// Counts a resume (number `seq`) that ran past `stall_threshold` (once per resume).
+  /// First resume of a task already cancelled: finishes it without running its body (false).
+  /// Otherwise true: go on and resume it.
+  bool start_or_skip(task_record* t) noexcept;
   void note_long_resume(std::uint64_t spent_ticks, std::uint64_t seq) noexcept;
 
   /// Resumes shorter than this many ticks are never stalls: at most 100 µs on any clock of 1 GHz

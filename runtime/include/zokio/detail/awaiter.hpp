@@ -118,7 +118,19 @@ public:
       }
       return false;
     }
-    if (self().ready()) {
+    bool done = false;
+    if constexpr (noexcept(self().ready())) {
+      done = self().ready();
+    } else {
+      try {
+        done = self().ready();
+      } catch (...) {
+        // It completed (with that exception) without suspending: inline, as in await_suspend.
+        w.m_stats.awaits_inline.add();
+        throw;
+      }
+    }
+    if (done) {
       w.m_stats.awaits_inline.add();
       return true;
     }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zokio/detail/awaiter.hpp>
+#include <zokio/detail/spinlock.hpp>
 #include <zokio/util/site.hpp>
 
 #include <atomic>
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -15,7 +17,7 @@
 // A multi-producer, single-consumer channel shared by tasks on any worker.
 //
 // Shared state (`channel_state`), reference counted by every sender and the receiver:
-// - `m_mutex` guards everything below it: the ring buffer of queued values, the closed flag, and
+// - `m_mutex` (a spinlock) guards everything below it: the queue of values, the closed flag, and
 //   the two waiter lists (blocked senders, waiting receivers) with each waiter's links, value
 //   slot and outcome. It is never held across a suspension, and tasks are woken after it is
 //   released.
@@ -49,91 +51,133 @@ enum class send_status : std::uint8_t {
 
 namespace detail {
 
-/// A growable ring buffer (the channel's queue). Grows by doubling up to a limit and never
-/// shrinks, so a channel in steady state allocates nothing per message. Not thread-safe.
+/// The channel's queue: a list of fixed-size blocks (about 4 KiB of values each, or the bound of
+/// a smaller bounded channel). A send past the last block links a new one; a receive that empties
+/// a block unlinks it and keeps it as the spare, so a channel in steady state allocates nothing
+/// per message, a burst never copies the values already queued (as a doubling ring would), and a
+/// drained queue gives its memory back but for one block. Not thread-safe.
 template <typename T>
-class channel_ring {
+class channel_queue {
 public:
-  channel_ring() noexcept = default;
-  channel_ring(const channel_ring&) = delete;
-  channel_ring& operator=(const channel_ring&) = delete;
-  ~channel_ring() {
+  explicit channel_queue(std::size_t capacity = 0) noexcept : m_block_slots(slots_for(capacity)) {}
+  channel_queue(const channel_queue&) = delete;
+  channel_queue& operator=(const channel_queue&) = delete;
+  ~channel_queue() {
     clear();
-    if (m_data != nullptr) {
-      std::allocator<T>().deallocate(m_data, m_cap);
-    }
+    free_block(m_spare);
   }
 
   std::size_t size() const noexcept { return m_size; }
   bool empty() const noexcept { return m_size == 0; }
 
-  /// Appends; grows first when full (limit 0: no limit). The caller checks the limit.
-  template <typename... Args>
-  void emplace_back(std::size_t limit, Args&&... args) {
-    if (m_size == m_cap) {
-      grow(limit);
+  /// Appends. May throw std::bad_alloc (a new block), before anything changed.
+  void push_back(T&& v) {
+    if (m_tail_block == nullptr || m_tail == m_block_slots) {
+      block* b = m_spare != nullptr ? std::exchange(m_spare, nullptr) : new_block();
+      b->m_next = nullptr;
+      if (m_tail_block != nullptr) {
+        m_tail_block->m_next = b;
+      } else {
+        m_head_block = b;
+        m_head = 0;
+      }
+      m_tail_block = b;
+      m_tail = 0;
     }
-    std::size_t i = m_head + m_size;
-    if (i >= m_cap) {
-      i -= m_cap;
-    }
-    std::construct_at(m_data + i, std::forward<Args>(args)...);
+    std::construct_at(slot(m_tail_block, m_tail), std::move(v));
+    ++m_tail;
     ++m_size;
   }
 
+  /// Sets a block aside now, so that the next push past a block's end does not allocate. May
+  /// throw std::bad_alloc.
+  void reserve_spare() {
+    if (m_spare == nullptr) {
+      m_spare = new_block();
+    }
+  }
+
+  /// Removes the oldest value. The queue must not be empty.
   T pop_front() noexcept {
-    T* p = m_data + m_head;
+    T* p = slot(m_head_block, m_head);
     T v = std::move(*p);
     std::destroy_at(p);
-    if (++m_head == m_cap) {
+    ++m_head;
+    if (--m_size == 0) {
+      m_head = m_tail = 0; // one block left, reused from its start (a ping-pong stays in it)
+    } else if (m_head == m_block_slots) {
+      block* done = std::exchange(m_head_block, m_head_block->m_next);
       m_head = 0;
+      recycle(done);
     }
-    --m_size;
     return v;
   }
 
-  void swap(channel_ring& o) noexcept {
-    std::swap(m_data, o.m_data);
-    std::swap(m_cap, o.m_cap);
+  void swap(channel_queue& o) noexcept {
+    std::swap(m_head_block, o.m_head_block);
+    std::swap(m_tail_block, o.m_tail_block);
+    std::swap(m_spare, o.m_spare);
     std::swap(m_head, o.m_head);
+    std::swap(m_tail, o.m_tail);
     std::swap(m_size, o.m_size);
+    std::swap(m_block_slots, o.m_block_slots);
   }
 
+  /// Destroys every value and frees every block but the spare.
   void clear() noexcept {
     while (m_size > 0) {
-      std::destroy_at(m_data + m_head);
-      if (++m_head == m_cap) {
-        m_head = 0;
-      }
-      --m_size;
+      (void)pop_front();
     }
-    m_head = 0;
+    if (m_head_block != nullptr) {
+      recycle(m_head_block);
+    }
+    m_head_block = m_tail_block = nullptr;
+    m_head = m_tail = 0;
   }
 
 private:
-  void grow(std::size_t limit) {
-    std::size_t cap = m_cap < 8 ? 16 : m_cap * 2;
-    if (limit != 0 && cap > limit) {
-      cap = limit;
+  struct block {
+    block* m_next;
+  };
+  static constexpr std::size_t k_align = alignof(T) > alignof(block) ? alignof(T) : alignof(block);
+  static constexpr std::size_t k_offset =
+      (sizeof(block) + alignof(T) - 1) / alignof(T) * alignof(T);
+
+  static std::size_t slots_for(std::size_t capacity) noexcept {
+    std::size_t n = 4096 / sizeof(T);
+    if (n < 8) {
+      n = 8;
     }
-    T* data = std::allocator<T>().allocate(cap);
-    for (std::size_t k = 0; k < m_size; ++k) {
-      T* from = m_data + (m_head + k < m_cap ? m_head + k : m_head + k - m_cap);
-      std::construct_at(data + k, std::move(*from));
-      std::destroy_at(from);
+    return capacity != 0 && capacity < n ? capacity : n;
+  }
+  std::size_t block_bytes() const noexcept { return k_offset + m_block_slots * sizeof(T); }
+  static T* slot(block* b, std::size_t i) noexcept {
+    return reinterpret_cast<T*>(reinterpret_cast<std::byte*>(b) + k_offset) + i;
+  }
+  block* new_block() {
+    void* p = ::operator new (block_bytes(), std::align_val_t{k_align});
+    return ::new (p) block{nullptr};
+  }
+  void free_block(block* b) noexcept {
+    if (b != nullptr) {
+      ::operator delete (b, block_bytes(), std::align_val_t{k_align});
     }
-    if (m_data != nullptr) {
-      std::allocator<T>().deallocate(m_data, m_cap);
+  }
+  void recycle(block* b) noexcept {
+    if (m_spare == nullptr) {
+      m_spare = b;
+    } else {
+      free_block(b);
     }
-    m_data = data;
-    m_cap = cap;
-    m_head = 0;
   }
 
-  T* m_data = nullptr;
-  std::size_t m_cap = 0;
-  std::size_t m_head = 0;
+  block* m_head_block = nullptr;
+  block* m_tail_block = nullptr;
+  block* m_spare = nullptr;
+  std::size_t m_head = 0; // next value to receive: slot m_head of m_head_block
+  std::size_t m_tail = 0; // next free slot of m_tail_block
   std::size_t m_size = 0;
+  std::size_t m_block_slots;
 };
 
 template <typename T>
@@ -190,7 +234,7 @@ struct channel_waiters {
 template <typename T>
 class channel_state {
 public:
-  explicit channel_state(std::size_t capacity) noexcept : m_capacity(capacity) {}
+  explicit channel_state(std::size_t capacity) noexcept : m_buf(capacity), m_capacity(capacity) {}
 
   // --- under m_mutex ---
 
@@ -207,10 +251,15 @@ public:
       *wake = r->m_task;
       return send_status::sent;
     }
-    if (m_capacity != 0 && m_buf.size() >= m_capacity) {
-      return send_status::full;
+    if (m_capacity != 0 && m_buf.size() + 1 >= m_capacity) {
+      if (m_buf.size() >= m_capacity) {
+        return send_status::full;
+      }
+      // This push fills the buffer: set a block aside for the refills of pop_locked, which must
+      // not allocate (see there).
+      m_buf.reserve_spare();
     }
-    m_buf.emplace_back(m_capacity, std::move(v));
+    m_buf.push_back(std::move(v));
     return send_status::sent;
   }
 
@@ -223,8 +272,12 @@ public:
     }
     out.emplace(m_buf.pop_front());
     if (channel_send_awaiter<T>* s = m_senders_waiting.pop_claimed()) {
-      // The buffer was full at capacity and has one slot free now: this does not allocate.
-      m_buf.emplace_back(m_capacity, std::move(s->m_value));
+      // The buffer was full and stays full. The push needs a new block only when the tail
+      // block is full, and then the spare is there: it was set aside when the buffer became
+      // full and whenever a sender started to wait (arm), and while senders wait every receive
+      // is one pop and one push, so the head crosses a block boundary (recycling its block as
+      // the spare) once between any two boundary crossings of the tail. This does not allocate.
+      m_buf.push_back(std::move(s->m_value));
       s->m_result = true;
       s->m_done = true;
       *wake = s->m_task;
@@ -239,8 +292,8 @@ public:
     return {take_all(m_senders_waiting), take_all(m_receivers)};
   }
 
-  std::mutex m_mutex;
-  channel_ring<T> m_buf;
+  spinlock m_mutex;
+  channel_queue<T> m_buf;
   channel_waiters<channel_send_awaiter<T>> m_senders_waiting;
   channel_waiters<channel_recv_awaiter<T>> m_receivers;
   bool m_closed = false;
@@ -282,7 +335,7 @@ template <typename T>
 void close_channel(channel_state<T>* s) noexcept {
   std::pair<channel_send_awaiter<T>*, channel_recv_awaiter<T>*> woken{};
   {
-    std::lock_guard<std::mutex> lock(s->m_mutex);
+    std::lock_guard lock(s->m_mutex);
     if (s->m_closed) {
       return;
     }
@@ -318,7 +371,7 @@ public:
     if (!m_done) {
       task_record* woken = nullptr;
       {
-        std::lock_guard<std::mutex> lock(m_s->m_mutex);
+        std::lock_guard lock(m_s->m_mutex);
         const send_status st = m_s->push_locked(m_value, &woken);
         if (st == send_status::full) {
           return false;
@@ -336,9 +389,10 @@ public:
   bool arm() {
     task_record* woken = nullptr;
     {
-      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      std::lock_guard lock(m_s->m_mutex);
       const send_status st = m_s->push_locked(m_value, &woken);
       if (st == send_status::full) {
+        m_s->m_buf.reserve_spare(); // for pop_locked's refill; may throw before linking
         m_s->m_senders_waiting.push(this);
         return true;
       }
@@ -352,7 +406,7 @@ public:
   }
 
   bool withdraw() noexcept {
-    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    std::lock_guard lock(m_s->m_mutex);
     if (!m_linked) {
       return false; // a receiver or close() completed this send: it resumes with its outcome
     }
@@ -394,7 +448,7 @@ public:
     if (!m_done) {
       task_record* woken = nullptr;
       {
-        std::lock_guard<std::mutex> lock(m_s->m_mutex);
+        std::lock_guard lock(m_s->m_mutex);
         if (!m_s->pop_locked(m_slot, &woken)) {
           return false;
         }
@@ -410,7 +464,7 @@ public:
   bool arm() noexcept {
     task_record* woken = nullptr;
     {
-      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      std::lock_guard lock(m_s->m_mutex);
       if (!m_s->pop_locked(m_slot, &woken)) {
         m_s->m_receivers.push(this);
         return true;
@@ -424,7 +478,7 @@ public:
   }
 
   bool withdraw() noexcept {
-    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    std::lock_guard lock(m_s->m_mutex);
     if (!m_linked) {
       return false; // a sender or close() completed this receive: it resumes with its value
     }
@@ -499,7 +553,7 @@ public:
     detail::task_record* woken = nullptr;
     send_status st;
     {
-      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      std::lock_guard lock(m_s->m_mutex);
       st = m_s->push_locked(value, &woken);
     }
     if (woken != nullptr) {
@@ -527,7 +581,7 @@ public:
     if (m_s == nullptr) {
       return true;
     }
-    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    std::lock_guard lock(m_s->m_mutex);
     return m_s->m_closed;
   }
 
@@ -592,7 +646,7 @@ public:
     }
     detail::task_record* woken = nullptr;
     {
-      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      std::lock_guard lock(m_s->m_mutex);
       m_s->pop_locked(out, &woken);
     }
     if (woken != nullptr) {
@@ -614,7 +668,7 @@ public:
     if (m_s == nullptr) {
       return true;
     }
-    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    std::lock_guard lock(m_s->m_mutex);
     return m_s->m_closed;
   }
 
@@ -623,7 +677,7 @@ public:
     if (m_s == nullptr) {
       return 0;
     }
-    std::lock_guard<std::mutex> lock(m_s->m_mutex);
+    std::lock_guard lock(m_s->m_mutex);
     return m_s->m_buf.size();
   }
 
@@ -635,9 +689,9 @@ private:
     detail::close_channel(m_s);
     // Drop the queued values now, outside the lock: a value's destructor may use the channel
     // (a message that carries a sender of it, for instance).
-    detail::channel_ring<T> dropped;
+    detail::channel_queue<T> dropped;
     {
-      std::lock_guard<std::mutex> lock(m_s->m_mutex);
+      std::lock_guard lock(m_s->m_mutex);
       dropped.swap(m_s->m_buf);
     }
     detail::release_channel(std::exchange(m_s, nullptr));
@@ -656,8 +710,8 @@ struct channel_pair {
 /// `capacity` bounds the values queued (senders then wait: backpressure); 0 means unbounded.
 ///
 /// `T` must be nothrow move-constructible (values move under the channel's lock). Storage is a
-/// ring buffer that grows by doubling up to `capacity` and is kept: in steady state a send and
-/// a receive allocate nothing and take one uncontended lock each. Each operation wakes at most
+/// list of blocks of about 4 KiB (channel_queue): in steady state a send and a receive allocate
+/// nothing and take one uncontended spinlock each. Each operation wakes at most
 /// one task (close wakes all), and a receiver woken once finds every value queued meanwhile
 /// without waiting again.
 template <typename T>

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <atomic>
+#include <thread>
+
+namespace zokio::detail {
+
+/// A test-and-test-and-set lock for critical sections of a few dozen instructions that never
+/// suspend or block (the channel's queue, waiter lists, a worker's live list). Uncontended, lock
+/// is one exchange and unlock a plain release store, where std::mutex pays a locked instruction
+/// and a library call on each side. A waiter spins on a read, then yields its core, so a holder
+/// preempted on a busy machine gets the CPU back.
+class spinlock {
+public:
+  void lock() noexcept {
+    while (m_flag.exchange(true, std::memory_order_acquire)) {
+      int spins = 0;
+      while (m_flag.load(std::memory_order_relaxed)) {
+        if (++spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause();
+#endif
+        } else {
+          std::this_thread::yield();
+        }
+      }
+    }
+  }
+  bool try_lock() noexcept {
+    return !m_flag.load(std::memory_order_relaxed) &&
+           !m_flag.exchange(true, std::memory_order_acquire);
+  }
+  void unlock() noexcept {
+    m_flag.store(false, std::memory_order_release);
+  }
+
+private:
+  std::atomic<bool> m_flag{false};
+};
+
+} // namespace zokio::detail
