@@ -266,7 +266,15 @@ void worker::resume(task_record* t) noexcept {
   m_progress.store(seq, std::memory_order_release);
   m_running.store(t, std::memory_order_release);
   const std::uint64_t started = m_resume_start.load(std::memory_order_relaxed);
-  t->m_resume.resume(); // `t` may be freed once this returns
+  if (start_or_skip(t)) [[likely]] {
+    // The running task's reference keeps `t` alive through the resume, and only this thread
+    // resumes it or frees its body.
+    t->m_resume.resume();
+    if (t->m_body.done()) {
+      t->m_ops->complete(t); // the body finished: its outcome into the record, its frame freed
+      finish_task(t);        // `t` may be freed once this returns
+    }
+  }
   m_running.store(nullptr, std::memory_order_relaxed);
   m_in_task = false;
   t_current = nullptr;
@@ -276,6 +284,20 @@ void worker::resume(task_record* t) noexcept {
       spent > stall_screen_ticks) [[unlikely]] {
     note_long_resume(spent, seq);
   }
+}
+
+bool worker::start_or_skip(task_record* t) noexcept {
+  // A task cancelled before its first resume never runs its body: it finishes cancelled, as if
+  // its first statement had been an await that saw the cancellation.
+  if (t->m_resumes.load(std::memory_order_relaxed) != 1 ||
+      !t->m_cancel_requested.load(std::memory_order_relaxed)) {
+    return true;
+  }
+  t->m_cancel_seen = true;
+  t->m_outcome = task_outcome::cancelled;
+  t->m_ops->complete(t); // the body never started: only its frame goes
+  finish_task(t);
+  return false;
 }
 
 void worker::note_long_resume(std::uint64_t spent_ticks, std::uint64_t seq) noexcept {

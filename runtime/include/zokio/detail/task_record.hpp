@@ -13,8 +13,11 @@
 // The record of one spawned task: what diagnostics read and what the scheduler queues.
 //
 // Ownership and threads:
-// - A record lives in the promise of the task's root frame. It is reference counted: one
-//   reference for the running task, one for its join_handle. The last release destroys the frame.
+// - A record is a block of its own beside the task's body (the coroutine frame of the task<T>
+//   that was spawned), which it owns. The worker resumes the body; when the body has finished,
+//   the worker takes its outcome into the record and frees the body's frame at once. The record
+//   is reference counted: one reference for the running task, one for its join_handle. The last
+//   release frees it.
 // - Fields under "owner" are touched only by the thread that drives the task's worker.
 // - Fields under "any thread" are atomics. Diagnostics read them from other threads with relaxed
 //   loads; a dump may show a slightly stale state, never a torn or freed one.
@@ -65,6 +68,16 @@ struct completion_waiter {
 inline constexpr std::uintptr_t joiner_none = 0;
 inline constexpr std::uintptr_t joiner_done = 1;
 
+/// What differs between the records of tasks of different result types.
+struct task_ops {
+  /// Takes the outcome from the task's finished body (its value or exception) into the record,
+  /// and frees the body's frame. A body that never started (cancelled first) has no outcome to
+  /// take: m_outcome is already set, only the frame goes.
+  void (*complete)(task_record*) noexcept;
+  /// Frees the record, and the body's frame if it is still there (a task left behind).
+  void (*destroy)(task_record*) noexcept;
+};
+
 /// A task's name: one pointer, allocated only for a task that was given a name.
 class task_name {
 public:
@@ -99,8 +112,9 @@ private:
 // root frame (the per-task memory of docs/decisions.md).
 struct task_record {
   // --- owner ---
-  task_record* m_next = nullptr; // ready or deferred queue link
-  std::coroutine_handle<> m_resume;
+  task_record* m_next = nullptr;     // ready or deferred queue link
+  std::coroutine_handle<> m_resume;  // where the task goes on: its innermost suspended frame
+  std::coroutine_handle<> m_body;    // the task's outermost frame, until complete() frees it
   awaiter_base* m_awaiter = nullptr; // the await the task is suspended in, for cancellation
   worker_core* m_worker = nullptr;
 
@@ -113,7 +127,7 @@ struct task_record {
   task_name m_name;
   site m_spawn_site;
   std::uint64_t m_spawned_at = 0; // ticks()
-  void (*m_destroy)(task_record*) noexcept = nullptr;
+  const task_ops* m_ops = nullptr;
 
   // --- any thread (relaxed) ---
   std::atomic<const char*> m_wait_file{""};
@@ -160,7 +174,7 @@ struct task_record {
   void add_ref() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      m_destroy(this);
+      m_ops->destroy(this);
     }
   }
 };

@@ -27,128 +27,85 @@ template <typename T>
 class root_promise;
 
 template <typename T>
-struct root_task {
-  using promise_type = root_promise<T>;
-  std::coroutine_handle<root_promise<T>> m_coro;
+struct value_slot {
+  using type = std::optional<T>;
+};
+template <>
+struct value_slot<void> {
+  struct type {};
 };
 
-/// The first step of every spawned task: one cancelled before it started never runs its body.
-struct start_check {
-  bool await_ready() const noexcept { return true; }
-  void await_suspend(std::coroutine_handle<>) const noexcept {}
-  void await_resume() const {
-    if (t_current->m_cancel_requested.load(std::memory_order_relaxed)) {
-      t_current->m_cancel_seen = true;
-      throw operation_cancelled{};
-    }
-  }
-};
-
-struct root_final_awaiter {
-  bool await_ready() const noexcept { return false; }
-  template <typename Promise>
-  void await_suspend(std::coroutine_handle<Promise> h) const noexcept {
-    finish_task(&h.promise()); // may destroy the frame: nothing may touch it afterwards
-  }
-  void await_resume() const noexcept {}
-};
-
-/// The promise of a spawned task's root frame, and its task record. It holds the outcome until
-/// the join_handle takes it.
+/// The record of a spawned task that produces a `T`: its task_record, its body (the frame of
+/// the task<T> that was spawned) until the body finishes, then the outcome until the join_handle
+/// takes it. One block from the frame pool; the body needs no wrapper frame around it.
 template <typename T>
-class root_promise_base : public task_record, public pooled_frame {
+class root_promise final : public task_record, public pooled_frame {
 public:
-  std::suspend_always initial_suspend() const noexcept { return {}; }
-  root_final_awaiter final_suspend() const noexcept { return {}; }
-  void unhandled_exception() noexcept {
-    try {
-      throw;
-    } catch (const operation_cancelled&) {
-      m_outcome = task_outcome::cancelled;
-    } catch (...) {
-      m_outcome = task_outcome::error;
-      m_error = std::current_exception();
+  explicit root_promise(task<T>&& t) {
+    if (!t.m_coro) {
+      throw std::invalid_argument("zokio: spawn of an empty task");
     }
+    m_body = std::exchange(t.m_coro, {});
+    m_resume = m_body;
+    m_ops = &s_ops;
   }
-};
+  root_promise(const root_promise&) = delete;
+  root_promise& operator=(const root_promise&) = delete;
 
-template <typename T>
-class root_promise final : public root_promise_base<T> {
-public:
-  root_promise() noexcept { this->m_destroy = &destroy; }
-  root_task<T> get_return_object() noexcept {
-    auto h = std::coroutine_handle<root_promise>::from_promise(*this);
-    this->m_resume = h;
-    return {h};
-  }
-  template <typename V>
-  void return_value(V&& v) {
-    m_value.emplace(std::forward<V>(v));
-    this->m_outcome = task_outcome::value;
-  }
   /// The outcome, once: the value, or the task's exception, or operation_cancelled.
   T take() {
-    rethrow_failure();
-    return std::move(*m_value);
-  }
-
-private:
-  void rethrow_failure() {
-    if (this->m_outcome == task_outcome::error) {
-      std::rethrow_exception(this->m_error);
+    if (m_outcome == task_outcome::error) {
+      std::rethrow_exception(m_error);
     }
-    if (this->m_outcome != task_outcome::value) {
+    if (m_outcome != task_outcome::value) {
       throw operation_cancelled{};
     }
-  }
-  static void destroy(task_record* r) noexcept {
-    std::coroutine_handle<root_promise>::from_promise(static_cast<root_promise&>(*r)).destroy();
-  }
-  std::optional<T> m_value;
-};
-
-template <>
-class root_promise<void> final : public root_promise_base<void> {
-public:
-  root_promise() noexcept { this->m_destroy = &destroy; }
-  root_task<void> get_return_object() noexcept {
-    auto h = std::coroutine_handle<root_promise>::from_promise(*this);
-    this->m_resume = h;
-    return {h};
-  }
-  void return_void() noexcept { this->m_outcome = task_outcome::value; }
-  void take() {
-    if (this->m_outcome == task_outcome::error) {
-      std::rethrow_exception(this->m_error);
-    }
-    if (this->m_outcome != task_outcome::value) {
-      throw operation_cancelled{};
+    if constexpr (!std::is_void_v<T>) {
+      return std::move(*m_value);
     }
   }
 
 private:
-  static void destroy(task_record* r) noexcept {
-    std::coroutine_handle<root_promise>::from_promise(static_cast<root_promise&>(*r)).destroy();
+  using body_handle = std::coroutine_handle<task_promise<T>>;
+
+  ~root_promise() {
+    if (m_body) {
+      m_body.destroy(); // a task left behind, or never started: its frame goes with it
+    }
   }
+
+  static void complete(task_record* r) noexcept {
+    auto* self = static_cast<root_promise*>(r);
+    body_handle body = body_handle::from_address(self->m_body.address());
+    self->m_body = {};
+    if (body.done()) {
+      try {
+        if constexpr (std::is_void_v<T>) {
+          std::move(body.promise()).result();
+        } else {
+          self->m_value.emplace(std::move(body.promise()).result());
+        }
+        self->m_outcome = task_outcome::value;
+      } catch (const operation_cancelled&) {
+        self->m_outcome = task_outcome::cancelled;
+      } catch (...) {
+        self->m_outcome = task_outcome::error;
+        self->m_error = std::current_exception();
+      }
+    }
+    body.destroy();
+  }
+  static void destroy(task_record* r) noexcept { delete static_cast<root_promise*>(r); }
+
+  static constexpr task_ops s_ops{&complete, &destroy};
+
+  [[no_unique_address]] typename value_slot<T>::type m_value;
 };
 
-template <typename T>
-root_task<T> root_body(task<T> t) {
-  co_await start_check{};
-  task<T> body = std::move(t); // destroyed at co_return, before the frame finishes
-  co_return co_await std::move(body);
-}
-
-inline root_task<void> root_body(task<void> t) {
-  co_await start_check{};
-  task<void> body = std::move(t);
-  co_await std::move(body);
-}
-
-/// Wraps `t` in a root frame that has not started yet.
+/// Makes the record of `t`, not started yet.
 template <typename T>
 root_promise<T>* make_root(task<T> t) {
-  return &root_body(std::move(t)).m_coro.promise();
+  return new root_promise<T>(std::move(t));
 }
 
 template <typename T>

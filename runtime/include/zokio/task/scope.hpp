@@ -85,7 +85,7 @@ public:
     try {
       m_live.insert(rec);
     } catch (...) {
-      rec->m_destroy(rec); // never started: nothing but the frame to free
+      rec->m_ops->destroy(rec); // never started: nothing but the frame to free
       throw;
     }
     rec->set_joiner(&m_notifier); // not scheduled yet: always succeeds
@@ -93,7 +93,7 @@ public:
       detail::schedule_new(w, rec, opts.name, where);
     } catch (...) {
       m_live.erase(rec);
-      rec->m_destroy(rec);
+      rec->m_ops->destroy(rec);
       throw;
     }
     if (m_worker == nullptr) {

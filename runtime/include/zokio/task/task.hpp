@@ -17,6 +17,8 @@ namespace detail {
 
 template <typename T>
 class task_promise;
+template <typename T>
+class root_promise;
 
 /// Resumes the awaiting coroutine by symmetric transfer when a task finishes.
 struct task_final_awaiter {
@@ -145,6 +147,9 @@ public:
   auto operator co_await() & noexcept { return std::move(*this).operator co_await(); }
 
 private:
+  template <typename U>
+  friend class detail::root_promise;
+
   std::coroutine_handle<promise_type> m_coro;
 };
 
