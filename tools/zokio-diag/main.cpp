@@ -9,6 +9,7 @@
 #include "check_lifecycle.hpp"
 #include "check_lost_wakeup.hpp"
 #include "check_stall.hpp"
+#include "console_client.hpp"
 #include "report.hpp"
 #include "watchdog.hpp"
 
@@ -902,6 +903,15 @@ int run(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // top and dump read a running program's console: no checks, no children, default signals.
+  if (zokio::diag_tool::is_console_command(argc, argv)) {
+    try {
+      return zokio::diag_tool::run_console_command(argc, argv);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "zokio-diag: internal error: %s\n", e.what());
+    }
+    return exit_tool_error;
+  }
   // Before any thread starts, so that only stop_signals' thread ever takes SIGINT/SIGTERM.
   block_stop_signals();
   try {
