@@ -10,6 +10,8 @@
 #                 long-wait and never-yielded lints, the join cycle, the stall and the handles by
 #                 type; `top` with stdout not a terminal prints the table once; then a clean
 #                 shutdown removes the socket file
+#   top-tty       `top` on a terminal (a pseudo-terminal): it redraws (several frames), `s` switches
+#                 the sort from busy to wait time, `q` ends it with exit 0
 #   malformed     the target with runtime_options::console: a malformed request and an overlong
 #                 line each close their own connection only; a connection opened before still
 #                 answers, and `dump` still works
@@ -148,6 +150,47 @@ PY
     grep -qF "$want" "$work/top.out" || fail "top's table lacks '$want'"
   done
   grep -q $'\033' "$work/top.out" && fail "top wrote terminal escapes to a file"
+  stop_target
+  ;;
+top-tty)
+  start -- "$sock"
+  wait_for_socket || exit 1
+  /usr/bin/python3 - "$diag" "$sock" <<'PY' || fail "top on a terminal did not redraw, sort or quit"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], ["zokio-diag", "top", "--socket", sys.argv[2], "--interval", "0.3"])
+out = b""
+def drain(secs):
+    global out
+    end = time.time() + secs
+    while time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                return
+drain(2.0)
+os.write(fd, b"s")
+drain(1.5)
+os.write(fd, b"q")
+deadline = time.time() + 10
+while time.time() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    drain(0.1)
+else:
+    os.kill(pid, 9)
+    print("q did not end top")
+    sys.exit(1)
+frames = out.count(b"\x1b[2J")
+ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and frames >= 3 and \
+    b"(by busy time)" in out and b"(by wait time)" in out
+if not ok:
+    print("exit status %d, %d frames, busy %s, wait %s" % (status, frames, b"by busy" in out, b"by wait" in out))
+sys.exit(0 if ok else 1)
+PY
   stop_target
   ;;
 malformed)
