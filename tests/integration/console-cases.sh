@@ -68,7 +68,7 @@ wait_for_socket() {
 }
 
 # stop_target: touches the stop file; the target must exit 0 (a clean shutdown, the socket file
-# removed) within 20 s.
+# removed, no complaint of the console, whose loop must close) within 20 s.
 stop_target() {
   touch "$stop"
   local i
@@ -83,6 +83,9 @@ stop_target() {
   grep -q "shutdown: clean; socket file removed" "$work/target.out" ||
     fail "no clean shutdown line: $(cat "$work/target.out")"
   [[ ! -e $sock ]] || fail "the socket file is still there after the shutdown"
+  # The console's own loop closes too (console.cpp says so on standard error when it does not).
+  grep -q "zokio: console:" "$work/target.err" && fail "the console complained: $(cat "$work/target.err")"
+  return 0
 }
 
 validate() {
