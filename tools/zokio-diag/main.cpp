@@ -9,6 +9,7 @@
 #include "check_lifecycle.hpp"
 #include "check_lost_wakeup.hpp"
 #include "check_stall.hpp"
+#include "console_client.hpp"
 #include "report.hpp"
 #include "watchdog.hpp"
 
@@ -528,6 +529,12 @@ int run(int argc, char** argv) {
                  "(default 30)")
       ->type_name("SECONDS");
 
+  std::string timeout;
+  app.add_option("--timeout", timeout,
+                 "Bound each check (all its scenarios) to this many seconds; past it, print a "
+                 "task dump and exit 3, as for a hang (default: no bound)")
+      ->type_name("SECONDS");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -553,6 +560,14 @@ int run(int argc, char** argv) {
   if (check_all) {
     check_async = check_deadlock = check_stall = check_lifecycle = check_leaks = true;
     check_blocking = check_lost_wakeup = true;
+  }
+  std::optional<long long> timeout_s;
+  if (!timeout.empty()) {
+    timeout_s = positive_seconds(timeout);
+    if (!timeout_s) {
+      return usage_error("--timeout: '" + timeout +
+                         "' is not a whole number of seconds from 1 to 604800 (a week)");
+    }
   }
   const std::optional<long long> scenario_timeout_s = positive_seconds(scenario_timeout);
   if (!scenario_timeout_s) {
@@ -724,6 +739,7 @@ int run(int argc, char** argv) {
   }
   info.only = only;
   info.scenario_timeout_s = *scenario_timeout_s;
+  info.timeout_s = timeout_s;
 
   // With the JSON on standard output, the table goes to standard error.
   std::FILE* const table_out = (json_out && json_out->is_stdout()) ||
@@ -794,8 +810,11 @@ int run(int argc, char** argv) {
                   so_far = done.m_done;
                 }
                 if (!check.empty()) {
+                  const long long limit_s = why == verdict::hang && wd.expired_limit().count() > 0
+                                                ? wd.expired_limit().count()
+                                                : *scenario_timeout_s;
                   checks.push_back(cut_short(check, planned, std::move(so_far), name, rt, elapsed,
-                                             why, *scenario_timeout_s));
+                                             why, limit_s));
                 }
                 for (auto& [later, later_planned] : to_come) {
                   checks.push_back(cut_short(later, later_planned, {}, "", nullptr, {},
@@ -879,6 +898,9 @@ int run(int argc, char** argv) {
   std::vector<check_result> results;
   for (const planned_check& c : plan) {
     begin_check(c.name, c.planned);
+    if (timeout_s) {
+      wd.bound_check(std::chrono::seconds(*timeout_s)); // --timeout: each check anew
+    }
     results.push_back(c.run(wd, record));
     end_check(results.back());
   }
@@ -902,6 +924,15 @@ int run(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // top and dump read a running program's console: no checks, no children, default signals.
+  if (zokio::diag_tool::is_console_command(argc, argv)) {
+    try {
+      return zokio::diag_tool::run_console_command(argc, argv);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "zokio-diag: internal error: %s\n", e.what());
+    }
+    return exit_tool_error;
+  }
   // Before any thread starts, so that only stop_signals' thread ever takes SIGINT/SIGTERM.
   block_stop_signals();
   try {

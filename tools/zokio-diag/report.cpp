@@ -228,7 +228,9 @@ std::string render_json(const run_info& run, const std::vector<check_result>& ch
   doc["options"] = {{"inject", run.inject ? nlohmann::ordered_json(*run.inject)
                                           : nlohmann::ordered_json(nullptr)},
                     {"only", run.only},
-                    {"scenario_timeout_s", run.scenario_timeout_s}};
+                    {"scenario_timeout_s", run.scenario_timeout_s},
+                    {"timeout_s", run.timeout_s ? nlohmann::ordered_json(*run.timeout_s)
+                                                : nlohmann::ordered_json(nullptr)}};
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const check_result& c : checks) {
     nlohmann::ordered_json scenarios = nlohmann::ordered_json::array();

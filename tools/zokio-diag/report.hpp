@@ -31,6 +31,7 @@ struct run_info {
   std::optional<std::string> inject;
   std::vector<std::string> only;
   long long scenario_timeout_s = 0;
+  std::optional<long long> timeout_s; ///< --timeout: the bound on each check
 };
 
 /// The current time as UTC ISO 8601 with seconds: 2024-05-01T12:00:00Z.

@@ -58,18 +58,46 @@ void watchdog::watch(const zokio::runtime* rt) {
 void watchdog::run() {
   std::unique_lock<std::mutex> lock(m_mutex);
   while (!m_stop) {
-    if (!m_armed || m_parent_deadline) {
+    const bool scenario = m_armed && !m_parent_deadline;
+    const bool check = m_check_limit.count() > 0;
+    if (!scenario && !check) {
       m_cv.wait(lock);
       continue;
     }
     const auto started = m_started;
-    const auto deadline = started + m_limit;
-    // Woken early by disarm, a new arm or stop; the deadline is re-read each time.
-    if (m_cv.wait_until(lock, deadline) == std::cv_status::timeout && m_armed &&
-        m_started == started) {
-      expire(std::chrono::steady_clock::now() - started);
+    const auto check_started = m_check_started;
+    const auto check_limit = m_check_limit;
+    auto deadline = std::chrono::steady_clock::time_point::max();
+    if (scenario) {
+      deadline = started + m_limit;
+    }
+    if (check) {
+      deadline = std::min(deadline, check_started + check_limit);
+    }
+    // Woken early by disarm, a new arm, a new check bound or stop; the deadlines are re-read.
+    if (m_cv.wait_until(lock, deadline) != std::cv_status::timeout) {
+      continue;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (check && m_check_limit == check_limit && m_check_started == check_started &&
+        now >= check_started + check_limit) {
+      expire(m_armed ? now - m_started : std::chrono::nanoseconds(0), check_limit,
+             "the check (--timeout)");
+    }
+    if (scenario && m_armed && !m_parent_deadline && m_started == started &&
+        now >= started + m_limit) {
+      expire(now - started, m_limit, nullptr);
     }
   }
+}
+
+void watchdog::bound_check(std::chrono::seconds limit) {
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_check_limit = limit;
+    m_check_started = std::chrono::steady_clock::now();
+  }
+  m_cv.notify_all();
 }
 
 void watchdog::deadline_from_parent() {
@@ -84,13 +112,16 @@ void watchdog::hang_now() {
   std::unique_lock<std::mutex> lock(m_mutex); // held until the exit, as in expire
   const auto elapsed =
       m_armed ? std::chrono::steady_clock::now() - m_started : std::chrono::nanoseconds(0);
-  expire(elapsed);
+  expire(elapsed, m_limit, nullptr);
 }
 
-void watchdog::expire(std::chrono::nanoseconds elapsed) {
+void watchdog::expire(std::chrono::nanoseconds elapsed, std::chrono::seconds limit,
+                      const char* what) {
   // m_mutex is held: the watched runtime stays alive while it is dumped.
-  std::fprintf(stderr, "zokio-diag: watchdog: '%s' did not finish within %lld s; task dump:\n",
-               m_name.c_str(), static_cast<long long>(m_limit.count()));
+  m_expired_limit = limit;
+  std::fprintf(stderr, "zokio-diag: watchdog: %s%s%s did not finish within %lld s; task dump:\n",
+               what != nullptr ? what : "'", what != nullptr ? "" : m_name.c_str(),
+               what != nullptr ? "" : "'", static_cast<long long>(limit.count()));
   if (m_rt != nullptr) {
     const std::string dump = zokio::diag::format_task_dump(zokio::diag::task_dump(*m_rt));
     std::fputs(dump.c_str(), stderr);

@@ -58,10 +58,17 @@ public:
   /// The deadline is kept by a parent process (a re-executed child under the shared watchdog of
   /// tools/common, which sends SIGUSR2 past it): this thread no longer expires by itself.
   void deadline_from_parent();
+  /// Bounds a whole check (--timeout): past `limit` from now, the same end as a hang (task dump,
+  /// `on_expiry` with verdict::hang, exit 3), also in a child whose scenario deadline its parent
+  /// keeps. `limit` 0 removes the bound. Each call starts the bound anew (one per check).
+  void bound_check(std::chrono::seconds limit);
+  /// The limit that expired (the scenario's, or the check's for --timeout), for the report.
+  std::chrono::seconds expired_limit() const noexcept { return m_expired_limit; }
 
 private:
   void run();
-  [[noreturn]] void expire(std::chrono::nanoseconds elapsed);
+  [[noreturn]] void expire(std::chrono::nanoseconds elapsed, std::chrono::seconds limit,
+                           const char* what);
   [[noreturn]] void finish(std::chrono::nanoseconds elapsed, verdict why);
 
   const std::chrono::seconds m_limit;
@@ -73,6 +80,9 @@ private:
   bool m_parent_deadline = false;
   std::string m_name;
   std::chrono::steady_clock::time_point m_started;
+  std::chrono::seconds m_check_limit{0}; // 0: no --timeout
+  std::chrono::steady_clock::time_point m_check_started;
+  std::chrono::seconds m_expired_limit{0}; // written under m_mutex before on_expiry runs
   const zokio::runtime* m_rt = nullptr;
   std::function<void(const std::string&, bool)> m_on_progress;
   std::thread m_thread; // last: started once the fields above exist

@@ -1,5 +1,6 @@
 #include <zokio/diag/deadlock.hpp>
 
+#include "diag/detectors.hpp"
 #include "runtime/worker.hpp"
 
 #include <algorithm>
@@ -15,10 +16,6 @@
 // Both reads go through collect_tasks, the same reader as task_dump, and so share its guarantees.
 
 namespace zokio {
-
-namespace detail {
-std::vector<diag::task_info> collect_tasks(runtime_impl& rt);
-} // namespace detail
 
 namespace diag {
 
@@ -144,7 +141,16 @@ void count_new(detail::runtime_impl& rt, const std::vector<deadlock_cycle>& cycl
 } // namespace
 
 std::vector<deadlock_cycle> find_deadlocks(const runtime& rt, deadlock_options options) {
-  detail::runtime_impl& impl = detail::impl_of(rt);
+  return detail::find_deadlocks(detail::impl_of(rt), options);
+}
+
+} // namespace diag
+
+namespace detail {
+
+std::vector<diag::deadlock_cycle> find_deadlocks(runtime_impl& impl,
+                                                 diag::deadlock_options options) {
+  using namespace diag;
   std::vector<task_info> before = detail::collect_tasks(impl);
   if (options.stable_for.count() > 0) {
     if (impl.owns(detail::t_worker)) {
@@ -160,6 +166,10 @@ std::vector<deadlock_cycle> find_deadlocks(const runtime& rt, deadlock_options o
   count_new(impl, cycles, now);
   return cycles;
 }
+
+} // namespace detail
+
+namespace diag {
 
 std::string format_deadlocks(const std::vector<deadlock_cycle>& cycles) {
   std::ostringstream os;

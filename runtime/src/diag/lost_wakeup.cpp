@@ -1,5 +1,6 @@
 #include <zokio/diag/lost_wakeup.hpp>
 
+#include "diag/detectors.hpp"
 #include "runtime/worker.hpp"
 
 #include <map>
@@ -17,10 +18,6 @@
 // on an awaiter the runtime does not know.
 
 namespace zokio {
-
-namespace detail {
-std::vector<diag::task_info> collect_tasks(runtime_impl& rt);
-} // namespace detail
 
 namespace diag {
 
@@ -78,7 +75,16 @@ std::string lost(const task_info& t, const snapshot& s) {
 } // namespace
 
 std::vector<lost_wakeup> find_lost_wakeups(const runtime& rt, lost_wakeup_options options) {
-  detail::runtime_impl& impl = detail::impl_of(rt);
+  return detail::find_lost_wakeups(detail::impl_of(rt), options);
+}
+
+} // namespace diag
+
+namespace detail {
+
+std::vector<diag::lost_wakeup> find_lost_wakeups(runtime_impl& impl,
+                                                 diag::lost_wakeup_options options) {
+  using namespace diag;
   for (unsigned i = 0; i < impl.size(); ++i) {
     if (impl.at(i).m_tid.load(std::memory_order_relaxed) ==
             static_cast<long>(::syscall(SYS_gettid)) &&
@@ -114,6 +120,10 @@ std::vector<lost_wakeup> find_lost_wakeups(const runtime& rt, lost_wakeup_option
   }
   return found;
 }
+
+} // namespace detail
+
+namespace diag {
 
 std::string format_lost_wakeups(const std::vector<lost_wakeup>& found) {
   if (found.empty()) {

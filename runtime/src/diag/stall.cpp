@@ -1,6 +1,8 @@
 #include <zokio/diag/stall.hpp>
 #include <zokio/diag/task_dump.hpp>
 
+#include "diag/console_server.hpp"
+#include "diag/detectors.hpp"
 #include "diag/stall_watchdog.hpp"
 #include "runtime/worker.hpp"
 
@@ -255,11 +257,14 @@ extern "C" void zokio_sigquit(int) {
 }
 
 /// Installs the SIGQUIT handler once per process, unless the program handles SIGQUIT itself.
+/// An ignored SIGQUIT is taken over: a shell starts every background job (`prog &`) with SIGQUIT
+/// ignored, and ZOKIO_DUMP asks for the dump.
 bool install_sigquit() {
   std::call_once(g_sigquit_once, [] {
     struct sigaction old {};
     if (::sigaction(SIGQUIT, nullptr, &old) != 0 ||
-        ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler != SIG_DFL)) {
+        ((old.sa_flags & SA_SIGINFO) != 0 ||
+         (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))) {
       return;
     }
     struct sigaction sa {};
@@ -279,10 +284,10 @@ constexpr std::size_t ring_capacity = 64;
 
 } // namespace
 
-stall_watchdog::stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, bool dump_on_sigquit)
+stall_watchdog::stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, dump_format dump)
     : m_rt(rt), m_threshold_ns(threshold_ns),
-      m_dump_on_sigquit(dump_on_sigquit && install_sigquit()), m_watched(rt.size()),
-      m_ended(rt.size()) {
+      m_dump_on_sigquit(dump != dump_format::none && install_sigquit()), m_dump_format(dump),
+      m_watched(rt.size()), m_ended(rt.size()) {
   m_dumps_seen = g_sigquits.load(std::memory_order_relaxed);
   if (threshold_ns > 0 && rt.m_options.stall_backtrace) {
     (void)install_handler();
@@ -439,17 +444,30 @@ void stall_watchdog::report(unsigned index, void* running, std::uint64_t seq,
   }
 }
 
-std::vector<diag::task_info> collect_tasks(runtime_impl& rt);
-
 void stall_watchdog::dump() noexcept {
   try {
+    if (m_dump_format == dump_format::json) {
+      // The console's snapshot, the same serializer: the detectors' two reads and the handle
+      // census take a few hundred milliseconds of this thread.
+      std::string doc = snapshot_json(m_rt, diag::snapshot_options{}, nullptr, nullptr) + "\n";
+      std::fwrite(doc.data(), 1, doc.size(), stderr);
+      std::fflush(stderr);
+      return;
+    }
+    handle_census census(m_rt);
+    census.ask();
+    const handle_census::result handles =
+        census.collect(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
     const runtime_stats s = m_rt.stats();
     std::string text =
         "zokio: SIGQUIT: runtime '" + m_rt.m_options.name + "', " + std::to_string(m_rt.size()) +
         " worker(s); stalls " + std::to_string(s.stalls) + ", deadlocks " +
         std::to_string(s.deadlocks_detected) + ", lost wake-ups " + std::to_string(s.lost_wakeups) +
         ", handles active " + std::to_string(s.handles_active) + "\n";
-    text += diag::format_task_dump(collect_tasks(m_rt));
+    text += format_handles(handles);
+    std::vector<diag::task_info> tasks = collect_tasks(m_rt);
+    drop_census_tasks(tasks);
+    text += diag::format_task_dump(tasks);
     std::fwrite(text.data(), 1, text.size(), stderr);
     std::fflush(stderr);
   } catch (...) {

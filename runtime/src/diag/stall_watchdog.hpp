@@ -21,11 +21,15 @@ namespace zokio::detail {
 
 class runtime_impl;
 
+/// What a SIGQUIT prints (ZOKIO_DUMP): nothing, the text dump (=1), or the console's snapshot
+/// as one JSON document (=json).
+enum class dump_format : unsigned char { none, text, json };
+
 class stall_watchdog {
 public:
   /// `threshold_ns` 0: no stall watching (the thread then only serves `dump_on_sigquit`).
-  /// `dump_on_sigquit`: print the task dump to standard error on each SIGQUIT (ZOKIO_DUMP=1).
-  stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, bool dump_on_sigquit);
+  /// `dump`: what to print to standard error on each SIGQUIT (ZOKIO_DUMP=1 or json).
+  stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, dump_format dump);
   ~stall_watchdog();
   stall_watchdog(const stall_watchdog&) = delete;
   stall_watchdog& operator=(const stall_watchdog&) = delete;
@@ -52,7 +56,7 @@ private:
   };
 
   void main() noexcept;
-  /// Prints the task dump and the counters to standard error (SIGQUIT).
+  /// Prints the task dump, the open handles and the counters to standard error (SIGQUIT).
   void dump() noexcept;
   /// Looks at every worker once; returns how long to sleep before the next look.
   std::int64_t scan();
@@ -62,6 +66,7 @@ private:
   runtime_impl& m_rt;
   const std::int64_t m_threshold_ns;
   const bool m_dump_on_sigquit;
+  const dump_format m_dump_format;
   std::uint64_t m_dumps_seen = 0;        // the SIGQUIT count already answered
   std::vector<watched_worker> m_watched; // the watchdog thread's own
 

@@ -2,6 +2,8 @@
 
 #include "runtime/worker.hpp"
 
+#include "diag/console_server.hpp"
+
 #include <zokio/detail/awaiter.hpp>
 #include <zokio/diag/task_dump.hpp>
 #include <zokio/task/when_all.hpp>
@@ -91,13 +93,18 @@ runtime_impl::runtime_impl(runtime_options options)
   for (unsigned i = 1; i < n; ++i) {
     m_workers[i]->start_thread();
   }
-  // ZOKIO_DUMP=1: a task dump on standard error at each SIGQUIT, with no recompiling.
+  // ZOKIO_DUMP=1 (text) or json: a task dump on standard error at each SIGQUIT, with no
+  // recompiling.
   const char* dump = std::getenv("ZOKIO_DUMP");
-  const bool dump_on_sigquit = dump != nullptr && std::string_view(dump) == "1";
+  const dump_format sigquit_dump = dump == nullptr                    ? dump_format::none
+                                   : std::string_view(dump) == "1"    ? dump_format::text
+                                   : std::string_view(dump) == "json" ? dump_format::json
+                                                                      : dump_format::none;
   if (const std::int64_t stall_ns = saturating_ns(m_options.stall_threshold);
-      stall_ns > 0 || dump_on_sigquit) {
-    m_stall = std::make_unique<stall_watchdog>(*this, stall_ns, dump_on_sigquit);
+      stall_ns > 0 || sigquit_dump != dump_format::none) {
+    m_stall = std::make_unique<stall_watchdog>(*this, stall_ns, sigquit_dump);
   }
+  start_console(*this); // runtime_options::console or ZOKIO_CONSOLE
 }
 
 runtime_impl::~runtime_impl() {
@@ -272,6 +279,7 @@ shutdown_report runtime_impl::shutdown() {
   if (owns(t_worker)) {
     throw std::logic_error("zokio: runtime::shutdown() called from inside the runtime");
   }
+  stop_console(*this); // its census tasks need the workers running
   m_shutting_down.store(true, std::memory_order_release);
   // From here on, spawns from other threads are refused (they throw); those posted before are
   // still in the inboxes, are drained below and start cancelled.

@@ -74,6 +74,14 @@ struct runtime_options {
   /// (SIGRTMIN+6, installed once per process unless the program already handles it) and the
   /// handler records the stack into a buffer set aside beforehand. Off: reports carry no stack.
   bool stall_backtrace = true;
+  /// A path: serve the live console there, a Unix socket (owner-only, mode 0600) answering
+  /// `snapshot` with one JSON document a line (stats, task dump, open handles, detector
+  /// findings, lints; docs/schema/zokio.console-1.schema.json), from a thread of its own. Empty:
+  /// the environment variable ZOKIO_CONSOLE, if set, names it. A socket file left by a program
+  /// that has ended is replaced; a path in use or not usable is reported in one line on standard
+  /// error and the runtime runs without a console. `shutdown()` stops it and removes the file.
+  /// `zokio-diag top --socket PATH` and `zokio-diag dump --socket PATH` read it.
+  std::string console{};
 };
 
 } // namespace zokio
