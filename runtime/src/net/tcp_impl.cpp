@@ -2,6 +2,7 @@
 
 #include <zokio/runtime/errors.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <mutex>
@@ -226,6 +227,7 @@ void complete_reader(tcp_impl* s, std::size_t n, int status) noexcept {
   tcp_read_awaiter* r = s->m_reader;
   s->m_reader = nullptr;
   s->m_yield = n == r->m_size && r->m_size >= tcp_direct_read_min;
+  s->m_more = s->m_yield;
   s->set_referenced(false);
   r->m_n = n;
   r->m_status = status;
@@ -271,6 +273,31 @@ void on_read(uv_stream_t* h, ssize_t nread, const uv_buf_t*) noexcept {
 }
 
 } // namespace
+
+long tcp_impl::read_now(std::byte* buf, std::size_t size) noexcept {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(handle(), &fd) != 0) {
+    return UV_EAGAIN; // not connected yet: let libuv report it
+  }
+  ssize_t n = 0;
+  do {
+    n = ::read(fd, buf, size);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    return static_cast<long>(n);
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    return UV_EAGAIN;
+  }
+  // EOF or an error, as on_read records them: reading stops, every later read gives the same.
+  stop_reading();
+  if (n == 0) {
+    m_eof = true;
+    return 0;
+  }
+  m_read_error = -errno; // libuv's statuses are negated errno values on Unix
+  return m_read_error;
+}
 
 int tcp_impl::start_reading() noexcept {
   if (m_reading) {

@@ -42,6 +42,36 @@ inline constexpr std::size_t tcp_overflow_capacity = 64 * 1024;
 /// them ahead into the overflow buffer. Smaller reads are served from read-ahead.
 inline constexpr std::size_t tcp_direct_read_min = 4 * 1024;
 
+/// Bytes a stream may write without going through the loop (uv_try_write in the write's ready())
+/// per loop turn. Past it, later writes in the same turn are handed to uv_write, which still
+/// writes at once when nothing is queued but completes them at the next turn: so a writer cannot
+/// pile megabytes into the socket ahead of a reader on the same loop, which made the kernel send
+/// them in small pieces as the reader opened the window (zokio-bench tcp_stream,
+/// docs/decisions.md).
+inline constexpr std::size_t tcp_inline_write_budget = 64 * 1024;
+
+/// Bytes a bulk reader may read itself (a read(2) in the read's ready(), into its own buffer)
+/// per loop turn, once its previous read filled its buffer; past it the read waits for the loop,
+/// so a stream that never runs dry cannot keep the worker from its other tasks.
+inline constexpr std::size_t tcp_inline_read_budget = 1024 * 1024;
+
+/// What one stream has done inline in the current loop turn of its worker.
+struct tcp_turn_budget {
+  std::uint64_t m_turn = ~std::uint64_t{0};
+  std::size_t m_used = 0;
+
+  /// True while less than `limit` bytes were spent in `w`'s current loop turn.
+  bool available(const worker* w, std::size_t limit) noexcept {
+    const std::uint64_t turn = w->m_stats.loop_iterations.get();
+    if (turn != m_turn) {
+      m_turn = turn;
+      m_used = 0;
+    }
+    return m_used < limit;
+  }
+  void spend(std::size_t n) noexcept { m_used += n; }
+};
+
 /// Checks that an I/O object is used from the worker that owns it: in debug builds, and in the
 /// ASan tree (ZOKIO_CHECK_OWNER, set on the files that use the check by runtime/CMakeLists.txt)
 /// so that make test's asan pass runs net_tcp_errors_test's death test.
@@ -80,8 +110,11 @@ struct tcp_impl : io_object {
   bool m_to_reader = false;  // the last alloc_cb handed out the reader's buffer
   bool m_yield = false;      // a bulk reader was just served: do not read ahead for now
   bool m_yielded = false;    // the last alloc_cb declined on purpose (m_yield)
+  bool m_more = false;       // the last read filled a bulk reader's buffer: more may be waiting
   bool m_eof = false;
   int m_read_error = 0;
+  tcp_turn_budget m_read_turn;  // bytes read inline this loop turn
+  tcp_turn_budget m_write_turn; // bytes written inline this loop turn
   tcp_read_awaiter* m_reader = nullptr;
   std::byte* m_buf = nullptr; // overflow: unread bytes are [m_head, m_tail)
   std::size_t m_head = 0;
@@ -107,6 +140,9 @@ struct tcp_impl : io_object {
   void stop_reading() noexcept;
   void set_referenced(bool on) noexcept;
   void drop_empty_buffer() noexcept;
+  /// Reads into `buf` now if the socket has bytes (no loop turn): >0 bytes read, 0 EOF,
+  /// UV_EAGAIN when it has none, or a libuv error. Records EOF and errors like the read callback.
+  long read_now(std::byte* buf, std::size_t size) noexcept;
 };
 
 struct tcp_listener_impl : io_object {

@@ -28,7 +28,31 @@ bool tcp_read_awaiter::ready() noexcept {
     return true;
   }
   ZOKIO_NET_ASSERT_OWNER(s);
-  return m_size == 0 || s->has_unread() || s->m_eof || s->m_read_error != 0;
+  if (m_done || m_size == 0 || s->has_unread() || s->m_eof || s->m_read_error != 0) {
+    return true;
+  }
+  // A bulk reader whose last read filled its buffer reads the next bytes itself, straight into
+  // its buffer, without a loop turn: a stream is drained as fast as libuv's own read loop
+  // drains it, up to tcp_inline_read_budget per turn. A small or a first read waits for the
+  // loop, which saves a read(2) that would mostly find nothing (ping-pong traffic).
+  if (!s->m_more || m_size < tcp_direct_read_min ||
+      !s->m_read_turn.available(s->m_owner, tcp_inline_read_budget)) {
+    return false;
+  }
+  const long n = s->read_now(m_data, m_size);
+  if (n == UV_EAGAIN) {
+    s->m_more = false;
+    return false;
+  }
+  if (n > 0) {
+    m_n = static_cast<std::size_t>(n);
+    s->m_more = m_n == m_size;
+    s->m_read_turn.spend(m_n);
+  } else {
+    m_status = static_cast<int>(n); // 0: EOF
+  }
+  m_done = true;
+  return true;
 }
 
 bool tcp_read_awaiter::arm() {
@@ -162,8 +186,9 @@ private:
 // ready() does the non-blocking part of the write: it hands the socket what it takes now
 // (uv_try_write, which refuses while earlier writes are queued, so the order holds). When that
 // is everything (the common case) the await completes without suspending; otherwise arm()
-// queues the rest. Under force_async the same happens in await_suspend and the completion is
-// delivered through the loop.
+// queues the rest. Only the first tcp_inline_write_budget bytes of a loop turn go this way; later
+// writes of the same turn go to uv_write whole (see tcp_impl.hpp). Under force_async the same
+// happens in await_suspend and the completion is delivered through the loop.
 bool tcp_write_awaiter::ready() noexcept {
   if (m_tried) {
     return m_complete;
@@ -176,17 +201,19 @@ bool tcp_write_awaiter::ready() noexcept {
     return true;
   }
   ZOKIO_NET_ASSERT_OWNER(s);
+  // Once this turn's inline bytes are spent, arm() hands all of it to uv_write.
+  const bool may_try = s->m_write_turn.available(s->m_owner, tcp_inline_write_budget);
   int wrote = 0;
   std::size_t total = 0;
   if (m_many == nullptr && m_count == 1) {
     uv_buf_t b = to_uv_buf(m_inline[0]);
     total = b.len;
-    wrote = total == 0 ? 0 : uv_try_write(s->stream(), &b, 1);
+    wrote = total == 0 || !may_try ? 0 : uv_try_write(s->stream(), &b, 1);
   } else {
     try {
       gathered g(buffers(), m_count, 0);
       total = g.total();
-      wrote = total == 0 ? 0 : uv_try_write(s->stream(), g.data(), g.size());
+      wrote = total == 0 || !may_try ? 0 : uv_try_write(s->stream(), g.data(), g.size());
     } catch (...) {
       wrote = UV_EAGAIN; // no memory for the iovec array: arm() reports it
     }
@@ -197,6 +224,7 @@ bool tcp_write_awaiter::ready() noexcept {
     return true;
   }
   m_written = wrote > 0 ? static_cast<std::size_t>(wrote) : 0;
+  s->m_write_turn.spend(m_written);
   m_complete = m_written == total;
   return m_complete;
 }

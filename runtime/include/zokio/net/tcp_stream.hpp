@@ -122,11 +122,16 @@ struct connect_options {
 /// complete without suspending; past that bound the stream stops reading from the socket until
 /// a reader drains it (backpressure). After filling a reader's buffer of 4 KiB or more, the
 /// stream leaves the next bytes in the kernel for that reader's next read instead of copying
-/// them ahead. An idle stream holds no read buffer.
+/// them ahead; that reader's next read of 4 KiB or more then reads the socket itself, straight
+/// into its buffer, completing without suspending when bytes are there (up to 1 MiB per loop
+/// turn). An idle stream holds no read buffer.
 ///
 /// Writing: `write_all` first writes what the socket takes at once (completing without
 /// suspending when it takes everything), then queues the rest with one `uv_write` (a writev for
-/// several buffers) and resumes when libuv has written all of it.
+/// several buffers) and resumes when libuv has written all of it. Only the first 64 KiB a stream
+/// writes in a loop turn go out that way: later writes in the same turn are handed to `uv_write`
+/// whole and resume at the next turn, so a writer cannot fill the socket far ahead of a reader
+/// that shares its loop.
 ///
 /// Closing: `close()` or the destructor closes the socket. A read waiting on the stream
 /// completes with `std::errc::operation_canceled`, queued writes too (libuv completes them with
