@@ -43,6 +43,13 @@ struct config {
   /// Storms spawned from worker 0 onto every worker (hidden flag --cross-worker-storms): shows
   /// the frame caches' growth (README.md, "What a run found").
   bool cross_worker_storms = false;
+  /// --resume DIR: the run continues from DIR/checkpoint.json (out_dir is DIR).
+  std::string resume_dir;
+  /// The whole run's load duration; `duration` is this segment's (the remainder on a resume).
+  ms total_duration{0};
+  unsigned segment = 0;     ///< 0 for a fresh run, then 1, 2, ... for each resume
+  double t_offset_s = 0;    ///< sample time where this segment starts (the last sample before)
+  double load_offset_s = 0; ///< load time the earlier segments ran
   // Scaled by the profile.
   ms sample_interval{10000};
   ms warmup{0};
@@ -118,7 +125,10 @@ struct op_window {
 /// One sample: fixed size, so that the samples of a whole run are reserved up front and storing
 /// them never shows up as the tool's own memory growth.
 struct sample {
-  double t_s = 0;     ///< since the load started
+  double t_s = 0;       ///< since the load started (earlier segments' time included)
+  unsigned segment = 0; ///< the process (0, then 1 after the first --resume, ...)
+  /// The first sample of a resumed segment: what ended the one before (1 killed, 2 interrupted).
+  int restart = 0;
   bool warm = false;  ///< after the warm-up
   int phase = 0;      ///< 0 warm-up, 1 steady, 2 drain
   bool burst = false; ///< the window overlapped a 3x burst: not judged (soak.md section 3)
