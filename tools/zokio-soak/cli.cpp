@@ -130,8 +130,9 @@ cli_result parse_cli(int argc, const char* const* argv) {
   app.add_option("--inject", inject,
                  "Make a criterion fail on purpose (exit 1): leak (memory kept per operation), "
                  "fd-leak (a descriptor kept every 50 operations), stall (a worker's loop "
-                 "blocked 1.5 s every 3 s), slowdown (HTTP handlers slower and slower); or hang "
-                 "(a worker's loop blocked for good: the watchdog, exit 3)")
+                 "stalled 1.5 s every 3 s, asleep or spinning), slowdown (HTTP handlers slower and "
+                 "slower); or hang (a worker's loop blocked for good: the watchdog, exit 3); or "
+                 "preempt (a worker's loop made to wait for its CPU: stalls that must be excused)")
       ->type_name("KIND");
   std::string resume_dir;
   app.add_option("--resume", resume_dir,
@@ -221,11 +222,12 @@ cli_result parse_cli(int argc, const char* const* argv) {
       app.count("--workers") != 0
           ? workers
           : (profile == "ci" ? 2 : std::clamp(std::thread::hardware_concurrency(), 1U, 4U));
-  const std::vector<std::string> inject_kinds = {"leak", "fd-leak", "stall", "slowdown", "hang"};
+  const std::vector<std::string> inject_kinds = {"leak",     "fd-leak", "stall",
+                                                 "slowdown", "hang",    "preempt"};
   if (app.count("--inject") != 0 &&
       std::find(inject_kinds.begin(), inject_kinds.end(), inject) == inject_kinds.end()) {
     return usage_error("unknown --inject kind '" + inject +
-                       "' (known: leak, fd-leak, stall, slowdown, hang)");
+                       "' (known: leak, fd-leak, stall, slowdown, hang, preempt)");
   }
   cfg.inject = inject;
   cfg.cross_worker_storms = cross_storms;

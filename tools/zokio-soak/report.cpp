@@ -84,6 +84,32 @@ std::vector<std::vector<const sample*>> steady_by_segment(const run_data& d) {
   return v;
 }
 
+/// The last sample of each segment: it holds that process's cumulative counters.
+std::vector<const sample*> segment_ends(const run_data& d) {
+  std::vector<const sample*> v;
+  for (std::size_t i = 0; i < d.samples.size(); ++i) {
+    if (i + 1 == d.samples.size() || d.samples[i + 1].segment != d.samples[i].segment) {
+      v.push_back(&d.samples[i]);
+    }
+  }
+  return v;
+}
+
+/// The stall reports after the warm-up, by class, summed over the segments.
+struct stall_totals {
+  std::uint64_t on_cpu = 0, blocked = 0, preempted = 0, undetermined = 0;
+};
+stall_totals count_stalls(const run_data& d) {
+  stall_totals t;
+  for (const sample* x : segment_ends(d)) {
+    t.on_cpu += x->stalls_on_cpu;
+    t.blocked += x->stalls_blocked;
+    t.preempted += x->stalls_preempted;
+    t.undetermined += x->stalls_undetermined;
+  }
+  return t;
+}
+
 /// Whole-run totals: the earlier segments' (from the checkpoint) plus this process's.
 std::uint64_t ok_total(const shared_state& s, const run_data& d, std::size_t k) {
   return d.prev_ok[k] + s.ops[k].m_ok.load();
@@ -383,8 +409,8 @@ verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool 
   }
 
   // Progress: loop lag (a worker's 50 ms timer late by more than the stall threshold), the
-  // runtime's stall counter, deadlocks and lost wake-ups.
-  // The runtime's counters are per process: summed over the segments.
+  // runtime's stall reports judged by what the loop thread did, deadlocks and lost wake-ups.
+  const stall_totals sc = count_stalls(d);
   std::uint64_t lag = 0, stalls = 0, lost = 0;
   for (const std::vector<const sample*>& seg : segs) {
     if (!seg.empty()) {
@@ -394,20 +420,35 @@ verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool 
   for (const sample* x : st) {
     lag = std::max(lag, x->max_loop_lag_ms);
   }
-  for (std::size_t i = 0; i < d.samples.size(); ++i) {
-    if (i + 1 == d.samples.size() || d.samples[i + 1].segment != d.samples[i].segment) {
-      lost += d.samples[i].lost_wakeups;
-    }
+  for (const sample* x : segment_ends(d)) {
+    lost += x->lost_wakeups;
   }
   const std::uint64_t stall_ms = static_cast<std::uint64_t>(cfg.stall_limit.count()) / 2;
   add("loop_lag", std::to_string(lag) + " ms", "<= " + std::to_string(stall_ms) + " ms",
       lag <= stall_ms, "worst lateness of a worker's 50 ms heartbeat timer after the warm-up");
-  // STALL COUNTER: runtime_stats::stalls counts resumes longer than stall_threshold by wall
-  // time; a stall detector judged by the loop thread's CPU time as well (issue #11, "Progress")
-  // belongs here once the runtime offers one. Reported, not judged, until then: on a shared
-  // machine a preempted resume is counted too.
-  add("runtime_stalls", std::to_string(stalls) + " (informational)", "-", true,
-      "runtime_stats::stalls after the warm-up (resumes > 100 ms wall time)");
+  // A stall (a resume past the runtime's stall_threshold, 100 ms, by wall time) fails when the
+  // loop thread spent it on a CPU or blocked in the kernel: the task's own doing. One where the
+  // thread waited for a CPU most of the time (runqueue wait, /proc schedstat) is a loaded
+  // machine and is excused, as is one the watchdog could not tell apart.
+  const std::uint64_t own = sc.on_cpu + sc.blocked;
+  {
+    std::string evidence;
+    {
+      std::lock_guard<std::mutex> lock(s.report_mutex);
+      evidence = s.stall_evidence;
+    }
+    const auto nl = evidence.find('\n');
+    evidence = evidence.substr(0, nl);
+    add("loop_stalls",
+        std::to_string(own) + " own (on a CPU " + std::to_string(sc.on_cpu) + ", blocked " +
+            std::to_string(sc.blocked) + "); excused: preempted " + std::to_string(sc.preempted) +
+            ", undetermined " + std::to_string(sc.undetermined) + "; counted " +
+            std::to_string(stalls),
+        "own == 0", own == 0,
+        "the runtime's stall reports after the warm-up (resumes > 100 ms wall time), judged by "
+        "the loop thread's time on a CPU, blocked and waiting for a CPU" +
+            (evidence.empty() ? std::string() : "; first own: " + evidence));
+  }
   add("deadlocks",
       std::to_string(d.deadlock_cycles) + " cycles in " + std::to_string(d.deadlock_checks) +
           " find_deadlocks calls",
@@ -463,6 +504,10 @@ json sample_json(const sample& x) {
               {"connections_open", x.connections_open},
               {"in_flight", x.in_flight},
               {"stalls", x.stalls},
+              {"stalls_on_cpu", x.stalls_on_cpu},
+              {"stalls_blocked", x.stalls_blocked},
+              {"stalls_preempted", x.stalls_preempted},
+              {"stalls_undetermined", x.stalls_undetermined},
               {"deadlocks", x.deadlocks},
               {"lost_wakeups", x.lost_wakeups},
               {"max_loop_lag_ms", x.max_loop_lag_ms},
@@ -499,6 +544,10 @@ sample sample_from_json(const json& j) {
   x.connections_open = j.at("connections_open").get<std::uint64_t>();
   x.in_flight = j.at("in_flight").get<std::uint64_t>();
   x.stalls = j.at("stalls").get<std::uint64_t>();
+  x.stalls_on_cpu = j.at("stalls_on_cpu").get<std::uint64_t>();
+  x.stalls_blocked = j.at("stalls_blocked").get<std::uint64_t>();
+  x.stalls_preempted = j.at("stalls_preempted").get<std::uint64_t>();
+  x.stalls_undetermined = j.at("stalls_undetermined").get<std::uint64_t>();
   x.deadlocks = j.at("deadlocks").get<std::uint64_t>();
   x.lost_wakeups = j.at("lost_wakeups").get<std::uint64_t>();
   x.max_loop_lag_ms = j.at("max_loop_lag_ms").get<std::uint64_t>();
@@ -532,6 +581,14 @@ json windows_json(const run_data& d) {
     windows.push_back({{"t_end", w.t_end_s}, {"segment", w.segment}, {"ops", std::move(p99)}});
   }
   return windows;
+}
+
+json stalls_json(const run_data& d) {
+  const stall_totals t = count_stalls(d);
+  return {{"on_cpu", t.on_cpu},
+          {"blocked", t.blocked},
+          {"preempted", t.preempted},
+          {"undetermined", t.undetermined}};
 }
 
 json segments_json(const run_data& d) {
@@ -610,6 +667,8 @@ std::string render_json(const config& cfg, const shared_state& s, const run_data
       {"injected_leak_bytes", d.prev_leak_bytes + s.injected_leak_bytes.load()},
       {"samples", d.samples.size()},
       {"after_warmup_percentiles", d.segments.size() > 1 ? "the last segment" : "the whole run"}};
+  // The runtime's stall reports after the warm-up, by what the loop thread did.
+  doc["stalls"] = stalls_json(d);
   // One segment per process: a run continued by --resume has more than one.
   doc["segments"] = segments_json(d);
   if (d.drain) {

@@ -21,6 +21,9 @@
 
 namespace zokio {
 class runtime;
+namespace diag {
+struct stall_report;
+}
 namespace http {
 struct server_counters;
 }
@@ -145,7 +148,11 @@ struct sample {
   std::uint64_t connections_open = 0; ///< the HTTP server's
   std::uint64_t in_flight = 0;        ///< workload operations started and not finished
   std::uint64_t stalls = 0;           ///< runtime_stats::stalls, cumulative
-  std::uint64_t deadlocks = 0;        ///< cycles find_deadlocks reported, cumulative
+  /// The runtime's stall reports after the warm-up and before the drain, cumulative, by what the
+  /// loop thread did during the stall (stall_class).
+  std::uint64_t stalls_on_cpu = 0, stalls_blocked = 0, stalls_preempted = 0,
+                stalls_undetermined = 0;
+  std::uint64_t deadlocks = 0; ///< cycles find_deadlocks reported, cumulative
   std::uint64_t lost_wakeups = 0;
   std::uint64_t max_loop_lag_ms = 0; ///< the worst worker heartbeat lateness in the window
   std::array<op_window, op_count> ops{};
@@ -187,9 +194,25 @@ struct shared_state {
   /// sampler last read it.
   std::array<std::atomic<std::int64_t>, 64> heartbeat_ns{};
   std::atomic<std::uint64_t> max_lag_ns{0};
-  std::mutex report_mutex;
+  mutable std::mutex report_mutex;
   std::optional<drain_report> drain; // guarded by report_mutex
+  /// The runtime's stall reports (runtime_options::on_stall) after the warm-up and before the
+  /// drain, by stall_class; the first one that is the loop's own doing, formatted.
+  std::array<std::atomic<std::uint64_t>, 4> stall_classes{};
+  std::atomic<std::uint64_t> stall_spin_sink{0}; ///< --inject stall's spin result (kept)
+  std::string stall_evidence;                    // guarded by report_mutex
 };
+
+/// What a worker's thread did during a stall (a resume past the runtime's stall threshold, by
+/// wall time), from the stall report's per-thread accounting (/proc/self/task/TID/schedstat):
+/// on a CPU (the task computed), blocked in the kernel (a synchronous call on the loop), or
+/// preempted (it waited for a CPU most of the time: a loaded machine, not the task). Undetermined:
+/// the watchdog saw none of it before reporting and the thread was runnable.
+enum class stall_class : unsigned { on_cpu, blocked, preempted, undetermined };
+
+/// Counts one stall report in `s.stall_classes` when it falls after the warm-up and before the
+/// drain. Called from the runtime's stall watchdog thread.
+void record_stall(shared_state& s, const zokio::diag::stall_report& r);
 
 /// Whether `since_start` (from the load's start) falls in a 3x burst: one in the warm-up (from a
 /// quarter of it, for at most half of it, so that the pools reach a burst's high water before
