@@ -110,6 +110,16 @@ stall_totals count_stalls(const run_data& d) {
   return t;
 }
 
+/// The first stall that was the loop's own doing, formatted: an earlier segment's, or this
+/// process's.
+std::string stall_evidence(const shared_state& s, const run_data& d) {
+  if (!d.prev_stall_evidence.empty()) {
+    return d.prev_stall_evidence;
+  }
+  std::lock_guard<std::mutex> lock(s.report_mutex);
+  return s.stall_evidence;
+}
+
 /// Whole-run totals: the earlier segments' (from the checkpoint) plus this process's.
 std::uint64_t ok_total(const shared_state& s, const run_data& d, std::size_t k) {
   return d.prev_ok[k] + s.ops[k].m_ok.load();
@@ -432,11 +442,7 @@ verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool 
   // machine and is excused, as is one the watchdog could not tell apart.
   const std::uint64_t own = sc.on_cpu + sc.blocked;
   {
-    std::string evidence;
-    {
-      std::lock_guard<std::mutex> lock(s.report_mutex);
-      evidence = s.stall_evidence;
-    }
+    std::string evidence = stall_evidence(s, d);
     const auto nl = evidence.find('\n');
     evidence = evidence.substr(0, nl);
     add("loop_stalls",
@@ -936,7 +942,8 @@ std::string render_checkpoint(const config& cfg, const shared_state& s, const ru
                    {"injected_leak_bytes", d.prev_leak_bytes + s.injected_leak_bytes.load()},
                    {"deadlock_cycles", d.deadlock_cycles},
                    {"deadlock_checks", d.deadlock_checks},
-                   {"deadlock_evidence", d.deadlock_evidence}};
+                   {"deadlock_evidence", d.deadlock_evidence},
+                   {"stall_evidence", stall_evidence(s, d)}};
   return doc.dump(1) + "\n";
 }
 
@@ -1025,6 +1032,7 @@ resume_result load_checkpoint(const std::string& dir, config& cfg, run_data& d) 
     d.deadlock_cycles = t.at("deadlock_cycles").get<std::uint64_t>();
     d.deadlock_checks = t.at("deadlock_checks").get<std::uint64_t>();
     d.deadlock_evidence = t.at("deadlock_evidence").get<std::string>();
+    d.prev_stall_evidence = t.at("stall_evidence").get<std::string>();
   } catch (const json::exception& e) {
     std::string what = e.what();
     std::replace(what.begin(), what.end(), '\n', ' ');

@@ -51,7 +51,8 @@ struct run_data {
   std::vector<segment_info> segments;
   std::array<std::uint64_t, op_count> prev_ok{}, prev_errors{};
   std::uint64_t prev_shed = 0, prev_echo_mismatches = 0, prev_leak_bytes = 0;
-  double load_elapsed_s = 0; ///< load time run so far, all segments
+  double load_elapsed_s = 0;       ///< load time run so far, all segments
+  std::string prev_stall_evidence; ///< the first own stall of an earlier segment, formatted
 };
 
 struct criterion {
