@@ -277,15 +277,24 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   // The worst heartbeat lateness: of the ticks that came, and of a tick still missing (a
   // blocked loop never reports its own lateness).
   std::uint64_t lag_ns = cs.s.max_lag_ns.exchange(0);
+  std::uint64_t own_ns = cs.s.max_own_lag_ns.exchange(0);
   for (unsigned w = 0; w < cfg.workers; ++w) {
     const auto last = clock_type::time_point(
         clock_type::duration(cs.s.heartbeat_ns[w].load(std::memory_order_relaxed)));
     const auto late = now - last - std::chrono::milliseconds(50);
     if (late.count() > 0) {
       lag_ns = std::max(lag_ns, static_cast<std::uint64_t>(late.count()));
+      // Less what the worker's thread has waited for a CPU since its last heartbeat.
+      const int tid = cs.s.heartbeat_tid[w].load();
+      const std::int64_t runq = tid > 0 ? thread_runqueue_ns(tid) : -1;
+      const std::int64_t runq0 = cs.s.heartbeat_runq_ns[w].load(std::memory_order_relaxed);
+      const std::int64_t waited = runq >= 0 && runq0 >= 0 ? runq - runq0 : 0;
+      own_ns = std::max(
+          own_ns, static_cast<std::uint64_t>(std::max<std::int64_t>(0, late.count() - waited)));
     }
   }
   x.max_loop_lag_ms = lag_ns / 1000000;
+  x.max_loop_lag_own_ms = own_ns / 1000000;
   for (std::size_t k = 0; k < op_count; ++k) {
     cs.s.ops[k].take_window(sc.window[k]);
     const zokio::tools::log_histogram& h = sc.window[k];

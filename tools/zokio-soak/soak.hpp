@@ -155,6 +155,8 @@ struct sample {
   std::uint64_t deadlocks = 0; ///< cycles find_deadlocks reported, cumulative
   std::uint64_t lost_wakeups = 0;
   std::uint64_t max_loop_lag_ms = 0; ///< the worst worker heartbeat lateness in the window
+  /// The worst lateness less the worker thread's run-queue wait (shared_state::max_own_lag_ns).
+  std::uint64_t max_loop_lag_own_ms = 0;
   std::array<op_window, op_count> ops{};
 };
 
@@ -194,6 +196,12 @@ struct shared_state {
   /// sampler last read it.
   std::array<std::atomic<std::int64_t>, 64> heartbeat_ns{};
   std::atomic<std::uint64_t> max_lag_ns{0};
+  /// The same lateness less the time the worker's thread waited for a CPU meanwhile (its
+  /// run-queue wait, /proc/thread-self/schedstat): the part that is the loop's own doing. Each
+  /// worker's thread id and run-queue wait at its last heartbeat, for a tick still missing.
+  std::atomic<std::uint64_t> max_own_lag_ns{0};
+  std::array<std::atomic<int>, 64> heartbeat_tid{};
+  std::array<std::atomic<std::int64_t>, 64> heartbeat_runq_ns{};
   mutable std::mutex report_mutex;
   std::optional<drain_report> drain; // guarded by report_mutex
   /// The runtime's stall reports (runtime_options::on_stall) after the warm-up and before the
@@ -238,6 +246,10 @@ constexpr unsigned blocking_threads = 4;
 /// Runs the whole workload on `rt` (called through block_on on worker 0): servers, load, spawn
 /// storms, final drain. Returns normally also when interrupted (`stop`).
 void run_workload(zokio::runtime& rt, shared_state& s);
+
+/// A thread's time waiting for a CPU so far (ns), from /proc/self/task/TID/schedstat (tid 0:
+/// the calling thread); -1 when /proc does not tell.
+std::int64_t thread_runqueue_ns(int tid);
 
 /// Process facts read from /proc and the allocator.
 std::uint64_t read_rss_bytes();

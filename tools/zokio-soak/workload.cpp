@@ -681,21 +681,34 @@ zokio::task<void> storms(shared_state& s, clock::time_point start, clock::time_p
   }
 }
 
+void raise_max(std::atomic<std::uint64_t>& a, std::uint64_t v) {
+  std::uint64_t prev = a.load(std::memory_order_relaxed);
+  while (v > prev && !a.compare_exchange_weak(prev, v)) {
+  }
+}
+
 /// Each worker's pulse: how late its loop runs a 50 ms timer (the stall measure) and when it
 /// last did (the watchdog's "this worker makes progress").
 zokio::task<void> heartbeat(shared_state& s, unsigned w) {
   constexpr auto tick = 50ms;
   auto last = clock::now();
+  std::int64_t last_runq = thread_runqueue_ns(0);
+  s.heartbeat_tid[w].store(static_cast<int>(::gettid()));
   for (;;) {
+    s.heartbeat_runq_ns[w].store(last_runq, std::memory_order_relaxed);
     s.heartbeat_ns[w].store(last.time_since_epoch().count(), std::memory_order_relaxed);
     co_await zokio::sleep_for(tick);
     const auto now = clock::now();
+    const std::int64_t runq = thread_runqueue_ns(0);
     const auto lag = now - last - tick;
     const auto lag_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, lag.count()));
-    std::uint64_t prev = s.max_lag_ns.load(std::memory_order_relaxed);
-    while (lag_ns > prev && !s.max_lag_ns.compare_exchange_weak(prev, lag_ns)) {
-    }
+    raise_max(s.max_lag_ns, lag_ns);
+    // The loop's own part: the lateness less the time this thread waited for a CPU.
+    const std::int64_t waited = runq >= 0 && last_runq >= 0 ? runq - last_runq : 0;
+    raise_max(s.max_own_lag_ns,
+              static_cast<std::uint64_t>(std::max<std::int64_t>(0, lag.count() - waited)));
     last = now;
+    last_runq = runq;
   }
 }
 
@@ -1068,6 +1081,19 @@ void record_stall(shared_state& s, const zokio::diag::stall_report& r) {
 }
 
 // --- process facts -------------------------------------------------------------------------------
+
+std::int64_t thread_runqueue_ns(int tid) {
+  const std::string path = tid == 0 ? "/proc/thread-self/schedstat"
+                                    : "/proc/self/task/" + std::to_string(tid) + "/schedstat";
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) {
+    return -1;
+  }
+  unsigned long long on_cpu = 0, waited = 0;
+  const int n = std::fscanf(f, "%llu %llu", &on_cpu, &waited);
+  std::fclose(f);
+  return n == 2 ? static_cast<std::int64_t>(waited) : -1;
+}
 
 std::uint64_t read_rss_bytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
