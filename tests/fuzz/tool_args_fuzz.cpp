@@ -102,6 +102,14 @@ void check_soak(const zokio::soak::cli_result& r, const std::string& args) {
   }
   using zokio::soak::ms;
   const zokio::soak::config& c = r.cfg;
+  if (!c.resume_dir.empty()) {
+    // --resume DIR: the settings come from DIR's checkpoint later (load_checkpoint); the parse
+    // only names the directory, which is also the output directory.
+    if (c.out_dir != c.resume_dir) {
+      fail("a resumed run that writes somewhere else than its directory", args);
+    }
+    return;
+  }
   const std::string values =
       args + "\n-> duration " + std::to_string(c.duration.count()) + " ms rate " +
       std::to_string(c.rate) + " workers " + std::to_string(c.workers) + " sample " +
@@ -122,7 +130,8 @@ void check_soak(const zokio::soak::cli_result& r, const std::string& args) {
       c.storm_period <= ms(0) || c.burst_period <= ms(0)) {
     fail("a run whose profile gives a period that cannot work", values);
   }
-  const std::vector<std::string> kinds = {"", "leak", "fd-leak", "stall", "slowdown", "hang"};
+  const std::vector<std::string> kinds = {"",         "leak", "fd-leak", "stall",
+                                          "slowdown", "hang", "preempt"};
   if (std::find(kinds.begin(), kinds.end(), c.inject) == kinds.end()) {
     fail("a run with an unknown --inject kind", values);
   }

@@ -40,6 +40,8 @@ constexpr profile_scale full_scale{ms(10000), ms(10000),   ms(600000), ms(60000)
 constexpr profile_scale ci_scale{ms(1000),  ms(2000),  ms(60000), ms(10000), 2000,    ms(2000),
                                  ms(30000), ms(10000), ms(15000), ms(40000), ms(4000)};
 
+} // namespace
+
 void apply_profile(config& c) {
   const auto d = c.duration;
   const profile_scale& p = c.profile == "ci" ? ci_scale : full_scale;
@@ -53,9 +55,8 @@ void apply_profile(config& c) {
   c.burst_period = p.burst_period;
   c.burst_length = p.burst_length;
   c.sample_interval = std::min(c.sample_interval, std::max(ms(1000), d / 10));
+  c.total_duration = d;
 }
-
-} // namespace
 
 std::optional<ms> parse_duration(const std::string& text, double unit_ms) {
   if (text.empty()) {
@@ -129,9 +130,15 @@ cli_result parse_cli(int argc, const char* const* argv) {
   app.add_option("--inject", inject,
                  "Make a criterion fail on purpose (exit 1): leak (memory kept per operation), "
                  "fd-leak (a descriptor kept every 50 operations), stall (a worker's loop "
-                 "blocked 1.5 s every 3 s), slowdown (HTTP handlers slower and slower); or hang "
-                 "(a worker's loop blocked for good: the watchdog, exit 3)")
+                 "stalled 1.5 s every 3 s, asleep or spinning), slowdown (HTTP handlers slower and "
+                 "slower); or hang (a worker's loop blocked for good: the watchdog, exit 3); or "
+                 "preempt (a worker's loop made to wait for its CPU: stalls that must be excused)")
       ->type_name("KIND");
+  std::string resume_dir;
+  app.add_option("--resume", resume_dir,
+                 "Continue the stopped run (killed, or interrupted) whose --out directory is DIR, "
+                 "up to its original duration, with its settings; no other run flag")
+      ->type_name("DIR");
   app.add_option(child_flag, child_fd)->group("");       // hidden: the watched child
   app.add_flag("--no-watchdog", no_watchdog)->group(""); // hidden: run in this process
   bool cross_storms = false;
@@ -146,6 +153,30 @@ cli_result parse_cli(int argc, const char* const* argv) {
   }
 
   config& cfg = r.cfg;
+  if (app.count("--resume") != 0) {
+    if (resume_dir.empty()) {
+      return usage_error("--resume needs the directory of a stopped run");
+    }
+    for (const char* f : {"--hours", "--minutes", "--duration", "--profile", "--seed", "--rate",
+                          "--workers", "--out", "--inject", "--cross-worker-storms"}) {
+      if (app.count(f) != 0) {
+        return usage_error(std::string("--resume takes the run's settings from its checkpoint: "
+                                       "give no ") +
+                           f);
+      }
+    }
+    if (app.count("--json") != 0 && json_path.empty()) {
+      return usage_error("--json needs a file name, or '-' for standard output");
+    }
+    // The rest comes from DIR/checkpoint.json (main.cpp, load_checkpoint).
+    cfg.resume_dir = resume_dir;
+    cfg.out_dir = resume_dir;
+    cfg.json_path = json_path;
+    r.child = app.count(child_flag) != 0;
+    r.what = cli_result::kind::run;
+    r.exit_code = 0;
+    return r;
+  }
   if (profile != "full" && profile != "ci") {
     return usage_error("--profile: '" + profile + "' is not full or ci");
   }
@@ -191,11 +222,12 @@ cli_result parse_cli(int argc, const char* const* argv) {
       app.count("--workers") != 0
           ? workers
           : (profile == "ci" ? 2 : std::clamp(std::thread::hardware_concurrency(), 1U, 4U));
-  const std::vector<std::string> inject_kinds = {"leak", "fd-leak", "stall", "slowdown", "hang"};
+  const std::vector<std::string> inject_kinds = {"leak",     "fd-leak", "stall",
+                                                 "slowdown", "hang",    "preempt"};
   if (app.count("--inject") != 0 &&
       std::find(inject_kinds.begin(), inject_kinds.end(), inject) == inject_kinds.end()) {
     return usage_error("unknown --inject kind '" + inject +
-                       "' (known: leak, fd-leak, stall, slowdown, hang)");
+                       "' (known: leak, fd-leak, stall, slowdown, hang, preempt)");
   }
   cfg.inject = inject;
   cfg.cross_worker_storms = cross_storms;

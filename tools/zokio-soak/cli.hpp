@@ -31,6 +31,10 @@ struct cli_result {
 /// Parses `argv[0] .. argv[argc - 1]` (argv[0] the program). Throws only std::bad_alloc.
 cli_result parse_cli(int argc, const char* const* argv);
 
+/// The profile's scaling of `c.duration` (periods, warm-up, windows, limits); sets
+/// `total_duration` to `duration`.
+void apply_profile(config& c);
+
 /// "90s", "5m", "2h", "1500ms" or a bare number of `unit_ms`; decimals allowed. Nothing when
 /// malformed, shorter than 1 s, or longer than 30 days.
 std::optional<ms> parse_duration(const std::string& text, double unit_ms);

@@ -17,6 +17,7 @@
 #include "soak.hpp"
 
 #include <zokio/diag/deadlock.hpp>
+#include <zokio/diag/stall.hpp>
 #include <zokio/diag/task_dump.hpp>
 #include <zokio/http/server.hpp>
 #include <zokio/zokio.hpp>
@@ -37,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -75,7 +77,46 @@ struct child_state {
   std::atomic<bool> finished{false}; // the sampler stops
   std::mutex write_mutex;            // one writer of the reports: the end, or the hang path
   bool written = false;              // guarded by write_mutex
+  // --out: the checkpoint (DIR/checkpoint.json, replaced atomically at each sample) and the
+  // journal of samples it counts (appended, fdatasync'd, before the checkpoint names it).
+  std::mutex checkpoint_mutex;
+  int journal_fd = -1;
+  bool checkpoint_warned = false; // guarded by checkpoint_mutex
 };
+
+/// Appends `line` (a sample, or nothing) to the journal, then replaces checkpoint.json with
+/// `text`. A failure is reported once and the run goes on (its outputs are still written).
+void write_checkpoint(child_state& cs, const std::string& line, const std::string& text) {
+  std::lock_guard<std::mutex> lock(cs.checkpoint_mutex);
+  std::string why;
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(cs.journal_fd, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      why = std::string("the sample journal: ") + std::strerror(errno);
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (why.empty() && !line.empty() && ::fdatasync(cs.journal_fd) != 0) {
+    why = std::string("the sample journal: ") + std::strerror(errno);
+  }
+  if (why.empty()) {
+    try {
+      zokio::tools::output_file::open(cs.s.cfg.out_dir + "/" + checkpoint_name).write(text);
+    } catch (const zokio::tools::output_error& e) {
+      why = e.what();
+    }
+  }
+  if (!why.empty() && !cs.checkpoint_warned) {
+    cs.checkpoint_warned = true;
+    std::fprintf(stderr, "zokio-soak: checkpoint not written (--resume will not work): %s\n",
+                 why.c_str());
+  }
+}
 
 /// Writes every document and prints the summary; returns the exit code. Once.
 int finish(child_state& cs, bool hung) {
@@ -119,6 +160,13 @@ int finish(child_state& cs, bool hung) {
     if (code == 0) {
       code = zokio::tools::code(exit_status::usage);
     }
+  }
+  if (cs.journal_fd >= 0) {
+    // An interrupted run can be resumed; a finished one (a verdict, or a hang) cannot.
+    const bool resumable = cs.interrupted.load() && !hung;
+    write_checkpoint(
+        cs, "",
+        render_checkpoint(cfg, cs.s, cs.d, resumable ? "interrupted" : "finished", v.outcome));
   }
   std::fprintf(human, "zokio-soak: exit %d (%s)\n", code, zokio::tools::exit_meaning(code));
   std::fflush(nullptr);
@@ -183,14 +231,17 @@ struct sampler_scratch {
       std::vector<zokio::tools::log_histogram>(op_count);
   clock_type::time_point drift_start{};
   bool drift_open = false;
-  std::uint64_t cpu_base_stalls = 0;
+  bool first = true; // the segment's first sample: a resumed one marks the restart
 };
 
-void take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt) {
+/// Takes a sample; true when it was stored (the storage is sized for the run).
+bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt) {
   const config& cfg = cs.s.cfg;
   sample x;
   const auto now = clock_type::now();
-  x.t_s = std::chrono::duration<double>(now - cs.s.load_start).count();
+  const double since = std::chrono::duration<double>(now - cs.s.load_start).count();
+  x.t_s = cfg.t_offset_s + since;
+  x.segment = cfg.segment;
   x.warm = now - cs.s.load_start >= cfg.warmup;
   x.phase = cs.s.load_done.load() ? 2 : (x.warm ? 1 : 0);
   {
@@ -212,6 +263,11 @@ void take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   x.timers_pending = st.timers_pending;
   x.blocking_in_flight = st.blocking_in_flight;
   x.stalls = st.stalls;
+  x.stalls_on_cpu = cs.s.stall_classes[static_cast<unsigned>(stall_class::on_cpu)].load();
+  x.stalls_blocked = cs.s.stall_classes[static_cast<unsigned>(stall_class::blocked)].load();
+  x.stalls_preempted = cs.s.stall_classes[static_cast<unsigned>(stall_class::preempted)].load();
+  x.stalls_undetermined =
+      cs.s.stall_classes[static_cast<unsigned>(stall_class::undetermined)].load();
   x.deadlocks = st.deadlocks_detected;
   x.lost_wakeups = st.lost_wakeups;
   if (const zokio::http::server_counters* sc_ = cs.s.server.load()) {
@@ -221,15 +277,24 @@ void take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   // The worst heartbeat lateness: of the ticks that came, and of a tick still missing (a
   // blocked loop never reports its own lateness).
   std::uint64_t lag_ns = cs.s.max_lag_ns.exchange(0);
+  std::uint64_t own_ns = cs.s.max_own_lag_ns.exchange(0);
   for (unsigned w = 0; w < cfg.workers; ++w) {
     const auto last = clock_type::time_point(
         clock_type::duration(cs.s.heartbeat_ns[w].load(std::memory_order_relaxed)));
     const auto late = now - last - std::chrono::milliseconds(50);
     if (late.count() > 0) {
       lag_ns = std::max(lag_ns, static_cast<std::uint64_t>(late.count()));
+      // Less what the worker's thread has waited for a CPU since its last heartbeat.
+      const int tid = cs.s.heartbeat_tid[w].load();
+      const std::int64_t runq = tid > 0 ? thread_runqueue_ns(tid) : -1;
+      const std::int64_t runq0 = cs.s.heartbeat_runq_ns[w].load(std::memory_order_relaxed);
+      const std::int64_t waited = runq >= 0 && runq0 >= 0 ? runq - runq0 : 0;
+      own_ns = std::max(
+          own_ns, static_cast<std::uint64_t>(std::max<std::int64_t>(0, late.count() - waited)));
     }
   }
   x.max_loop_lag_ms = lag_ns / 1000000;
+  x.max_loop_lag_own_ms = own_ns / 1000000;
   for (std::size_t k = 0; k < op_count; ++k) {
     cs.s.ops[k].take_window(sc.window[k]);
     const zokio::tools::log_histogram& h = sc.window[k];
@@ -265,6 +330,7 @@ void take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
     if (now - sc.drift_start >= cfg.drift_window - cfg.sample_interval / 2) {
       drift_window w;
       w.t_end_s = x.t_s;
+      w.segment = cfg.segment;
       for (std::size_t k = 0; k < op_count; ++k) {
         w.n[k] = sc.drift[k].count();
         w.p99_ns[k] = sc.drift[k].quantile(0.99);
@@ -276,9 +342,19 @@ void take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
       sc.drift_start = now;
     }
   }
+  if (x.phase < 2) {
+    cs.d.load_elapsed_s =
+        cfg.load_offset_s + std::min(since, static_cast<double>(cfg.duration.count()) / 1000);
+  }
+  if (sc.first && cfg.segment > 0 && !cs.d.segments.empty()) {
+    x.restart = cs.d.segments.back().after == "interrupted" ? 2 : 1;
+  }
+  sc.first = false;
   if (cs.d.samples.size() < cs.d.samples.capacity()) {
     cs.d.samples.push_back(x);
+    return true;
   }
+  return false;
 }
 
 void progress_line(child_state& cs) {
@@ -295,7 +371,7 @@ void progress_line(child_state& cs) {
     n += w.n;
     p99 = std::max(p99, w.p99_ns);
   }
-  const double total = static_cast<double>(cs.s.cfg.duration.count()) / 1000;
+  const double total = static_cast<double>(cs.s.cfg.total_duration.count()) / 1000;
   std::printf(
       "\r[%6.0f s / %.0f s] %s %6.0f op/s  worst p99 %8.2f ms  RSS %6.1f MiB   ", x.t_s, total,
       x.phase == 0   ? "warm-up"
@@ -328,7 +404,15 @@ void sampler_thread(child_state& cs, const zokio::runtime& rt) {
       cs.beat.beat();
     }
     if (now >= next || cs.sample_now.exchange(false)) {
-      take_sample(cs, sc, rt);
+      if (take_sample(cs, sc, rt) && cs.journal_fd >= 0) {
+        std::string line, text;
+        {
+          std::lock_guard<std::mutex> lock(cs.d.mutex);
+          line = render_sample_line(cs.d.samples.back()) + "\n";
+          text = render_checkpoint(cfg, cs.s, cs.d, "running", "");
+        }
+        write_checkpoint(cs, line, text);
+      }
       next += cfg.sample_interval;
       if (next < now) {
         next = now + cfg.sample_interval;
@@ -351,16 +435,42 @@ int run_child(const config& cfg, outputs out, int beat_fd) {
   child_state cs(cfg);
   cs.out = std::move(out);
   cs.beat = zokio::tools::watchdog_heartbeat(beat_fd);
+  std::uint64_t journal_bytes = 0;
+  if (!cfg.resume_dir.empty()) {
+    // The earlier segments (checked by the parent already; the settings are cfg's).
+    config again;
+    const resume_result r = load_checkpoint(cfg.resume_dir, again, cs.d);
+    if (!r.ok) {
+      std::fprintf(stderr, "zokio-soak: %s\n", r.error.c_str());
+      return zokio::tools::code(exit_status::usage);
+    }
+    journal_bytes = r.journal_bytes;
+  } else {
+    cs.d.segments.push_back(first_segment());
+  }
+  if (!cfg.out_dir.empty()) {
+    const std::string journal = cfg.out_dir + "/" + journal_name;
+    const int flags =
+        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (cfg.resume_dir.empty() ? O_TRUNC : 0);
+    cs.journal_fd = ::open(journal.c_str(), flags, 0644);
+    if (cs.journal_fd < 0 || ::ftruncate(cs.journal_fd, static_cast<off_t>(journal_bytes)) != 0) {
+      std::fprintf(stderr, "zokio-soak: --out %s: cannot write the sample journal: %s\n",
+                   journal.c_str(), std::strerror(errno));
+      return zokio::tools::code(exit_status::usage);
+    }
+  }
   const std::size_t max_samples =
       static_cast<std::size_t>((cfg.duration + cfg.drain_limit + std::chrono::seconds(30)) /
                                cfg.sample_interval) +
       16;
-  // Reserved and touched now (resize, then clear keeps the capacity): storing the samples of a
-  // 24-hour run must not show as growth of the live bytes or of RSS.
-  cs.d.samples.resize(max_samples);
-  cs.d.samples.clear();
-  cs.d.windows.resize(static_cast<std::size_t>(cfg.duration / cfg.drift_window) + 4);
-  cs.d.windows.clear();
+  // Reserved and touched now (resize, then shrink back keeps the capacity): storing the samples
+  // of a 24-hour run must not show as growth of the live bytes or of RSS.
+  const std::size_t kept_samples = cs.d.samples.size();
+  cs.d.samples.resize(kept_samples + max_samples);
+  cs.d.samples.resize(kept_samples);
+  const std::size_t kept_windows = cs.d.windows.size();
+  cs.d.windows.resize(kept_windows + static_cast<std::size_t>(cfg.duration / cfg.drift_window) + 4);
+  cs.d.windows.resize(kept_windows);
   cs.d.whole.assign(op_count, zokio::tools::log_histogram());
   for (auto& h : cs.s.heartbeat_ns) {
     h.store(clock_type::now().time_since_epoch().count());
@@ -372,8 +482,13 @@ int run_child(const config& cfg, outputs out, int beat_fd) {
     // The blocking pool starts a thread for a job submitted while every thread is busy, also
     // one about to finish, so its thread count creeps up over a long run; the bound keeps it at
     // the 4 jobs the workload runs at a time (README.md, "What a run found").
+    // Every stall report is judged by what the loop thread did (record_stall): the stall
+    // criterion excuses a loop that waited for a CPU on a loaded machine.
     zokio::runtime rt{
-        {.workers = cfg.workers, .name = "soak", .max_blocking_threads = blocking_threads}};
+        {.workers = cfg.workers,
+         .name = "soak",
+         .max_blocking_threads = blocking_threads,
+         .on_stall = [&cs](const zokio::diag::stall_report& r) { record_stall(cs.s, r); }}};
     cs.rt.store(&rt);
     std::thread sampler(sampler_thread, std::ref(cs), std::cref(rt));
     std::string failure;
@@ -414,6 +529,9 @@ int run_child(const config& cfg, outputs out, int beat_fd) {
   code = code != 0 ? code : judged;
   pthread_kill(signals.native_handle(), SIGUSR1);
   signals.join();
+  if (cs.journal_fd >= 0) {
+    ::close(cs.journal_fd);
+  }
   return code;
 }
 
@@ -428,7 +546,17 @@ int run(int argc, char** argv) {
   case cli_result::kind::run:
     break;
   }
-  const config& cfg = parsed.cfg;
+  config cfg = parsed.cfg;
+  if (!cfg.resume_dir.empty()) {
+    // --resume DIR: the settings, the remaining duration and the earlier samples come from
+    // DIR's checkpoint; a missing, unreadable or finished one is one line, exit 2.
+    run_data earlier;
+    const resume_result r = load_checkpoint(cfg.resume_dir, cfg, earlier);
+    if (!r.ok) {
+      std::fprintf(stderr, "zokio-soak: %s\n", r.error.c_str());
+      return zokio::tools::code(exit_status::usage);
+    }
+  }
   const std::string& json_path = cfg.json_path;
   const std::string& out_dir = cfg.out_dir;
   const int child_fd = parsed.child_fd;

@@ -19,8 +19,17 @@ namespace zokio::soak {
 /// One latency-drift window: several sample windows merged (without loss) per operation.
 struct drift_window {
   double t_end_s = 0;
+  unsigned segment = 0;
   std::array<std::uint64_t, op_count> n{};
   std::array<std::uint64_t, op_count> p99_ns{};
+};
+
+/// One process of a run: the first, and one more for each --resume.
+struct segment_info {
+  unsigned index = 0;
+  double start_t_s = 0;   ///< sample time where it starts
+  std::string started_at; ///< UTC
+  std::string after;      ///< "start", or what ended the one before: "killed" or "interrupted"
 };
 
 /// Everything a report is made of; filled by the sampler (under `mutex`) and at the end.
@@ -38,6 +47,12 @@ struct run_data {
   std::uint64_t tasks_spawned = 0, tasks_completed = 0, tasks_failed = 0, tasks_cancelled = 0,
                 tasks_live = 0; ///< the runtime's counters after the drain
   bool have_final_counters = false;
+  // A resumed run: the segments, and the earlier segments' totals (from the checkpoint).
+  std::vector<segment_info> segments;
+  std::array<std::uint64_t, op_count> prev_ok{}, prev_errors{};
+  std::uint64_t prev_shed = 0, prev_echo_mismatches = 0, prev_leak_bytes = 0;
+  double load_elapsed_s = 0;       ///< load time run so far, all segments
+  std::string prev_stall_evidence; ///< the first own stall of an earlier segment, formatted
 };
 
 struct criterion {
@@ -70,6 +85,27 @@ std::string render_jsonl(const run_data& d);
 /// bytes, descriptors and threads, live tasks and handles, throughput, p50/p99), drawn by
 /// Chart.js inlined (zokio_tools/html_report.hpp).
 std::string render_html(const config& cfg, const run_data& d, const verdict& v);
+/// One line of samples.jsonl (and of the checkpoint's sample journal), without the newline.
+std::string render_sample_line(const sample& x);
+/// DIR/checkpoint.json: what --resume needs besides the journal of samples. `state` is
+/// "running", "interrupted" or "finished"; `outcome` the verdict once there is one.
+std::string render_checkpoint(const config& cfg, const shared_state& s, const run_data& d,
+                              const std::string& state, const std::string& outcome);
+/// --resume DIR: reads DIR/checkpoint.json and the first `samples` lines of
+/// DIR/checkpoint.samples.jsonl into `cfg` (the settings, the profile applied, the remaining
+/// duration) and `d` (samples, drift windows, segments with the new one, earlier totals).
+/// Returns the journal's valid length in bytes, or the mistake in one line.
+struct resume_result {
+  bool ok = false;
+  std::string error;
+  std::uint64_t journal_bytes = 0;
+};
+/// A fresh run's first segment (index 0, started now).
+segment_info first_segment();
+resume_result load_checkpoint(const std::string& dir, config& cfg, run_data& d);
+inline constexpr const char* checkpoint_name = "checkpoint.json";
+inline constexpr const char* journal_name = "checkpoint.samples.jsonl";
+
 /// The human summary (stdout).
 void print_summary(std::FILE* out, const config& cfg, const shared_state& s, const run_data& d,
                    const verdict& v);

@@ -21,6 +21,9 @@
 
 namespace zokio {
 class runtime;
+namespace diag {
+struct stall_report;
+}
 namespace http {
 struct server_counters;
 }
@@ -43,6 +46,13 @@ struct config {
   /// Storms spawned from worker 0 onto every worker (hidden flag --cross-worker-storms): shows
   /// the frame caches' growth (README.md, "What a run found").
   bool cross_worker_storms = false;
+  /// --resume DIR: the run continues from DIR/checkpoint.json (out_dir is DIR).
+  std::string resume_dir;
+  /// The whole run's load duration; `duration` is this segment's (the remainder on a resume).
+  ms total_duration{0};
+  unsigned segment = 0;     ///< 0 for a fresh run, then 1, 2, ... for each resume
+  double t_offset_s = 0;    ///< sample time where this segment starts (the last sample before)
+  double load_offset_s = 0; ///< load time the earlier segments ran
   // Scaled by the profile.
   ms sample_interval{10000};
   ms warmup{0};
@@ -118,7 +128,10 @@ struct op_window {
 /// One sample: fixed size, so that the samples of a whole run are reserved up front and storing
 /// them never shows up as the tool's own memory growth.
 struct sample {
-  double t_s = 0;     ///< since the load started
+  double t_s = 0;       ///< since the load started (earlier segments' time included)
+  unsigned segment = 0; ///< the process (0, then 1 after the first --resume, ...)
+  /// The first sample of a resumed segment: what ended the one before (1 killed, 2 interrupted).
+  int restart = 0;
   bool warm = false;  ///< after the warm-up
   int phase = 0;      ///< 0 warm-up, 1 steady, 2 drain
   bool burst = false; ///< the window overlapped a 3x burst: not judged (soak.md section 3)
@@ -135,9 +148,15 @@ struct sample {
   std::uint64_t connections_open = 0; ///< the HTTP server's
   std::uint64_t in_flight = 0;        ///< workload operations started and not finished
   std::uint64_t stalls = 0;           ///< runtime_stats::stalls, cumulative
-  std::uint64_t deadlocks = 0;        ///< cycles find_deadlocks reported, cumulative
+  /// The runtime's stall reports after the warm-up and before the drain, cumulative, by what the
+  /// loop thread did during the stall (stall_class).
+  std::uint64_t stalls_on_cpu = 0, stalls_blocked = 0, stalls_preempted = 0,
+                stalls_undetermined = 0;
+  std::uint64_t deadlocks = 0; ///< cycles find_deadlocks reported, cumulative
   std::uint64_t lost_wakeups = 0;
   std::uint64_t max_loop_lag_ms = 0; ///< the worst worker heartbeat lateness in the window
+  /// The worst lateness less the worker thread's run-queue wait (shared_state::max_own_lag_ns).
+  std::uint64_t max_loop_lag_own_ms = 0;
   std::array<op_window, op_count> ops{};
 };
 
@@ -177,9 +196,31 @@ struct shared_state {
   /// sampler last read it.
   std::array<std::atomic<std::int64_t>, 64> heartbeat_ns{};
   std::atomic<std::uint64_t> max_lag_ns{0};
-  std::mutex report_mutex;
+  /// The same lateness less the time the worker's thread waited for a CPU meanwhile (its
+  /// run-queue wait, /proc/thread-self/schedstat): the part that is the loop's own doing. Each
+  /// worker's thread id and run-queue wait at its last heartbeat, for a tick still missing.
+  std::atomic<std::uint64_t> max_own_lag_ns{0};
+  std::array<std::atomic<int>, 64> heartbeat_tid{};
+  std::array<std::atomic<std::int64_t>, 64> heartbeat_runq_ns{};
+  mutable std::mutex report_mutex;
   std::optional<drain_report> drain; // guarded by report_mutex
+  /// The runtime's stall reports (runtime_options::on_stall) after the warm-up and before the
+  /// drain, by stall_class; the first one that is the loop's own doing, formatted.
+  std::array<std::atomic<std::uint64_t>, 4> stall_classes{};
+  std::atomic<std::uint64_t> stall_spin_sink{0}; ///< --inject stall's spin result (kept)
+  std::string stall_evidence;                    // guarded by report_mutex
 };
+
+/// What a worker's thread did during a stall (a resume past the runtime's stall threshold, by
+/// wall time), from the stall report's per-thread accounting (/proc/self/task/TID/schedstat):
+/// on a CPU (the task computed), blocked in the kernel (a synchronous call on the loop), or
+/// preempted (it waited for a CPU most of the time: a loaded machine, not the task). Undetermined:
+/// the watchdog saw none of it before reporting and the thread was runnable.
+enum class stall_class : unsigned { on_cpu, blocked, preempted, undetermined };
+
+/// Counts one stall report in `s.stall_classes` when it falls after the warm-up and before the
+/// drain. Called from the runtime's stall watchdog thread.
+void record_stall(shared_state& s, const zokio::diag::stall_report& r);
 
 /// Whether `since_start` (from the load's start) falls in a 3x burst: one in the warm-up (from a
 /// quarter of it, for at most half of it, so that the pools reach a burst's high water before
@@ -205,6 +246,10 @@ constexpr unsigned blocking_threads = 4;
 /// Runs the whole workload on `rt` (called through block_on on worker 0): servers, load, spawn
 /// storms, final drain. Returns normally also when interrupted (`stop`).
 void run_workload(zokio::runtime& rt, shared_state& s);
+
+/// A thread's time waiting for a CPU so far (ns), from /proc/self/task/TID/schedstat (tid 0:
+/// the calling thread); -1 when /proc does not tell.
+std::int64_t thread_runqueue_ns(int tid);
 
 /// Process facts read from /proc and the allocator.
 std::uint64_t read_rss_bytes();

@@ -11,6 +11,7 @@
 
 #include "soak.hpp"
 
+#include <zokio/diag/stall.hpp>
 #include <zokio/http/client.hpp>
 #include <zokio/http/server.hpp>
 #include <zokio/net/tcp_listener.hpp>
@@ -20,6 +21,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,8 +34,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
@@ -676,30 +681,58 @@ zokio::task<void> storms(shared_state& s, clock::time_point start, clock::time_p
   }
 }
 
+void raise_max(std::atomic<std::uint64_t>& a, std::uint64_t v) {
+  std::uint64_t prev = a.load(std::memory_order_relaxed);
+  while (v > prev && !a.compare_exchange_weak(prev, v)) {
+  }
+}
+
 /// Each worker's pulse: how late its loop runs a 50 ms timer (the stall measure) and when it
 /// last did (the watchdog's "this worker makes progress").
 zokio::task<void> heartbeat(shared_state& s, unsigned w) {
   constexpr auto tick = 50ms;
   auto last = clock::now();
+  std::int64_t last_runq = thread_runqueue_ns(0);
+  s.heartbeat_tid[w].store(static_cast<int>(::gettid()));
   for (;;) {
+    s.heartbeat_runq_ns[w].store(last_runq, std::memory_order_relaxed);
     s.heartbeat_ns[w].store(last.time_since_epoch().count(), std::memory_order_relaxed);
     co_await zokio::sleep_for(tick);
     const auto now = clock::now();
+    const std::int64_t runq = thread_runqueue_ns(0);
     const auto lag = now - last - tick;
     const auto lag_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(0, lag.count()));
-    std::uint64_t prev = s.max_lag_ns.load(std::memory_order_relaxed);
-    while (lag_ns > prev && !s.max_lag_ns.compare_exchange_weak(prev, lag_ns)) {
-    }
+    raise_max(s.max_lag_ns, lag_ns);
+    // The loop's own part: the lateness less the time this thread waited for a CPU.
+    const std::int64_t waited = runq >= 0 && last_runq >= 0 ? runq - last_runq : 0;
+    raise_max(s.max_own_lag_ns,
+              static_cast<std::uint64_t>(std::max<std::int64_t>(0, lag.count() - waited)));
     last = now;
+    last_runq = runq;
   }
 }
 
-/// --inject stall: after the warm-up, blocks this worker's loop for 1.5 s every 3 s: a stall
-/// under the watchdog's limit, which the loop-lag criterion must see.
+/// --inject stall: after the warm-up, stalls this worker's loop for 1.5 s every 3 s, a stall
+/// under the watchdog's limit, which the loop-lag criterion must see; in turn blocked in a
+/// system call (a sleep) and computing (a spin on the CPU), the two kinds of stall that are the
+/// loop's own doing, which the loop-stalls criterion must see.
 zokio::task<void> stall_repeatedly(shared_state& s, clock::time_point from, clock::time_point end) {
   co_await zokio::sleep_until(from);
+  bool spin = false;
   while (clock::now() < end && !s.stop.load()) {
-    std::this_thread::sleep_for(1500ms);
+    if (spin) {
+      const auto until = clock::now() + 1500ms;
+      std::uint64_t x = 1;
+      while (clock::now() < until) {
+        for (int i = 0; i < 1000; ++i) {
+          x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        }
+      }
+      s.stall_spin_sink.fetch_add(x, std::memory_order_relaxed);
+    } else {
+      std::this_thread::sleep_for(1500ms);
+    }
+    spin = !spin;
     co_await zokio::sleep_for(3s);
   }
 }
@@ -723,6 +756,101 @@ zokio::task<void> hang_forever() {
     std::this_thread::sleep_for(1s);
   }
   co_return;
+}
+
+/// --inject preempt: threads that compete with a worker for its CPU on demand. Started before
+/// the load (so the thread count stays constant) and idle until asked.
+class cpu_hogs {
+public:
+  explicit cpu_hogs(unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+      m_threads.emplace_back([this] { run(); });
+    }
+  }
+  ~cpu_hogs() {
+    {
+      std::lock_guard<std::mutex> lock(m_mutex);
+      m_quit = true;
+      m_round = ~0ULL;
+    }
+    m_cv.notify_all();
+    for (std::thread& t : m_threads) {
+      t.join();
+    }
+  }
+  cpu_hogs(const cpu_hogs&) = delete;
+  cpu_hogs& operator=(const cpu_hogs&) = delete;
+
+  /// On the calling thread: pins it and every hog to its current CPU, spins until this thread
+  /// has had `cpu` of CPU time (or 900 ms have passed), then lets the hogs rest and restores its
+  /// affinity. The thread spends most of the spin waiting for its CPU: a preempted stall.
+  void preempted_spin(std::chrono::milliseconds cpu) {
+    cpu_set_t old;
+    CPU_ZERO(&old);
+    ::sched_getaffinity(0, sizeof old, &old);
+    const int here = ::sched_getcpu();
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(here < 0 ? 0 : here, &one);
+    ::sched_setaffinity(0, sizeof one, &one);
+    {
+      std::lock_guard<std::mutex> lock(m_mutex);
+      m_cpu = one;
+      m_spin = true;
+      ++m_round;
+    }
+    m_cv.notify_all();
+    const auto wall_end = clock::now() + 900ms;
+    const auto thread_cpu = [] {
+      timespec ts{};
+      ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+    };
+    const auto cpu_end = thread_cpu() + cpu;
+    while (thread_cpu() < cpu_end && clock::now() < wall_end) {
+    }
+    m_spin.store(false);
+    ::sched_setaffinity(0, sizeof old, &old);
+  }
+
+private:
+  void run() {
+    std::uint64_t seen = 0;
+    for (;;) {
+      cpu_set_t cpu;
+      {
+        std::unique_lock<std::mutex> lock(m_mutex);
+        m_cv.wait(lock, [&] { return m_round != seen; });
+        if (m_quit) {
+          return;
+        }
+        seen = m_round;
+        cpu = m_cpu;
+      }
+      ::pthread_setaffinity_np(::pthread_self(), sizeof cpu, &cpu);
+      while (m_spin.load(std::memory_order_relaxed)) {
+      }
+    }
+  }
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::uint64_t m_round = 0; // guarded by m_mutex
+  bool m_quit = false;       // guarded by m_mutex
+  cpu_set_t m_cpu{};         // guarded by m_mutex
+  std::atomic<bool> m_spin{false};
+  std::vector<std::thread> m_threads;
+};
+
+/// --inject preempt: after the warm-up, every 3 s, this worker's loop computes for 60 ms of CPU
+/// time while 3 hogs share its CPU: a resume of about 240 ms wall time (a stall by wall time)
+/// spent mostly waiting for the CPU, which the loop-stalls criterion must excuse.
+zokio::task<void> preempt_repeatedly(shared_state& s, cpu_hogs& hogs, clock::time_point from,
+                                     clock::time_point end) {
+  co_await zokio::sleep_until(from);
+  while (clock::now() < end && !s.stop.load()) {
+    hogs.preempted_spin(60ms);
+    co_await zokio::sleep_for(3s);
+  }
 }
 
 zokio::task<void> soak_main(zokio::runtime& rt, shared_state& s) {
@@ -820,6 +948,11 @@ zokio::task<void> soak_main(zokio::runtime& rt, shared_state& s) {
   d.handles_before = rt.stats().handles_active;
   d.fds_before = count_fds();
 
+  // --inject preempt's hogs start before the load: the thread count after the warm-up is judged.
+  std::optional<cpu_hogs> hogs;
+  if (s.cfg.inject == "preempt") {
+    hogs.emplace(3);
+  }
   const auto start = clock::now();
   const auto end = start + s.cfg.duration;
   s.load_start = start;
@@ -834,6 +967,10 @@ zokio::task<void> soak_main(zokio::runtime& rt, shared_state& s) {
   if (s.cfg.inject == "stall") {
     stalls = zokio::spawn(stall_repeatedly(s, start + s.cfg.warmup + 1s, end),
                           {.name = "soak-inject-stall"});
+  }
+  if (s.cfg.inject == "preempt") {
+    stalls = zokio::spawn(preempt_repeatedly(s, *hogs, start + s.cfg.warmup + 1s, end),
+                          {.name = "soak-inject-preempt"});
   }
   std::optional<zokio::join_handle<void>> hang;
   if (s.cfg.inject == "hang") {
@@ -922,7 +1059,41 @@ void run_workload(zokio::runtime& rt, shared_state& s) {
   rt.block_on(soak_main(rt, s));
 }
 
+void record_stall(shared_state& s, const zokio::diag::stall_report& r) {
+  if (!s.started.load() || s.load_done.load() || clock::now() - s.load_start < s.cfg.warmup) {
+    return;
+  }
+  stall_class c = stall_class::on_cpu;
+  if (r.preempted()) {
+    c = stall_class::preempted;
+  } else if (r.blocked()) {
+    c = stall_class::blocked;
+  } else if (r.watched.count() <= 0 && r.thread_state != 'S' && r.thread_state != 'D') {
+    c = stall_class::undetermined; // runnable, but on a CPU or waiting for one: not known
+  }
+  s.stall_classes[static_cast<unsigned>(c)].fetch_add(1);
+  if (c == stall_class::on_cpu || c == stall_class::blocked) {
+    std::lock_guard<std::mutex> lock(s.report_mutex);
+    if (s.stall_evidence.empty()) {
+      s.stall_evidence = zokio::diag::format_stall(r);
+    }
+  }
+}
+
 // --- process facts -------------------------------------------------------------------------------
+
+std::int64_t thread_runqueue_ns(int tid) {
+  const std::string path = tid == 0 ? "/proc/thread-self/schedstat"
+                                    : "/proc/self/task/" + std::to_string(tid) + "/schedstat";
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) {
+    return -1;
+  }
+  unsigned long long on_cpu = 0, waited = 0;
+  const int n = std::fscanf(f, "%llu %llu", &on_cpu, &waited);
+  std::fclose(f);
+  return n == 2 ? static_cast<std::int64_t>(waited) : -1;
+}
 
 std::uint64_t read_rss_bytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
