@@ -9,8 +9,10 @@
 #                                   repetitions; the README's ratios are quoted from this file
 #
 #   reports/soak/ci/                zokio-soak --profile ci --out (samples, summary, report.html)
+#   reports/bench/scaling.md        scripts/bench-scaling.sh: multi-worker workloads at 1 and 2
+#                                   workers beside Tokio and Asio (part "scaling")
 #
-#   scripts/make-reports.sh [diag|bench|compare|soak]...   (default: all of them)
+#   scripts/make-reports.sh [diag|bench|compare|soak|scaling]...   (default: all of them)
 #
 # Every file records the commit the tools were built from and whether the tree was dirty then
 # (git_commit/git_dirty, or context.zokio_git_commit/zokio_git_dirty): build from a clean commit
@@ -20,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 parts=("$@")
-((${#parts[@]} != 0)) || parts=(diag bench compare soak)
+((${#parts[@]} != 0)) || parts=(diag bench compare soak scaling)
 bin=build/bin
 for b in zokio-diag zokio-bench-micro zokio-bench-tcp zokio-bench zokio-soak; do
   [[ -x $bin/$b ]] || { echo "make-reports: $bin/$b is missing; run 'make run' first" >&2; exit 2; }
@@ -53,10 +55,16 @@ for part in "${parts[@]}"; do
   soak)
     mkdir -p reports/soak/ci
     "$bin/zokio-soak" --profile ci --out reports/soak/ci
+    # The checkpoint is for --resume of a stopped run; a finished report does not keep it.
+    rm -f reports/soak/ci/checkpoint.json reports/soak/ci/checkpoint.samples.jsonl
     written+=(reports/soak/ci)
     ;;
+  scaling)
+    scripts/bench-scaling.sh --out reports/bench
+    written+=(reports/bench/scaling.md reports/bench/scaling-w1.json reports/bench/scaling-w2.json)
+    ;;
   *)
-    echo "make-reports: unknown part '$part' (diag, bench, compare or soak)" >&2
+    echo "make-reports: unknown part '$part' (diag, bench, compare, soak or scaling)" >&2
     exit 2
     ;;
   esac

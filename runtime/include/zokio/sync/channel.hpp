@@ -160,7 +160,8 @@ private:
   }
   void free_block(block* b) noexcept {
     if (b != nullptr) {
-      ::operator delete (b, block_bytes(), std::align_val_t{k_align});
+      // Unsized: Clang does not declare sized deallocation functions by default.
+      ::operator delete (b, std::align_val_t{k_align});
     }
   }
   void recycle(block* b) noexcept {
