@@ -57,6 +57,25 @@ void operator delete(void* p) noexcept {
 void operator delete(void* p, std::size_t) noexcept {
   std::free(p);
 }
+// The aligned forms too: the channel's queue takes its blocks from them.
+void* operator new(std::size_t n, std::align_val_t al) {
+  const std::size_t from = g_fail_from.load(std::memory_order_relaxed);
+  if (from != 0 && n >= from) {
+    g_failed.fetch_add(1, std::memory_order_relaxed);
+    throw std::bad_alloc();
+  }
+  const auto a = static_cast<std::size_t>(al);
+  if (void* p = std::aligned_alloc(a, (n + a - 1) / a * a)) {
+    return p;
+  }
+  throw std::bad_alloc();
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
 #endif
 
 namespace {

@@ -2,7 +2,7 @@
 # The cost of the runtime's detectors when nothing is wrong: the micro benchmarks
 # (tools/zokio-bench/micro/micro_bench.cpp) with the detectors armed (the default options:
 # stall_threshold 100 ms with backtraces, deadlock_grace 1 s) against the same source built with
-# them off (zokio-bench-micro-detectors-off: stall_threshold 0, stall_backtrace off,
+# them off (micro-detectors-off: stall_threshold 0, stall_backtrace off,
 # deadlock_grace 0), alternating the two programs ROUNDS times, each a fresh process; the median
 # of each benchmark's per-operation figure. Writes the Markdown report to OUT.
 #
@@ -14,10 +14,10 @@ build=${1:-$root/build}
 rounds=${2:-5}
 out=${3:-$root/reports/diag/detector-cost.md}
 armed=$build/bin/zokio-bench-micro
-off=$build/bin/zokio-bench-micro-detectors-off
+off=$build/bin/micro-detectors-off
 for b in "$armed" "$off"; do
   [[ -x $b ]] || {
-    echo "detector-cost.sh: $b is not built (cmake --build $build --target zokio-bench-micro zokio-bench-micro-detectors-off)" >&2
+    echo "detector-cost.sh: $b is not built (cmake --build $build --target zokio-bench-micro micro-detectors-off)" >&2
     exit 2
   }
 done
@@ -59,7 +59,7 @@ lines = [
     "Linux %s). The micro benchmarks of `tools/zokio-bench/micro/micro_bench.cpp`, each program a "
     "fresh process, alternated %d times (which goes first alternates too): `zokio-bench-micro` (the default options: the stall "
     "watchdog armed at 100 ms with backtraces, deadlock detection after 1 s) against "
-    "`zokio-bench-micro-detectors-off`, the same source with `stall_threshold` 0, "
+    "`micro-detectors-off`, the same source with `stall_threshold` 0, "
     "`stall_backtrace` off and `deadlock_grace` 0 (tools/zokio-diag/detector_cost/detectors_off.hpp). "
     "Each figure is the median of the %d runs of the benchmark's per-operation figure (lower is "
     "better); the ratio is armed / off, so above 1.00 is what the detectors cost. The machine is "

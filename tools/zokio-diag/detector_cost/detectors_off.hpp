@@ -5,7 +5,7 @@
 // (stall_threshold 0: no stall watchdog thread, no stall counting; stall_backtrace off;
 // deadlock_grace 0: no whole-runtime deadlock detection), so that the same micro benchmarks run
 // with the detectors armed (the defaults, zokio-bench-micro) and off
-// (zokio-bench-micro-detectors-off). tools/zokio-diag/detector_cost/detector-cost.sh compares
+// (micro-detectors-off). tools/zokio-diag/detector_cost/detector-cost.sh compares
 // them into reports/diag/detector-cost.md.
 
 #include <zokio/zokio.hpp>
