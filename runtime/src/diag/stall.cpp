@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <sstream>
 #include <utility>
@@ -22,6 +21,7 @@
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -175,16 +175,41 @@ std::vector<std::string> capture(long tid, std::string& note) {
   return frames;
 }
 
+/// The first line of /proc/self/task/TID/NAME ("" when it cannot be read). Plain system calls,
+/// no iostream: the watchdog reads these while the program may be out of descriptors, and
+/// UBSan's check of an iostream's dynamic type needs a descriptor of its own there.
+std::string read_task_file(long tid, const char* name) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/" + name;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return {};
+  }
+  char buf[512];
+  ssize_t n = 0;
+  do {
+    n = ::read(fd, buf, sizeof buf - 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n <= 0) {
+    return {};
+  }
+  std::string text(buf, static_cast<std::size_t>(n));
+  if (const auto eol = text.find('\n'); eol != std::string::npos) {
+    text.resize(eol);
+  }
+  return text;
+}
+
 /// Time on a CPU and time runnable but waiting for one, in ns, of thread `tid`; false when
 /// /proc does not tell.
 bool read_schedstat(long tid, std::int64_t& cpu, std::int64_t& wait) {
   if (tid == 0) {
     return false;
   }
-  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+  const std::string text = read_task_file(tid, "schedstat");
   long long c = 0;
   long long w = 0;
-  if (!(in >> c >> w)) {
+  if (std::sscanf(text.c_str(), "%lld %lld", &c, &w) != 2) {
     return false;
   }
   cpu = c;
@@ -197,9 +222,7 @@ char read_thread_state(long tid) {
   if (tid == 0) {
     return 0;
   }
-  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/stat");
-  std::string line;
-  std::getline(in, line);
+  const std::string line = read_task_file(tid, "stat");
   // "pid (comm) S ...": the name may hold spaces and parentheses, the state follows the last ')'.
   const auto close = line.rfind(')');
   return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
@@ -231,17 +254,13 @@ std::string syscall_name(long nr) {
 
 /// Where thread `tid` sleeps in the kernel: its wchan and the system call it is in.
 void read_blocked_in(long tid, std::string& wchan, std::string& syscall) {
-  {
-    std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/wchan");
-    std::getline(in, wchan);
-    if (wchan == "0") {
-      wchan.clear();
-    }
+  wchan = read_task_file(tid, "wchan");
+  if (wchan == "0") {
+    wchan.clear();
   }
-  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/syscall");
-  std::string first;
-  if (in >> first && !first.empty() && first[0] >= '0' && first[0] <= '9') {
-    syscall = syscall_name(std::stol(first));
+  const std::string call = read_task_file(tid, "syscall");
+  if (!call.empty() && call[0] >= '0' && call[0] <= '9') {
+    syscall = syscall_name(std::stol(call));
   }
 }
 
