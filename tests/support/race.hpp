@@ -140,9 +140,10 @@ inline void expect_race_accounted(const race_tally& t) {
 /// Waits until the task behind `h` is suspended on `kind` (a test-only peek at its record), so
 /// a race starts only once the waiter is really queued.
 template <typename T>
-task<void> until_waiting(join_handle<T>* h, detail::wait_kind kind) {
-  detail::task_record* r = detail::record_of(*h);
-  while (r->m_state.load() != detail::task_state::suspended || r->m_wait_kind.load() != kind) {
+task<void> until_waiting(join_handle<T>* h, zokio::detail::wait_kind kind) {
+  zokio::detail::task_record* r = zokio::detail::record_of(*h);
+  while (r->m_state.load() != zokio::detail::task_state::suspended ||
+         r->m_wait_kind.load() != kind) {
     co_await sleep_for(1ms);
   }
 }
