@@ -18,11 +18,7 @@ namespace {
 using zokio::tools::exit_status;
 
 cli_result usage_error(const std::string& why) {
-  cli_result r;
-  r.what = cli_result::kind::usage;
-  r.text = zokio::tools::usage_line(why);
-  r.exit_code = zokio::tools::code(exit_status::usage);
-  return r;
+  return zokio::tools::usage_result<cli_result>(why);
 }
 
 /// The profile's scaling: "full" keeps soak.md's periods (10 s samples, a storm every minute,
@@ -143,12 +139,7 @@ cli_result parse_cli(int argc, const char* const* argv) {
   app.add_flag("--no-watchdog", no_watchdog)->group(""); // hidden: run in this process
   bool cross_storms = false;
   app.add_flag("--cross-worker-storms", cross_storms)->group(""); // hidden: README, "found"
-  const zokio::tools::cli_parse_outcome parsed = zokio::tools::parse_cli_args(app, argc, argv);
-  if (parsed.what != zokio::tools::cli_parse_outcome::kind::parsed) {
-    r.what = parsed.what == zokio::tools::cli_parse_outcome::kind::exit ? cli_result::kind::exit
-                                                                        : cli_result::kind::usage;
-    r.text = parsed.text;
-    r.exit_code = parsed.exit_code;
+  if (zokio::tools::parse_ended(zokio::tools::parse_cli_args(app, argc, argv), r)) {
     return r;
   }
 

@@ -21,6 +21,7 @@
 #include <zokio/diag/task_dump.hpp>
 #include <zokio/http/server.hpp>
 #include <zokio/zokio.hpp>
+#include <zokio_tools/cli_result.hpp>
 #include <zokio_tools/exit_codes.hpp>
 #include <zokio_tools/output_file.hpp>
 #include <zokio_tools/provenance.hpp>
@@ -537,14 +538,8 @@ int run_child(const config& cfg, outputs out, int beat_fd) {
 
 int run(int argc, char** argv) {
   const cli_result parsed = parse_cli(argc, argv);
-  switch (parsed.what) {
-  case cli_result::kind::exit: // --help, --version
-    std::fputs(parsed.text.c_str(), stdout);
-    return parsed.exit_code;
-  case cli_result::kind::usage:
-    return usage_error(parsed.text);
-  case cli_result::kind::run:
-    break;
+  if (const std::optional<int> code = zokio::tools::early_exit(parsed, usage_error)) {
+    return *code; // --help, --version, a mistake
   }
   config cfg = parsed.cfg;
   if (!cfg.resume_dir.empty()) {

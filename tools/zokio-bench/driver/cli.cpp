@@ -27,11 +27,7 @@ namespace {
 constexpr int default_repetitions = 7;
 
 cli_result usage_error(const std::string& why) {
-  cli_result r;
-  r.what = cli_result::kind::usage;
-  r.text = zokio::tools::usage_line(why);
-  r.exit_code = zokio::tools::code(zokio::tools::exit_status::usage);
-  return r;
+  return zokio::tools::usage_result<cli_result>(why);
 }
 
 std::string workload_help() {
@@ -148,12 +144,7 @@ cli_result parse_cli(int argc, const char* const* argv) {
   compare->add_option("--threshold", threshold_text,
                       "Smallest change of a median that counts (default 5%)");
 
-  const zokio::tools::cli_parse_outcome parsed = zokio::tools::parse_cli_args(app, argc, argv);
-  if (parsed.what != zokio::tools::cli_parse_outcome::kind::parsed) {
-    r.what = parsed.what == zokio::tools::cli_parse_outcome::kind::exit ? cli_result::kind::exit
-                                                                        : cli_result::kind::usage;
-    r.text = parsed.text;
-    r.exit_code = parsed.exit_code;
+  if (zokio::tools::parse_ended(zokio::tools::parse_cli_args(app, argc, argv), r)) {
     return r;
   }
 

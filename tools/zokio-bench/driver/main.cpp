@@ -9,7 +9,9 @@
 #include "report.hpp"
 #include "runner.hpp"
 
+#include <zokio_tools/cli_result.hpp>
 #include <zokio_tools/exit_codes.hpp>
+#include <zokio_tools/html_report.hpp>
 #include <zokio_tools/output_file.hpp>
 
 #include <algorithm>
@@ -42,29 +44,14 @@ int environment_error(const std::string& why) {
   return exit_usage;
 }
 
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    return std::nullopt;
-  }
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 int run(int argc, char** argv) {
   const cli_result parsed = parse_cli(argc, argv);
-  switch (parsed.what) {
-  case cli_result::kind::exit: // --help, --version
-    std::fputs(parsed.text.c_str(), stdout);
-    return parsed.exit_code;
-  case cli_result::kind::usage:
-    return usage_error(parsed.text);
-  case cli_result::kind::compare:
+  if (const std::optional<int> code = zokio::tools::early_exit(parsed, usage_error)) {
+    return *code; // --help, --version, a mistake
+  }
+  if (parsed.what == cli_result::kind::compare) {
     return run_compare(parsed.compare.base_path, parsed.compare.head_path, parsed.compare.threshold,
                        stdout);
-  case cli_result::kind::run:
-    break;
   }
   cli_run o = parsed.run;
   const std::string& suite = o.suite;
@@ -90,8 +77,8 @@ int run(int argc, char** argv) {
   if (!html_path.empty()) {
     const char* env = std::getenv("ZOKIO_BENCH_CHARTJS");
     const std::string path = env != nullptr && *env != '\0' ? env : ZOKIO_BENCH_CHARTJS;
-    chartjs = read_file(path);
-    if (!chartjs || chartjs->empty()) {
+    chartjs = zokio::tools::read_chart_js(path);
+    if (!chartjs) {
       return environment_error("--html needs Chart.js at " + path +
                                " (Debian package libjs-chart.js; ZOKIO_BENCH_CHARTJS names "
                                "another copy)");

@@ -1,6 +1,7 @@
 #include "report.hpp"
 
 #include <zokio_tools/exit_codes.hpp>
+#include <zokio_tools/html_report.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,8 @@
 namespace zokio::bench {
 
 namespace {
+
+using zokio::tools::html_escape;
 
 std::vector<double> values_of(const cell& c) {
   std::vector<double> v;
@@ -70,43 +73,6 @@ std::string ratio_rule() {
   return "ratio = Zokio's median / the peer's median for times (ns/op, us) and sizes (B/conn, "
          "B/task), the peer's / "
          "Zokio's for rates (B/s, req/s): below 1 Zokio is better in both";
-}
-
-std::string json_script_text(const ojson& j) {
-  std::string s = j.dump();
-  // Nothing in the data may close the script element.
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '<') {
-      out += "\\u003c";
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '&':
-      out += "&amp;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
 }
 
 /// A smaller-is-better value for github-action-benchmark: rates become time per unit.
@@ -589,13 +555,13 @@ std::string to_html(const run_result& run, const std::string& chartjs) {
     charts.push_back(ch);
   }
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-    << "<title>zokio-bench " << html_escape(run.context.value("date", "")) << "</title>\n"
-    << "<style>body{font-family:sans-serif;margin:2em;max-width:70em}"
-       ".chart{display:inline-block;margin:1em;vertical-align:top;width:440px}"
-       "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
-       "text-align:left;overflow-wrap:anywhere}h2{font-size:1em}.note{color:#666;font-size:.85em}</"
-       "style>\n"
+  h << zokio::tools::html_head(
+           "zokio-bench " + run.context.value("date", ""),
+           "body{font-family:sans-serif;margin:2em;max-width:70em}"
+           ".chart{display:inline-block;margin:1em;vertical-align:top;width:440px}"
+           "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
+           "text-align:left;overflow-wrap:anywhere}h2{font-size:1em}.note{color:#666;font-size:."
+           "85em}")
     << "<script>\n"
     << chartjs << "\n</script>\n</head>\n<body data-rendered=\"0\">\n"
     << "<h1>zokio-bench</h1>\n<p>Median of " << run.options.repetitions
@@ -618,7 +584,7 @@ std::string to_html(const run_result& run, const std::string& chartjs) {
       << html_escape(f["workload"].get<std::string>()) << " repetition " << f["repetition"].dump()
       << ": " << html_escape(f["reason"].get<std::string>()) << "</li>\n";
   }
-  h << "</ul>\n<script>\nconst zokioBench = " << json_script_text(charts) << ";\n"
+  h << "</ul>\n<script>\nconst zokioBench = " << zokio::tools::script_safe(charts.dump()) << ";\n"
     << R"js(
 (function () {
   let rendered = 0;

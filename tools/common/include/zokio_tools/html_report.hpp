@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -58,6 +59,39 @@ inline std::string html_escape(std::string_view text) {
   return out;
 }
 
+/// `text` made safe inside a <script> element: every '<' becomes \u003c, which means the same in
+/// a JSON or JavaScript string, so nothing in the data can close the element.
+inline std::string script_safe(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '<') {
+      out += "\\u003c";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/// Chart.js read from `path`; nothing when it is missing, unreadable or empty.
+inline std::optional<std::string> read_chart_js(const std::string& path = chart_js_path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (!in || ss.str().empty()) {
+    return std::nullopt;
+  }
+  return ss.str();
+}
+
+/// The start of a page: doctype, charset, `title` (escaped) and `style`, up to the end of the
+/// style element (the caller closes the head).
+inline std::string html_head(std::string_view title, std::string_view style) {
+  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" +
+         html_escape(title) + "</title>\n<style>" + std::string(style) + "</style>\n";
+}
+
 namespace detail {
 
 inline std::string js_number(double v) {
@@ -93,23 +127,16 @@ inline std::string js_string(std::string_view s) {
 inline std::string render_html_report(const std::string& title, const std::string& body_html,
                                       const std::vector<line_chart>& charts,
                                       bool* missing = nullptr) {
-  std::string chart_js;
-  {
-    std::ifstream in(chart_js_path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    chart_js = in ? ss.str() : std::string();
-  }
+  const std::string chart_js = read_chart_js().value_or(std::string());
   if (missing != nullptr) {
     *missing = chart_js.empty();
   }
-  std::string page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" +
-                     html_escape(title) +
-                     "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
-                     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em "
-                     ".5em;text-align:left}.fail{color:#b00;font-weight:bold}.pass{color:#070}"
-                     ".chart{height:320px;margin:1.5em 0}</style>\n</head>\n<body>\n<h1>" +
-                     html_escape(title) + "</h1>\n" + body_html + "\n";
+  std::string page = html_head(title, "body{font-family:sans-serif;margin:2em;max-width:1100px}"
+                                      "table{border-collapse:collapse}td,th{border:1px solid "
+                                      "#ccc;padding:.2em .5em;text-align:left}.fail{color:#b00;"
+                                      "font-weight:bold}.pass{color:#070}.chart{height:320px;"
+                                      "margin:1.5em 0}") +
+                     "</head>\n<body>\n<h1>" + html_escape(title) + "</h1>\n" + body_html + "\n";
   for (std::size_t i = 0; i < charts.size(); ++i) {
     page += "<h2>" + html_escape(charts[i].title) +
             "</h2>\n<div class=\"chart\"><canvas id=\"chart" + std::to_string(i) +
