@@ -16,6 +16,7 @@
 #include "report.hpp"
 #include "soak.hpp"
 
+#include <zokio/detail/frame_alloc.hpp>
 #include <zokio/diag/deadlock.hpp>
 #include <zokio/diag/stall.hpp>
 #include <zokio/diag/task_dump.hpp>
@@ -253,6 +254,7 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   }
   x.rss_bytes = read_rss_bytes();
   x.heap_live_bytes = read_heap_live_bytes();
+  x.frame_pool_bytes = zokio::detail::frame_pool_reserved_bytes();
   x.cpu_s = cpu_seconds();
   x.fds = count_fds();
   x.threads = count_threads();
@@ -295,8 +297,11 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   }
   x.max_loop_lag_ms = lag_ns / 1000000;
   x.max_loop_lag_own_ms = own_ns / 1000000;
+  // Each window with the cumulative counters as of its end (taken under the recorder's lock):
+  // the window's completions are exactly the counters' growth since the last sample.
+  run_data::counters now_counters;
   for (std::size_t k = 0; k < op_count; ++k) {
-    cs.s.ops[k].take_window(sc.window[k]);
+    cs.s.ops[k].take_window(sc.window[k], now_counters.ok[k], now_counters.errors[k]);
     const zokio::tools::log_histogram& h = sc.window[k];
     op_window& w = x.ops[k];
     w.n = h.count();
@@ -306,14 +311,15 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
     w.p999_ns = h.quantile(0.999);
     w.max_ns = h.max();
   }
-  // Errors per window: from the cumulative counters' difference.
+  now_counters.shed = cs.s.shed.load();
+  now_counters.echo_mismatches = cs.s.echo_mismatches.load();
+  now_counters.leak_bytes = cs.s.injected_leak_bytes.load();
   std::lock_guard<std::mutex> lock(cs.d.mutex);
-  static std::array<std::uint64_t, op_count> last_errors{};
+  // Errors per window: from the cumulative counters' difference.
   for (std::size_t k = 0; k < op_count; ++k) {
-    const std::uint64_t e = cs.s.ops[k].m_errors.load();
-    x.ops[k].errors = e - last_errors[k];
-    last_errors[k] = e;
+    x.ops[k].errors = now_counters.errors[k] - cs.d.at_sample.errors[k];
   }
+  cs.d.at_sample = now_counters;
   const bool judged = x.warm && x.phase == 1 && !x.burst;
   if (judged) {
     if (!sc.drift_open) {
@@ -471,7 +477,9 @@ int run_child(const config& cfg, outputs out, int beat_fd) {
   const std::size_t kept_windows = cs.d.windows.size();
   cs.d.windows.resize(kept_windows + static_cast<std::size_t>(cfg.duration / cfg.drift_window) + 4);
   cs.d.windows.resize(kept_windows);
-  cs.d.whole.assign(op_count, zokio::tools::log_histogram());
+  if (cs.d.whole.size() != op_count) { // a resumed run has the earlier segments' already
+    cs.d.whole.assign(op_count, zokio::tools::log_histogram());
+  }
   for (auto& h : cs.s.heartbeat_ns) {
     h.store(clock_type::now().time_since_epoch().count());
   }

@@ -95,26 +95,32 @@ inline op op_at(std::size_t i) noexcept {
 }
 
 /// One operation kind's counters and its current window's latency histogram.
+///
+/// The counters move with the histogram, under the same lock, so that a window taken with
+/// `take_window` and the counters it reports agree exactly: the completions in a sample's window
+/// are the growth of ok + errors since the last one (the conservation a resumed run's checkpoint
+/// relies on).
 struct op_recorder {
   std::mutex m_mutex;
-  zokio::tools::log_histogram m_window; // guarded by m_mutex
-  std::atomic<std::uint64_t> m_ok{0};
-  std::atomic<std::uint64_t> m_errors{0};
+  zokio::tools::log_histogram m_window;   // guarded by m_mutex
+  std::atomic<std::uint64_t> m_ok{0};     // written under m_mutex; read anywhere
+  std::atomic<std::uint64_t> m_errors{0}; // likewise
 
   /// `latency_ns` from the operation's intended start (open loop) to its end.
   void record(std::uint64_t latency_ns, bool ok) {
-    {
-      std::lock_guard<std::mutex> lock(m_mutex);
-      m_window.record(latency_ns);
-    }
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_window.record(latency_ns);
     (ok ? m_ok : m_errors).fetch_add(1, std::memory_order_relaxed);
   }
-  /// Moves the window's histogram into `out` (reset first) and starts a new window.
-  void take_window(zokio::tools::log_histogram& out) {
+  /// Moves the window's histogram into `out` (reset first) and starts a new window; `ok` and
+  /// `errors` get the cumulative counters as of the window's end.
+  void take_window(zokio::tools::log_histogram& out, std::uint64_t& ok, std::uint64_t& errors) {
     out.reset();
     std::lock_guard<std::mutex> lock(m_mutex);
     out.merge(m_window);
     m_window.reset();
+    ok = m_ok.load(std::memory_order_relaxed);
+    errors = m_errors.load(std::memory_order_relaxed);
   }
 };
 
@@ -137,7 +143,11 @@ struct sample {
   bool burst = false; ///< the window overlapped a 3x burst: not judged (soak.md section 3)
   std::uint64_t rss_bytes = 0;
   std::uint64_t heap_live_bytes = 0; ///< mallinfo2(): uordblks + hblkhd
-  double cpu_s = 0;                  ///< user + system, the whole process
+  /// The runtime's coroutine-frame pool: slab bytes taken so far (never given back; it grows
+  /// only when more frames are live at once than ever before). Its first MiB per thread comes
+  /// from operator new, so it is part of the live bytes too.
+  std::uint64_t frame_pool_bytes = 0;
+  double cpu_s = 0; ///< user + system, the whole process
   std::uint64_t fds = 0;
   std::uint64_t threads = 0;
   std::uint64_t tasks_live = 0;
