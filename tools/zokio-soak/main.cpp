@@ -83,6 +83,9 @@ struct child_state {
   std::mutex checkpoint_mutex;
   int journal_fd = -1;
   bool checkpoint_warned = false; // guarded by checkpoint_mutex
+  // The progress line's verdict so far, judged again at each new sample (sampler thread only).
+  std::size_t progress_samples = 0;
+  std::string progress_verdict;
 };
 
 /// Appends `line` (a sample, or nothing) to the journal, then replaces checkpoint.json with
@@ -363,8 +366,10 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   return false;
 }
 
+/// On a terminal, one line rewritten in place; none when standard output is not a terminal,
+/// or carries the JSON document (--json -).
 void progress_line(child_state& cs) {
-  if (::isatty(STDOUT_FILENO) == 0) {
+  if (::isatty(STDOUT_FILENO) == 0 || (cs.out.json && cs.out.json->is_stdout())) {
     return;
   }
   std::lock_guard<std::mutex> lock(cs.d.mutex);
@@ -377,14 +382,30 @@ void progress_line(child_state& cs) {
     n += w.n;
     p99 = std::max(p99, w.p99_ns);
   }
+  if (cs.progress_samples != cs.d.samples.size()) {
+    // The verdict so far, once per sample: the criteria the samples can judge yet (the drain's
+    // and the runtime's final counters come at the end).
+    cs.progress_samples = cs.d.samples.size();
+    const verdict v = judge(cs.s.cfg, cs.s, cs.d, false, true);
+    std::string failed;
+    for (const criterion& c : v.criteria) {
+      if (!c.pass) {
+        failed += (failed.empty() ? "" : ",") + c.name;
+      }
+    }
+    cs.progress_verdict = failed.empty() ? "pass so far" : "FAIL " + failed;
+  }
   const double total = static_cast<double>(cs.s.cfg.total_duration.count()) / 1000;
-  std::printf(
-      "\r[%6.0f s / %.0f s] %s %6.0f op/s  worst p99 %8.2f ms  RSS %6.1f MiB   ", x.t_s, total,
-      x.phase == 0   ? "warm-up"
-      : x.phase == 1 ? "steady "
-                     : "drain  ",
-      static_cast<double>(n) / (static_cast<double>(cs.s.cfg.sample_interval.count()) / 1000),
-      static_cast<double>(p99) / 1e6, static_cast<double>(x.rss_bytes) / (1024.0 * 1024));
+  const double done = std::min(cs.d.load_elapsed_s, total);
+  std::printf("\r[%5.0f s, %5.0f s left] %s %5.0f op/s  worst p99 %7.2f ms  RSS %6.1f MiB  %s  ",
+              done, total - done,
+              x.phase == 0   ? "warm-up"
+              : x.phase == 1 ? "steady "
+                             : "drain  ",
+              static_cast<double>(n) /
+                  (static_cast<double>(cs.s.cfg.sample_interval.count()) / 1000),
+              static_cast<double>(p99) / 1e6, static_cast<double>(x.rss_bytes) / (1024.0 * 1024),
+              cs.progress_verdict.c_str());
   std::fflush(stdout);
 }
 
@@ -409,7 +430,10 @@ void sampler_thread(child_state& cs, const zokio::runtime& rt) {
     if (alive || cs.s.phase.load() == 3) {
       cs.beat.beat();
     }
-    if (now >= next || cs.sample_now.exchange(false)) {
+    // A sample is due on the schedule, or asked for (SIGUSR1, the end): one asked for does not
+    // move the schedule.
+    const bool due = now >= next;
+    if (due || cs.sample_now.exchange(false)) {
       if (take_sample(cs, sc, rt) && cs.journal_fd >= 0) {
         std::string line, text;
         {
@@ -419,9 +443,11 @@ void sampler_thread(child_state& cs, const zokio::runtime& rt) {
         }
         write_checkpoint(cs, line, text);
       }
-      next += cfg.sample_interval;
-      if (next < now) {
-        next = now + cfg.sample_interval;
+      if (due) {
+        next += cfg.sample_interval;
+        if (next < now) {
+          next = now + cfg.sample_interval;
+        }
       }
       // Deadlocks: the wait-for graph, read twice 100 ms apart (find_deadlocks' stable_for).
       std::vector<zokio::diag::deadlock_cycle> cycles = zokio::diag::find_deadlocks(rt);

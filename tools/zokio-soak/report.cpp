@@ -259,6 +259,13 @@ verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool 
         "allocator live bytes (mallinfo2), least-squares slope after the warm-up" + few);
   }
   {
+    // Whether the memory held at the same load grows: the median of the last third of the live
+    // bytes over that of the first third. The live bytes also keep the high water of the
+    // concurrency seen so far (the frame pool and the runtime's other caches never give back),
+    // so a new high after the warm-up is a one-time step that a short run's ratio counts in full
+    // when it falls between the thirds: the warm-up's burst and catch-up (soak.hpp,
+    // warmup_catchup) reach that high water first, and the samples' frame_pool_bytes shows a
+    // step the frame pool took later.
     const seg_memory* w = worst([](const seg_memory& m) { return m.heap_ratio; });
     add("heap_late_over_early", fmt("%.3f", w ? w->heap_ratio : 1) + seg_note(w), "<= 1.100",
         !w || w->heap_ratio <= 1.10, "median live bytes, last third over first third" + few);
