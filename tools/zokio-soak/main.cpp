@@ -16,6 +16,7 @@
 #include "report.hpp"
 #include "soak.hpp"
 
+#include <zokio/detail/frame_alloc.hpp>
 #include <zokio/diag/deadlock.hpp>
 #include <zokio/diag/stall.hpp>
 #include <zokio/diag/task_dump.hpp>
@@ -83,6 +84,9 @@ struct child_state {
   std::mutex checkpoint_mutex;
   int journal_fd = -1;
   bool checkpoint_warned = false; // guarded by checkpoint_mutex
+  // The progress line's verdict so far, judged again at each new sample (sampler thread only).
+  std::size_t progress_samples = 0;
+  std::string progress_verdict;
 };
 
 /// Appends `line` (a sample, or nothing) to the journal, then replaces checkpoint.json with
@@ -254,6 +258,7 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   }
   x.rss_bytes = read_rss_bytes();
   x.heap_live_bytes = read_heap_live_bytes();
+  x.frame_pool_bytes = zokio::detail::frame_pool_reserved_bytes();
   x.cpu_s = cpu_seconds();
   x.fds = count_fds();
   x.threads = count_threads();
@@ -296,8 +301,11 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   }
   x.max_loop_lag_ms = lag_ns / 1000000;
   x.max_loop_lag_own_ms = own_ns / 1000000;
+  // Each window with the cumulative counters as of its end (taken under the recorder's lock):
+  // the window's completions are exactly the counters' growth since the last sample.
+  run_data::counters now_counters;
   for (std::size_t k = 0; k < op_count; ++k) {
-    cs.s.ops[k].take_window(sc.window[k]);
+    cs.s.ops[k].take_window(sc.window[k], now_counters.ok[k], now_counters.errors[k]);
     const zokio::tools::log_histogram& h = sc.window[k];
     op_window& w = x.ops[k];
     w.n = h.count();
@@ -307,14 +315,15 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
     w.p999_ns = h.quantile(0.999);
     w.max_ns = h.max();
   }
-  // Errors per window: from the cumulative counters' difference.
+  now_counters.shed = cs.s.shed.load();
+  now_counters.echo_mismatches = cs.s.echo_mismatches.load();
+  now_counters.leak_bytes = cs.s.injected_leak_bytes.load();
   std::lock_guard<std::mutex> lock(cs.d.mutex);
-  static std::array<std::uint64_t, op_count> last_errors{};
+  // Errors per window: from the cumulative counters' difference.
   for (std::size_t k = 0; k < op_count; ++k) {
-    const std::uint64_t e = cs.s.ops[k].m_errors.load();
-    x.ops[k].errors = e - last_errors[k];
-    last_errors[k] = e;
+    x.ops[k].errors = now_counters.errors[k] - cs.d.at_sample.errors[k];
   }
+  cs.d.at_sample = now_counters;
   const bool judged = x.warm && x.phase == 1 && !x.burst;
   if (judged) {
     if (!sc.drift_open) {
@@ -358,8 +367,10 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   return false;
 }
 
+/// On a terminal, one line rewritten in place; none when standard output is not a terminal,
+/// or carries the JSON document (--json -).
 void progress_line(child_state& cs) {
-  if (::isatty(STDOUT_FILENO) == 0) {
+  if (::isatty(STDOUT_FILENO) == 0 || (cs.out.json && cs.out.json->is_stdout())) {
     return;
   }
   std::lock_guard<std::mutex> lock(cs.d.mutex);
@@ -372,14 +383,30 @@ void progress_line(child_state& cs) {
     n += w.n;
     p99 = std::max(p99, w.p99_ns);
   }
+  if (cs.progress_samples != cs.d.samples.size()) {
+    // The verdict so far, once per sample: the criteria the samples can judge yet (the drain's
+    // and the runtime's final counters come at the end).
+    cs.progress_samples = cs.d.samples.size();
+    const verdict v = judge(cs.s.cfg, cs.s, cs.d, false, true);
+    std::string failed;
+    for (const criterion& c : v.criteria) {
+      if (!c.pass) {
+        failed += (failed.empty() ? "" : ",") + c.name;
+      }
+    }
+    cs.progress_verdict = failed.empty() ? "pass so far" : "FAIL " + failed;
+  }
   const double total = static_cast<double>(cs.s.cfg.total_duration.count()) / 1000;
-  std::printf(
-      "\r[%6.0f s / %.0f s] %s %6.0f op/s  worst p99 %8.2f ms  RSS %6.1f MiB   ", x.t_s, total,
-      x.phase == 0   ? "warm-up"
-      : x.phase == 1 ? "steady "
-                     : "drain  ",
-      static_cast<double>(n) / (static_cast<double>(cs.s.cfg.sample_interval.count()) / 1000),
-      static_cast<double>(p99) / 1e6, static_cast<double>(x.rss_bytes) / (1024.0 * 1024));
+  const double done = std::min(cs.d.load_elapsed_s, total);
+  std::printf("\r[%5.0f s, %5.0f s left] %s %5.0f op/s  worst p99 %7.2f ms  RSS %6.1f MiB  %s  ",
+              done, total - done,
+              x.phase == 0   ? "warm-up"
+              : x.phase == 1 ? "steady "
+                             : "drain  ",
+              static_cast<double>(n) /
+                  (static_cast<double>(cs.s.cfg.sample_interval.count()) / 1000),
+              static_cast<double>(p99) / 1e6, static_cast<double>(x.rss_bytes) / (1024.0 * 1024),
+              cs.progress_verdict.c_str());
   std::fflush(stdout);
 }
 
@@ -404,7 +431,10 @@ void sampler_thread(child_state& cs, const zokio::runtime& rt) {
     if (alive || cs.s.phase.load() == 3) {
       cs.beat.beat();
     }
-    if (now >= next || cs.sample_now.exchange(false)) {
+    // A sample is due on the schedule, or asked for (SIGUSR1, the end): one asked for does not
+    // move the schedule.
+    const bool due = now >= next;
+    if (due || cs.sample_now.exchange(false)) {
       if (take_sample(cs, sc, rt) && cs.journal_fd >= 0) {
         std::string line, text;
         {
@@ -414,9 +444,11 @@ void sampler_thread(child_state& cs, const zokio::runtime& rt) {
         }
         write_checkpoint(cs, line, text);
       }
-      next += cfg.sample_interval;
-      if (next < now) {
-        next = now + cfg.sample_interval;
+      if (due) {
+        next += cfg.sample_interval;
+        if (next < now) {
+          next = now + cfg.sample_interval;
+        }
       }
       // Deadlocks: the wait-for graph, read twice 100 ms apart (find_deadlocks' stable_for).
       std::vector<zokio::diag::deadlock_cycle> cycles = zokio::diag::find_deadlocks(rt);
@@ -472,7 +504,9 @@ int run_child(const config& cfg, outputs out, int beat_fd) {
   const std::size_t kept_windows = cs.d.windows.size();
   cs.d.windows.resize(kept_windows + static_cast<std::size_t>(cfg.duration / cfg.drift_window) + 4);
   cs.d.windows.resize(kept_windows);
-  cs.d.whole.assign(op_count, zokio::tools::log_histogram());
+  if (cs.d.whole.size() != op_count) { // a resumed run has the earlier segments' already
+    cs.d.whole.assign(op_count, zokio::tools::log_histogram());
+  }
   for (auto& h : cs.s.heartbeat_ns) {
     h.store(clock_type::now().time_since_epoch().count());
   }

@@ -11,7 +11,9 @@
 #include <cmath>
 #include <ctime>
 #include <fstream>
+#include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -257,6 +259,13 @@ verdict judge(const config& cfg, const shared_state& s, const run_data& d, bool 
         "allocator live bytes (mallinfo2), least-squares slope after the warm-up" + few);
   }
   {
+    // Whether the memory held at the same load grows: the median of the last third of the live
+    // bytes over that of the first third. The live bytes also keep the high water of the
+    // concurrency seen so far (the frame pool and the runtime's other caches never give back),
+    // so a new high after the warm-up is a one-time step that a short run's ratio counts in full
+    // when it falls between the thirds: the warm-up's burst and catch-up (soak.hpp,
+    // warmup_catchup) reach that high water first, and the samples' frame_pool_bytes shows a
+    // step the frame pool took later.
     const seg_memory* w = worst([](const seg_memory& m) { return m.heap_ratio; });
     add("heap_late_over_early", fmt("%.3f", w ? w->heap_ratio : 1) + seg_note(w), "<= 1.100",
         !w || w->heap_ratio <= 1.10, "median live bytes, last third over first third" + few);
@@ -506,6 +515,7 @@ json sample_json(const sample& x) {
               {"burst", x.burst},
               {"rss_bytes", x.rss_bytes},
               {"heap_live_bytes", x.heap_live_bytes},
+              {"frame_pool_bytes", x.frame_pool_bytes},
               {"cpu_s", x.cpu_s},
               {"fds", x.fds},
               {"threads", x.threads},
@@ -547,6 +557,7 @@ sample sample_from_json(const json& j) {
   }
   x.rss_bytes = j.at("rss_bytes").get<std::uint64_t>();
   x.heap_live_bytes = j.at("heap_live_bytes").get<std::uint64_t>();
+  x.frame_pool_bytes = j.at("frame_pool_bytes").get<std::uint64_t>();
   x.cpu_s = j.at("cpu_s").get<double>();
   x.fds = j.at("fds").get<std::uint64_t>();
   x.threads = j.at("threads").get<std::uint64_t>();
@@ -581,6 +592,49 @@ sample sample_from_json(const json& j) {
     w.max_ns = ns(o, "max_us");
   }
   return x;
+}
+
+/// `d.whole` as the checkpoint saves it: per operation the non-empty buckets as [index, count]
+/// pairs, with the exact min, max and sum (log_histogram::from_parts reads them back).
+json histograms_json(const run_data& d) {
+  json ops = json::object();
+  for (std::size_t k = 0; k < d.whole.size() && k < op_count; ++k) {
+    const zokio::tools::log_histogram& h = d.whole[k];
+    json buckets = json::array();
+    for (std::size_t i = 0; i < h.buckets().size(); ++i) {
+      if (h.buckets()[i] != 0) {
+        buckets.push_back({i, h.buckets()[i]});
+      }
+    }
+    ops[op_name(op_at(k))] = {{"n", h.count()},
+                              {"min", h.min()},
+                              {"max", h.max()},
+                              {"sum", static_cast<double>(h.sum())},
+                              {"buckets", std::move(buckets)}};
+  }
+  const unsigned bits = d.whole.empty() ? zokio::tools::log_histogram().precision_bits()
+                                        : d.whole.front().precision_bits();
+  return {{"precision_bits", bits}, {"ops", std::move(ops)}};
+}
+
+/// histograms_json's inverse into `d.whole`; throws json::exception on a missing field and
+/// std::invalid_argument on counts no histogram can have (or a count that is not their sum).
+void histograms_from_json(const json& j, run_data& d) {
+  const unsigned bits = j.at("precision_bits").get<unsigned>();
+  d.whole.clear();
+  for (std::size_t k = 0; k < op_count; ++k) {
+    const json& o = j.at("ops").at(op_name(op_at(k)));
+    std::vector<std::pair<std::size_t, std::uint64_t>> buckets;
+    for (const json& b : o.at("buckets")) {
+      buckets.emplace_back(b.at(0).get<std::size_t>(), b.at(1).get<std::uint64_t>());
+    }
+    d.whole.push_back(zokio::tools::log_histogram::from_parts(
+        bits, buckets, o.at("min").get<std::uint64_t>(), o.at("max").get<std::uint64_t>(),
+        o.at("sum").get<double>()));
+    if (d.whole.back().count() != o.at("n").get<std::uint64_t>()) {
+      throw std::invalid_argument(std::string(op_name(op_at(k))) + ": n is not the buckets' sum");
+    }
+  }
 }
 
 json windows_json(const run_data& d) {
@@ -675,13 +729,12 @@ std::string render_json(const config& cfg, const shared_state& s, const run_data
                                    {"p999_us", static_cast<double>(h.quantile(0.999)) / 1e3},
                                    {"max_us", static_cast<double>(h.max()) / 1e3}}}};
   }
-  doc["totals"] = {
-      {"ops", std::move(totals)},
-      {"shed", shed_total(s, d)},
-      {"echo_mismatches", echo_mismatches_total(s, d)},
-      {"injected_leak_bytes", d.prev_leak_bytes + s.injected_leak_bytes.load()},
-      {"samples", d.samples.size()},
-      {"after_warmup_percentiles", d.segments.size() > 1 ? "the last segment" : "the whole run"}};
+  doc["totals"] = {{"ops", std::move(totals)},
+                   {"shed", shed_total(s, d)},
+                   {"echo_mismatches", echo_mismatches_total(s, d)},
+                   {"injected_leak_bytes", d.prev_leak_bytes + s.injected_leak_bytes.load()},
+                   {"samples", d.samples.size()},
+                   {"after_warmup_percentiles", "the whole run"}};
   // The runtime's stall reports after the warm-up, by what the loop thread did.
   doc["stalls"] = stalls_json(d);
   // One segment per process: a run continued by --resume has more than one.
@@ -841,7 +894,8 @@ std::string render_html(const config& cfg, const run_data& d, const verdict& v) 
        "MiB",
        t,
        {series("RSS", [](const sample& x) { return x.rss_bytes / mib; }),
-        series("allocator live bytes", [](const sample& x) { return x.heap_live_bytes / mib; })}});
+        series("allocator live bytes", [](const sample& x) { return x.heap_live_bytes / mib; }),
+        series("frame pool reserved", [](const sample& x) { return x.frame_pool_bytes / mib; })}});
   charts.push_back({"Descriptors and threads",
                     "seconds",
                     "count",
@@ -887,7 +941,7 @@ void print_summary(std::FILE* out, const config& cfg, const shared_state& s, con
   if (d.segments.size() > 1) {
     std::fprintf(out,
                  "segments: %zu (memory, threads and latency drift judged per segment; "
-                 "percentiles below: the last segment)\n",
+                 "counts and percentiles below: every segment)\n",
                  d.segments.size());
     for (const segment_info& g : d.segments) {
       std::fprintf(out, "  segment %u from t = %.1f s (%s), after %s\n", g.index, g.start_t_s,
@@ -899,8 +953,8 @@ void print_summary(std::FILE* out, const config& cfg, const shared_state& s, con
   for (std::size_t k = 0; k < op_count; ++k) {
     const zokio::tools::log_histogram& h = d.whole[k];
     std::fprintf(out, "%-16s %10llu %8llu %10.0f %10.0f %10.0f\n", op_name(op_at(k)),
-                 static_cast<unsigned long long>(s.ops[k].m_ok.load()),
-                 static_cast<unsigned long long>(s.ops[k].m_errors.load()), h.quantile(0.5) / 1e3,
+                 static_cast<unsigned long long>(ok_total(s, d, k)),
+                 static_cast<unsigned long long>(errors_total(s, d, k)), h.quantile(0.5) / 1e3,
                  h.quantile(0.99) / 1e3, h.max() / 1e3);
   }
   std::fprintf(out, "criteria (judged after the warm-up):\n");
@@ -922,7 +976,7 @@ std::string render_checkpoint(const config& cfg, const shared_state& s, const ru
                               const std::string& state, const std::string& outcome) {
   const zokio::tools::provenance& p = zokio::tools::build_provenance();
   json doc;
-  doc["schema"] = "zokio.soak.checkpoint/1";
+  doc["schema"] = checkpoint_schema;
   doc["state"] = state;
   doc["verdict"] = outcome.empty() ? json(nullptr) : json(outcome);
   doc["git_commit"] = p.git_commit;
@@ -939,20 +993,25 @@ std::string render_checkpoint(const config& cfg, const shared_state& s, const ru
   doc["load_elapsed_s"] = d.load_elapsed_s;
   doc["segments"] = segments_json(d);
   doc["drift_windows"] = windows_json(d);
+  // The totals as of the last sample, which agree with the journal's samples and the
+  // histograms (run_data::at_sample); `s` only for what no sample counts.
   json ok = json::array(), err = json::array();
   for (std::size_t k = 0; k < op_count; ++k) {
-    ok.push_back(ok_total(s, d, k));
-    err.push_back(errors_total(s, d, k));
+    ok.push_back(d.prev_ok[k] + d.at_sample.ok[k]);
+    err.push_back(d.prev_errors[k] + d.at_sample.errors[k]);
   }
   doc["totals"] = {{"ok", std::move(ok)},
                    {"errors", std::move(err)},
-                   {"shed", shed_total(s, d)},
-                   {"echo_mismatches", echo_mismatches_total(s, d)},
-                   {"injected_leak_bytes", d.prev_leak_bytes + s.injected_leak_bytes.load()},
+                   {"shed", d.prev_shed + d.at_sample.shed},
+                   {"echo_mismatches", d.prev_echo_mismatches + d.at_sample.echo_mismatches},
+                   {"injected_leak_bytes", d.prev_leak_bytes + d.at_sample.leak_bytes},
                    {"deadlock_cycles", d.deadlock_cycles},
                    {"deadlock_checks", d.deadlock_checks},
                    {"deadlock_evidence", d.deadlock_evidence},
                    {"stall_evidence", stall_evidence(s, d)}};
+  // The judged windows' latency histograms merged, per operation, every segment's so far: a
+  // resumed run's percentiles and counts cover the whole run.
+  doc["histograms"] = histograms_json(d);
   return doc.dump(1) + "\n";
 }
 
@@ -977,7 +1036,13 @@ resume_result load_checkpoint(const std::string& dir, config& cfg, run_data& d) 
   std::string state;
   try {
     const json doc = json::parse(in);
-    if (!doc.is_object() || doc.value("schema", "") != "zokio.soak.checkpoint/1") {
+    if (doc.is_object() && doc.value("schema", "") == "zokio.soak.checkpoint/1") {
+      r.error = where + checkpoint_name +
+                " was written by an older zokio-soak (zokio.soak.checkpoint/1, without the "
+                "latency histograms): resume it with that version";
+      return r;
+    }
+    if (!doc.is_object() || doc.value("schema", "") != checkpoint_schema) {
       r.error = where + checkpoint_name + " is not a zokio-soak checkpoint (schema)";
       return r;
     }
@@ -1042,6 +1107,10 @@ resume_result load_checkpoint(const std::string& dir, config& cfg, run_data& d) 
     d.deadlock_checks = t.at("deadlock_checks").get<std::uint64_t>();
     d.deadlock_evidence = t.at("deadlock_evidence").get<std::string>();
     d.prev_stall_evidence = t.at("stall_evidence").get<std::string>();
+    histograms_from_json(doc.at("histograms"), d);
+  } catch (const std::invalid_argument& e) { // from_parts: counts no histogram can have
+    r.error = where + checkpoint_name + " is not a valid checkpoint: histograms: " + e.what();
+    return r;
   } catch (const json::exception& e) {
     std::string what = e.what();
     std::replace(what.begin(), what.end(), '\n', ' ');

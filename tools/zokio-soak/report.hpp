@@ -35,11 +35,13 @@ struct segment_info {
 /// Everything a report is made of; filled by the sampler (under `mutex`) and at the end.
 struct run_data {
   std::mutex mutex;
-  std::vector<sample> samples;                    // reserved for the whole run up front
-  std::vector<drift_window> windows;              // reserved likewise
-  std::vector<zokio::tools::log_histogram> whole; ///< per op, after the warm-up
-  std::uint64_t deadlock_cycles = 0;              ///< cycles find_deadlocks reported
-  std::string deadlock_evidence;                  ///< the first one, formatted
+  std::vector<sample> samples;       // reserved for the whole run up front
+  std::vector<drift_window> windows; // reserved likewise
+  /// Per op, the judged samples' windows merged (after the warm-up, outside bursts), every
+  /// segment's: a resumed run reads the earlier segments' from the checkpoint.
+  std::vector<zokio::tools::log_histogram> whole;
+  std::uint64_t deadlock_cycles = 0; ///< cycles find_deadlocks reported
+  std::string deadlock_evidence;     ///< the first one, formatted
   std::uint64_t deadlock_checks = 0;
   std::optional<drain_report> drain;
   bool shutdown_clean = false;
@@ -51,7 +53,14 @@ struct run_data {
   std::vector<segment_info> segments;
   std::array<std::uint64_t, op_count> prev_ok{}, prev_errors{};
   std::uint64_t prev_shed = 0, prev_echo_mismatches = 0, prev_leak_bytes = 0;
-  double load_elapsed_s = 0;       ///< load time run so far, all segments
+  double load_elapsed_s = 0; ///< load time run so far, all segments
+  /// This process's cumulative counters as of its last sample (op_recorder::take_window): what
+  /// the checkpoint saves, so that its totals agree exactly with the samples its journal holds
+  /// and with `whole` (a process killed after a sample loses what came after it, from all three).
+  struct counters {
+    std::array<std::uint64_t, op_count> ok{}, errors{};
+    std::uint64_t shed = 0, echo_mismatches = 0, leak_bytes = 0;
+  } at_sample;
   std::string prev_stall_evidence; ///< the first own stall of an earlier segment, formatted
 };
 
@@ -93,7 +102,8 @@ std::string render_checkpoint(const config& cfg, const shared_state& s, const ru
                               const std::string& state, const std::string& outcome);
 /// --resume DIR: reads DIR/checkpoint.json and the first `samples` lines of
 /// DIR/checkpoint.samples.jsonl into `cfg` (the settings, the profile applied, the remaining
-/// duration) and `d` (samples, drift windows, segments with the new one, earlier totals).
+/// duration) and `d` (samples, drift windows, segments with the new one, earlier totals, the
+/// judged latency histograms so far).
 /// Returns the journal's valid length in bytes, or the mistake in one line.
 struct resume_result {
   bool ok = false;
@@ -104,6 +114,8 @@ struct resume_result {
 segment_info first_segment();
 resume_result load_checkpoint(const std::string& dir, config& cfg, run_data& d);
 inline constexpr const char* checkpoint_name = "checkpoint.json";
+/// Version 2 added the latency histograms (a resumed run's percentiles cover every segment).
+inline constexpr const char* checkpoint_schema = "zokio.soak.checkpoint/2";
 inline constexpr const char* journal_name = "checkpoint.samples.jsonl";
 
 /// The human summary (stdout).

@@ -61,6 +61,36 @@ samples="$dir/run/samples.jsonl"
   fail "segment 1's first sample does not mark the restart"
 [ "$(js "$samples" "all(a['t'] <= b['t'] for a, b in zip(d, d[1:]))")" = true ] ||
   fail "sample times go back"
+# Conservation across the kill: the checkpoint saved the counters and the latency histograms
+# as of its last sample, so the whole run's counts equal the samples' (both segments), exactly.
+# For each operation: ok + errors == the completions of every sample window, and the steady-run
+# histogram (totals.ops.X.after_warmup) holds exactly the judged windows' completions (steady,
+# not a burst), with their largest value. Without the histograms in the checkpoint, segment 0's
+# judged completions would be missing from after_warmup.n.
+[ "$(js "$samples" "sum(x['ops']['get_hello']['n'] for x in d if x['segment'] == 0 and x['phase'] == 'steady' and not x['burst'])")" -gt 0 ] ||
+  fail "segment 0 has no judged completions: the conservation check below would prove nothing"
+conservation=$(python3 - "$sum" "$samples" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+samples = [json.loads(l) for l in open(sys.argv[2])]
+bad = []
+for name, o in s["totals"]["ops"].items():
+    every = sum(x["ops"][name]["n"] for x in samples)
+    judged = [x["ops"][name] for x in samples if x["phase"] == "steady" and not x["burst"]]
+    if o["ok"] + o["errors"] != every:
+        bad.append("%s: ok+errors %d, samples %d" % (name, o["ok"] + o["errors"], every))
+    if o["after_warmup"]["n"] != sum(w["n"] for w in judged):
+        bad.append("%s: after_warmup.n %d, judged samples %d"
+                   % (name, o["after_warmup"]["n"], sum(w["n"] for w in judged)))
+    if o["after_warmup"]["max_us"] != max([w["max_us"] for w in judged if w["n"]] or [0]):
+        bad.append("%s: after_warmup.max_us %s, judged samples' %s"
+                   % (name, o["after_warmup"]["max_us"], max([w["max_us"] for w in judged] or [0])))
+if s["totals"]["after_warmup_percentiles"] != "the whole run":
+    bad.append("after_warmup_percentiles: " + s["totals"]["after_warmup_percentiles"])
+print("; ".join(bad) if bad else "ok")
+PY
+)
+[ "$conservation" = ok ] || fail "counts not conserved across the resume: $conservation"
 grep -q "^verdict: $verdict" "$dir/resume.log" || fail "no verdict line"
 [ "$(js "$dir/run/checkpoint.json" "d['state']")" = finished ] || fail "checkpoint not finished"
 
@@ -79,6 +109,21 @@ refuse empty "no checkpoint.json" "$dir/empty"
 mkdir "$dir/garbage"
 printf '{"schema": "zokio.soak.checkpoint/1", "state": "running", "run": 3' >"$dir/garbage/checkpoint.json"
 refuse garbage "not a valid checkpoint" "$dir/garbage"
+# A checkpoint whose histograms no histogram can have (a bucket past the end), or one of the
+# earlier format without them.
+mkdir "$dir/badhist" "$dir/oldformat"
+python3 - "$dir/run/checkpoint.json" "$dir/badhist/checkpoint.json" "$dir/oldformat/checkpoint.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["state"] = "running"
+c["histograms"]["ops"]["get_hello"]["buckets"].append([100000, 1])
+json.dump(c, open(sys.argv[2], "w"))
+c["schema"] = "zokio.soak.checkpoint/1"
+json.dump(c, open(sys.argv[3], "w"))
+PY
+cp "$dir/run/checkpoint.samples.jsonl" "$dir/badhist/"
+refuse badhist "histograms" "$dir/badhist"
+refuse oldformat "older zokio-soak" "$dir/oldformat"
 "$bin" --resume "$dir/run" --rate 5 >"$dir/flags.log" 2>&1
 [ $? = 2 ] || fail "--resume with --rate: not exit 2"
-echo "ok: killed at $n samples, resumed to verdict $verdict (exit $rc) in 2 segments; refusals exit 2"
+echo "ok: killed at $n samples, resumed to verdict $verdict (exit $rc) in 2 segments, counts and histograms conserved; refusals exit 2"

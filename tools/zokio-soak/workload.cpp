@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -136,7 +137,12 @@ struct worker_ctx {
   unsigned w;
   std::mt19937_64 rng;
   std::vector<std::unique_ptr<zokio::http::client>> ka;
-  std::vector<zokio::http::client*> ka_free;
+  /// The idle keep-alive clients, least recently used first: a request takes the front one and
+  /// puts it back at the end, so every client is used in turn and none sits idle long enough
+  /// for the server to close its connection (with the most recently used taken first, as
+  /// before, the clients deeper in the stack idled out after 60 s mid-run and connected again at
+  /// the next burst, and the live bytes moved with them).
+  std::deque<zokio::http::client*> ka_free;
   zokio::semaphore ka_sem;
   zokio::semaphore churn_sem;
   std::vector<zokio::net::tcp_stream> echo;
@@ -217,8 +223,8 @@ zokio::task<zokio::result<http_reply>> churn_request(worker_ctx& c, std::string 
 zokio::task<zokio::result<http_reply>> keepalive_request(worker_ctx& c, std::string method,
                                                          std::string target, std::string body) {
   zokio::semaphore_permit permit = co_await c.ka_sem.acquire();
-  zokio::http::client* cl = c.ka_free.back();
-  c.ka_free.pop_back();
+  zokio::http::client* cl = c.ka_free.front();
+  c.ka_free.pop_front();
   const std::uint64_t before = cl->connections();
   zokio::result<zokio::http::client_response> r =
       co_await cl->request(std::move(method), std::move(target), std::move(body));
@@ -569,7 +575,14 @@ zokio::task<void> scheduler(globals& g, unsigned w, clock::time_point start,
       std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / per_worker));
   // Workers are offset by a fraction of the period, so the load is spread over time.
   clock::time_point next = start + period * w / s.cfg.workers;
+  // The warm-up's catch-up (soak.hpp, warmup_catchup): one late tick, on every worker at once.
+  const clock::time_point catchup = start + warmup_catchup_at(s.cfg);
+  bool caught_up = false;
   while (!s.stop.load(std::memory_order_relaxed) && next < end) {
+    if (!caught_up && next >= catchup) {
+      caught_up = true;
+      co_await zokio::sleep_until(catchup + warmup_catchup);
+    }
     co_await zokio::sleep_until(next);
     const auto now = clock::now();
     while (next <= now && next < end) {
@@ -598,6 +611,16 @@ zokio::task<void> scheduler(globals& g, unsigned w, clock::time_point start,
     for (auto& b : c.leaked) {
       kept.push_back(std::move(b));
     }
+  }
+}
+
+/// Connects to the TCP echo server from this worker and closes the connection: the loop's first
+/// stream (the echo server counts it accepted, then closed).
+zokio::task<void> open_one_stream(std::uint16_t echo_port) {
+  zokio::result<zokio::net::tcp_stream> c = co_await zokio::net::tcp_stream::connect(
+      "127.0.0.1", echo_port, zokio::net::connect_options{.timeout = op_timeout});
+  if (c.ok()) {
+    c.value().close();
   }
 }
 
@@ -915,6 +938,20 @@ zokio::task<void> soak_main(zokio::runtime& rt, shared_state& s) {
   for (unsigned w = 0; w < workers; ++w) {
     beats.push_back(zokio::spawn_on(w, heartbeat(s, w), {.name = "soak-heartbeat"}));
   }
+  // libuv keeps one descriptor per loop open from the loop's first stream on (on /dev/null, kept
+  // for its EMFILE trick until the loop closes): every worker opens a stream now, so that those
+  // are in the count before the load rather than counted as descriptors the load left (they
+  // were: two with 2 workers, at the limit of fds_after_drain).
+  {
+    std::vector<zokio::join_handle<void>> streams;
+    for (unsigned w = 0; w < workers; ++w) {
+      streams.push_back(
+          zokio::spawn_on(w, open_one_stream(g.echo_port), {.name = "soak-first-stream"}));
+    }
+    for (auto& h : streams) {
+      co_await h.join();
+    }
+  }
   // The blocking pool's threads start now (each job waits until all are running, so each has
   // a thread of its own), and the libuv pool's with a first file operation: the thread count
   // is then constant for the whole run.
@@ -1112,18 +1149,26 @@ std::uint64_t read_heap_live_bytes() {
 }
 
 std::uint64_t count_fds() {
-  // getdents through the directory stream; the stream's own descriptor is not counted.
+  // getdents through the directory stream. A descriptor open on a /proc file is not counted:
+  // the stream's own, and those the tool opens for a moment to read its samples (the sampler
+  // thread, and each worker's heartbeat every 50 ms), which a count taken meanwhile would see
+  // and which made the drain's count one to three above the one before the load at random.
   std::uint64_t n = 0;
   if (DIR* d = ::opendir("/proc/self/fd")) {
+    char target[16];
     while (const dirent* e = ::readdir(d)) {
-      if (e->d_name[0] != '.') {
-        ++n;
+      if (e->d_name[0] == '.') {
+        continue;
       }
+      const ssize_t len = ::readlinkat(::dirfd(d), e->d_name, target, sizeof target);
+      if (len >= 6 && std::memcmp(target, "/proc/", 6) == 0) {
+        continue;
+      }
+      ++n;
     }
     ::closedir(d);
-    return n > 0 ? n - 1 : 0;
   }
-  return 0;
+  return n;
 }
 
 std::uint64_t count_threads() {

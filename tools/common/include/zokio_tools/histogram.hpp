@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace zokio::tools {
@@ -130,6 +131,49 @@ public:
   }
   /// The raw counts, bucket by bucket (for serialising; `lowest_of`/`highest_of` give bounds).
   const std::vector<std::uint64_t>& buckets() const noexcept { return m_counts; }
+  /// The exact sum of the values recorded (`mean()` is it over `count()`), for serialising.
+  long double sum() const noexcept { return m_sum; }
+
+  /// A histogram saved as its parts and read back (zokio-soak's checkpoint): `counts` are the
+  /// non-zero buckets as (index, count) pairs, in any order, and `min`, `max` and `sum` what
+  /// `min()`, `max()` and `sum()` gave. The result equals the saved histogram: same quantiles,
+  /// same merges. Throws std::invalid_argument when the parts cannot come from one histogram of
+  /// that precision (an index out of range, an index twice, min or max outside the lowest or
+  /// highest non-empty bucket, or a min or max without counts).
+  static log_histogram from_parts(unsigned precision_bits,
+                                  const std::vector<std::pair<std::size_t, std::uint64_t>>& counts,
+                                  std::uint64_t min, std::uint64_t max, long double sum) {
+    log_histogram h(precision_bits);
+    std::size_t lowest = h.m_counts.size(), highest = 0;
+    for (const auto& [i, n] : counts) {
+      if (i >= h.m_counts.size() || h.m_counts[i] != 0) {
+        throw std::invalid_argument("log_histogram: bucket index out of range or repeated");
+      }
+      if (n == 0) {
+        continue;
+      }
+      if (h.m_total > std::numeric_limits<std::uint64_t>::max() - n) {
+        throw std::invalid_argument("log_histogram: counts overflow");
+      }
+      h.m_counts[i] = n;
+      h.m_total += n;
+      lowest = std::min(lowest, i);
+      highest = std::max(highest, i);
+    }
+    if (h.m_total == 0) {
+      if (min != 0 || max != 0 || sum != 0) {
+        throw std::invalid_argument("log_histogram: min, max or sum without counts");
+      }
+      return h;
+    }
+    if (min > max || h.index_of(min) != lowest || h.index_of(max) != highest || !(sum >= 0)) {
+      throw std::invalid_argument("log_histogram: min or max outside the non-empty buckets");
+    }
+    h.m_min = min;
+    h.m_max = max;
+    h.m_sum = sum;
+    return h;
+  }
 
   static std::size_t bucket_count(unsigned precision_bits) noexcept {
     // Buckets 0..2^b-1 hold 0..2^b-1 exactly; then one group of 2^b per exponent b..63.
