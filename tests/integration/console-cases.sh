@@ -7,7 +7,8 @@
 # CASE is one of:
 #   dump-top      the target with ZOKIO_CONSOLE: the socket is mode 0600; `dump --json` twice,
 #                 each valid against the schema, the second naming the waiter's wait time, the
-#                 long-wait and never-yielded lints, the join cycle, the stall and the handles by
+#                 long-wait, never-yielded and woken-without-progress lints (the yielder, not the
+#                 ticker), the join cycle, the stall and the handles by
 #                 type; `top` with stdout not a terminal prints the table once; then a clean
 #                 shutdown removes the socket file
 #   top-tty       `top` on a terminal (a pseudo-terminal): it redraws (several frames), `s` switches
@@ -120,7 +121,7 @@ need(d["runtime"] == "console-target", "runtime name")
 need(d["workers"] == 2 and len(d["stats"]["workers"]) == 2, "two workers")
 need(d["wait_times"] and d["detectors"], "a console snapshot with detectors")
 tasks = {t["name"]: t for t in d["tasks"]}
-for n in ["ticker", "waiter", "spinner", "joins-first", "joins-second"]:
+for n in ["ticker", "waiter", "spinner", "yielder", "joins-first", "joins-second"]:
     need(n in tasks, "task " + n)
 need("zokio.console" not in tasks, "the census task is left out")
 w = tasks.get("waiter", {})
@@ -141,7 +142,16 @@ h = d["handles"]
 need(h["asked"] and h["complete"], "every worker answered the handle census")
 need(h["by_type"].get("poll", 0) >= 1, "the tcp listener (a uv_poll handle) among the handles")
 need(h["by_type"].get("timer", 0) >= 1 and h["by_type"].get("async", 0) >= 2, "timers and asyncs")
-need("woken_without_progress" in d["lints_coming"], "the coming lint is named")
+y = tasks.get("yielder", {})
+need(y.get("wakes", 0) >= 100 and y.get("self_wakes", 0) * 2 > y.get("wakes", 0),
+     "the yielder's wakes are mostly its own")
+need(any(l["lint"] == "woken_without_progress" and l["task_id"] == y.get("id") for l in d["lints"]),
+     "a woken_without_progress lint for the yielder")
+tk = tasks.get("ticker", {})
+need(tk.get("wakes", 0) >= 20 and tk.get("self_wakes", 1) == 0, "the ticker is woken by its timer")
+need(not any(l["lint"] == "woken_without_progress" and l["task_id"] == tk.get("id")
+             for l in d["lints"]), "no woken_without_progress lint for the ticker")
+need(d["lints_coming"] == [], "no lint left to come")
 if bad:
     print("missing: " + "; ".join(bad))
     sys.exit(1)
@@ -149,7 +159,7 @@ PY
   run_tool top "$diag" top --socket "$sock" --sort wait
   ((rc == 0)) || fail "top (not a TTY) exited $rc: $(cat "$work/top.err")"
   for want in "WORKER" "TASKS (by wait time)" "waiter" "DEADLOCK CYCLES (1)" "joins-first" \
-    "STALLS (" "spinner" "poll="; do
+    "STALLS (" "spinner" "poll=" "SELF_WK%" "woken_without_progress: task"; do
     grep -qF "$want" "$work/top.out" || fail "top's table lacks '$want'"
   done
   grep -q $'\033' "$work/top.out" && fail "top wrote terminal escapes to a file"

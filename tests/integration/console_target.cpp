@@ -7,7 +7,8 @@
 // SOCKET given: runtime_options::console = SOCKET; otherwise ZOKIO_CONSOLE (if set) names it.
 // Tasks: "ticker" (a timer every 20 ms), "waiter" (waits on an event until STOP), "spinner"
 // (one 200 ms busy resume: a stall past the 50 ms threshold), "joins-first" and "joins-second"
-// (each joining the other: a deadlock cycle, cancelled at STOP), and a TCP listener on
+// (each joining the other: a deadlock cycle, cancelled at STOP), "yielder" (200 yield_now, then
+// a 5 ms sleep, in a loop: woken mostly by itself), and a TCP listener on
 // 127.0.0.1 (its libuv handle is a uv_poll: "poll" among the open handles). Exit 0 after a clean
 // shutdown with the socket file gone, 1 if not.
 
@@ -51,6 +52,16 @@ zokio::task<void> spinner() {
   }
 }
 
+/// Woken mostly by itself: 200 yields, then a 5 ms sleep (the woken_without_progress lint).
+zokio::task<void> yielder() {
+  while (!g_stop.load()) {
+    for (int i = 0; i < 200; ++i) {
+      co_await zokio::yield_now();
+    }
+    co_await zokio::sleep_for(5ms);
+  }
+}
+
 zokio::task<void> join_the_other(std::shared_ptr<zokio::event> go,
                                  zokio::join_handle<void>* other) {
   co_await go->wait();
@@ -68,6 +79,7 @@ zokio::task<int> main_task(std::string stop_file) {
   auto t = zokio::spawn(ticker(), {.name = "ticker"});
   auto w = zokio::spawn(waiter(ev), {.name = "waiter"});
   auto s = zokio::spawn_on(1, spinner(), {.name = "spinner"});
+  auto y = zokio::spawn_on(0, yielder(), {.name = "yielder"});
   zokio::join_handle<void> first;
   zokio::join_handle<void> second;
   first = zokio::spawn_on(0, join_the_other(go, &second), {.name = "joins-second"});
@@ -86,6 +98,7 @@ zokio::task<int> main_task(std::string stop_file) {
   co_await t.join();
   co_await w.join();
   co_await s.join();
+  co_await y.join();
   co_return 0;
 }
 

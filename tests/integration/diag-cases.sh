@@ -40,6 +40,14 @@
 #   inject-stall       --check-stall --inject stall exits 1; each planted stall (a 300 ms busy
 #                      loop, a 300 ms sleep) is reported once with its task name, spawn site,
 #                      duration and a backtrace naming the injected function
+#   inject-callback-stall
+#                      --check-stall --inject callback-stall exits 1; a 300 ms busy loop in a
+#                      libuv timer callback and one in an I/O callback of the poll phase (no task
+#                      running) are each reported once as a stall in a libuv callback, with a
+#                      backtrace naming the injected function; the clean scenario passes
+#   check-stall-threshold
+#                      --stall-threshold 40 is the threshold the clean scenario runs with (its
+#                      note says so); --stall-threshold 0 exits 2
 #   check-lifecycle-json
 #                      --check-lifecycle exits 0: every start/stop round shut down clean
 #   inject-handle-leak --check-lifecycle --inject handle-leak exits 1 naming the handle type (tcp)
@@ -490,7 +498,7 @@ for name, (task, function) in planted.items():
     assert r["name"] == task, r
     assert r["spawn_site"]["file"].endswith("check_stall.cpp") and r["spawn_site"]["line"] > 0, r
     assert r["resumed_from"]["file"].endswith("check_stall.cpp"), r
-    assert 100 <= r["duration_ms"] < 300, r
+    assert 25 <= r["duration_ms"] < 300, r  # the default threshold of --check-stall: 25 ms
     assert r["ended"] and r["total_ms"] >= 295, r
     assert any(function in f for f in r["backtrace"]), r["backtrace"]
     assert s["counters"]["stalls"] == 1, s["counters"]
@@ -502,6 +510,41 @@ PY
   grep -q "injected_busy_loop" "$work/inject-stall.out" ||
     fail "the table does not print the backtrace"
   grep -q "^zokio-diag: exit 1 " "$work/inject-stall.out" || fail "no 'zokio-diag: exit 1' line"
+  ;;
+inject-callback-stall)
+  checked inject-callback-stall 1 fail 3 --check-stall --inject callback-stall
+  python3 - "$report" <<'PY' || fail "the report does not name the planted callback stalls"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+[check] = doc["checks"]
+by_name = {s["name"]: s for s in check["scenarios"]}
+for name, poll in [("callback-timer", False), ("callback-io", True)]:
+    s = by_name[name]
+    assert s["verdict"] == "fail", (name, s["verdict"])
+    assert "MISSING" not in s["reason"], (name, s["reason"])
+    [r] = s["stalls"]
+    assert r["in_callback"] and r["in_poll_phase"] == poll, r
+    assert r["task_id"] == 0 and r["name"] == "" and r["worker"] == 1, r
+    assert 25 <= r["duration_ms"] < 300, r
+    assert r["ended"] and r["total_ms"] >= r["duration_ms"], r  # as the watchdog watched it
+    assert any("injected_callback_busy_loop" in f for f in r["backtrace"]), r["backtrace"]
+    assert s["counters"]["stalls"] == 1, s["counters"]
+    print(name, "reported", r["duration_ms"], "ms into the stall; backtrace:", r["backtrace"][:3])
+assert by_name["well-behaved"]["verdict"] == "pass", by_name["well-behaved"]
+PY
+  grep -q "stall: in a libuv callback on worker 1 (outside the poll phase" \
+    "$work/inject-callback-stall.out" || fail "the table does not print the timer callback's stall"
+  grep -q "stall: in a libuv callback on worker 1 (an I/O callback of the poll phase)" \
+    "$work/inject-callback-stall.out" || fail "the table does not print the I/O callback's stall"
+  grep -q "injected_callback_busy_loop" "$work/inject-callback-stall.out" ||
+    fail "the table does not print the backtrace"
+  ;;
+check-stall-threshold)
+  checked check-stall-threshold 0 pass 1 --check-stall --stall-threshold 40
+  grep -q "threshold 40.0 ms" "$work/check-stall-threshold.json" ||
+    fail "the report does not say the threshold given"
+  run bad-threshold --check-stall --stall-threshold 0
+  ((rc == 2)) || fail "--stall-threshold 0 exited $rc, expected 2"
   ;;
 check-lifecycle-json)
   checked check-lifecycle 0 pass 2 --check-lifecycle
@@ -533,12 +576,12 @@ list)
   for c in async deadlock stall lifecycle leaks blocking lost-wakeup; do
     grep -q "^check $c " "$work/list.out" || fail "--list has no line for check $c"
   done
-  for k in sync-fallback hang deadlock unclean-shutdown stall handle-leak leak blocking \
-    lost-wakeup crash; do
+  for k in sync-fallback hang deadlock unclean-shutdown stall callback-stall handle-leak leak \
+    blocking lost-wakeup crash; do
     grep -q "^inject $k .*exit [0-9]" "$work/list.out" || fail "--list has no line for --inject $k"
   done
   lines=$(wc -l <"$work/list.out")
-  ((lines == 17)) || fail "--list printed $lines lines, expected 17 (7 checks, 10 injections)"
+  ((lines == 18)) || fail "--list printed $lines lines, expected 18 (7 checks, 11 injections)"
   ;;
 all)
   checked all 0 pass 18 --all

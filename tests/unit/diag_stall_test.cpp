@@ -140,6 +140,90 @@ TEST(diag_stall, waiting_and_short_resumes_are_never_reported) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
+// --- A stall in a libuv callback, no task running ----------------------------------------------
+
+struct planted_callback {
+  std::atomic<bool> done{false};
+};
+
+void busy_callback(void* arg) {
+  busy_for(300ms);
+  static_cast<planted_callback*>(arg)->done.store(true);
+}
+
+bool callback_stall_ended(const zokio::runtime* rt) {
+  const auto reports = zokio::diag::recent_stalls(*rt);
+  return !reports.empty() && reports.front().ended;
+}
+
+zokio::task<void> plant_callback(planted_callback* p, bool in_poll_phase,
+                                 const zokio::runtime* rt) {
+  zokio::diag::testing::run_in_loop_callback(&busy_callback, p, in_poll_phase);
+  while (!p->done.load()) {
+    co_await zokio::sleep_for(5ms);
+  }
+  // The watchdog notes the end at its next look, within half a threshold: a second at most.
+  for (int i = 0; i < 200 && !callback_stall_ended(rt); ++i) {
+    co_await zokio::sleep_for(5ms);
+  }
+}
+
+void expect_one_callback_stall(bool in_poll_phase) {
+  SCOPED_TRACE(in_poll_phase ? "an I/O callback of the poll phase" : "a timer callback");
+  hook_log log;
+  planted_callback p;
+  zokio::runtime rt{armed(&log)};
+  rt.block_on(plant_callback(&p, in_poll_phase, &rt));
+  const auto reports = zokio::diag::recent_stalls(rt);
+  ASSERT_EQ(reports.size(), 1u);
+  const auto& r = reports.front();
+  EXPECT_TRUE(r.in_callback);
+  EXPECT_EQ(r.in_poll_phase, in_poll_phase);
+  EXPECT_EQ(r.task_id, 0u);
+  EXPECT_TRUE(r.task_name.empty());
+  EXPECT_GE(r.duration, 50ms);
+  EXPECT_LT(r.duration, 300ms) << "reported while it ran, not after";
+  EXPECT_TRUE(r.ended);
+  // From the watchdog's first look, which a loaded machine may delay: a lower bound.
+  EXPECT_GE(r.total, r.duration);
+  EXPECT_TRUE(!r.backtrace.empty() || !r.backtrace_note.empty());
+  EXPECT_NE(zokio::diag::format_stall(r).find("stall: in a libuv callback on worker 0"),
+            std::string::npos)
+      << zokio::diag::format_stall(r);
+  EXPECT_EQ(rt.stats().stalls, 1u);
+  {
+    std::lock_guard<std::mutex> lock(log.mutex);
+    EXPECT_EQ(log.reports.size(), 1u);
+  }
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(diag_stall, a_stuck_timer_callback_is_reported_once) {
+  expect_one_callback_stall(false);
+}
+
+TEST(diag_stall, a_stuck_io_callback_is_reported_once) {
+  expect_one_callback_stall(true);
+}
+
+zokio::task<void> nap_400ms() {
+  co_await zokio::sleep_for(400ms);
+}
+
+zokio::task<void> nap_on_one() {
+  co_await zokio::spawn_on(1, nap_400ms()).join();
+}
+
+TEST(diag_stall, an_idle_loop_is_never_a_callback_stall) {
+  // Worker 1 waits in its poller for 400 ms, eight thresholds, while worker 0 waits too.
+  hook_log log;
+  zokio::runtime rt{armed(&log, 2)};
+  rt.block_on(nap_on_one());
+  EXPECT_TRUE(zokio::diag::recent_stalls(rt).empty());
+  EXPECT_EQ(rt.stats().stalls, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
 zokio::task<void> spin_on_one(hook_log* log) {
   auto h = zokio::spawn_on(1, spin(log, 200ms), {.name = "on-one"});
   for (int i = 0; i < 50; ++i) {

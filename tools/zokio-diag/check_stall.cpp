@@ -37,9 +37,17 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr auto threshold = 100ms;   // DESIGN.md's default stall_threshold
+/// --stall-threshold (default 25 ms, Seastar's): set by run_check_stall before any scenario.
+std::chrono::milliseconds threshold = 25ms;
 constexpr auto planted_for = 300ms; // the injected stall
 constexpr auto longer_than_threshold = 250ms;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
+      .count();
+}
+
+} // namespace
 
 /// What the stall hook saw, and when.
 struct stall_log {
@@ -47,7 +55,18 @@ struct stall_log {
   std::vector<zokio::diag::stall_report> reports; // mutex
   std::vector<clock::time_point> at;              // mutex
   std::atomic<std::int64_t> planted_start{0};     // clock ns when the planted stall began
+  std::atomic<bool> callback_done{false};         // the planted callback returned
 };
+
+/// The planted callback stall: runs inside a libuv callback of worker 1, no task running.
+[[gnu::noinline]] void injected_callback_busy_loop(void* arg) {
+  auto* log = static_cast<stall_log*>(arg);
+  log->planted_start.store(now_ns());
+  injected_busy_loop(planted_for);
+  log->callback_done.store(true);
+}
+
+namespace {
 
 /// A two-worker force_async runtime with the stall detector armed and its hook recording.
 class watched : public watched_runtime_base {
@@ -64,11 +83,6 @@ public:
                                          log->at.push_back(clock::now());
                                        }}) {}
 };
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
-      .count();
-}
 
 // --- The clean battery: a busy workload that never blocks its worker ---------------------------
 
@@ -160,6 +174,36 @@ void check_well_behaved(watchdog& wd, scenario_outcome& out) {
   out.stalls(reports);
 }
 
+/// The completeness of a planted stall's evidence: each gap is named in the reason.
+struct evidence {
+  std::string gaps;
+
+  void gap(bool ok, const std::string& what) {
+    if (!ok) {
+      gaps += "; MISSING: " + what;
+    }
+  }
+
+  /// What every planted stall needs: one report, one count and one on_stall call, worker 1, at
+  /// least the threshold, and a backtrace naming `function` (the result: whether it does).
+  bool common(std::size_t reports, std::uint64_t counted, std::size_t hooked,
+              const zokio::diag::stall_report& r, const char* function) {
+    gap(reports == 1 && counted == 1 && hooked == 1,
+        "exactly one report, one count and one on_stall call (reports " + std::to_string(reports) +
+            ", stalls " + std::to_string(counted) + ", on_stall " + std::to_string(hooked) + ")");
+    gap(r.worker == 1, "worker 1");
+    gap(r.duration >= threshold, "a duration of at least the threshold");
+    const bool named =
+        std::any_of(r.backtrace.begin(), r.backtrace.end(),
+                    [&](const std::string& f) { return f.find(function) != std::string::npos; });
+    gap(named, std::string("a backtrace naming ") + function + " (" +
+                   (r.backtrace.empty() ? r.backtrace_note
+                                        : std::to_string(r.backtrace.size()) + " frames") +
+                   ")");
+    return named;
+  }
+};
+
 // --- The planted battery (--inject stall) ------------------------------------------------------
 
 zokio::task<void> stall_busy(std::shared_ptr<stall_log> log) {
@@ -209,30 +253,13 @@ void check_planted(watchdog& wd, scenario_outcome& out, bool busy) {
   const zokio::diag::stall_report& r = reports.front();
   // The check fires: the verdict is a failure, with the report as evidence. What follows makes
   // sure the evidence is complete; a gap is named in the reason.
-  std::string gaps;
-  const auto gap = [&gaps](bool ok, const std::string& what) {
-    if (!ok) {
-      gaps += "; MISSING: " + what;
-    }
-  };
-  gap(reports.size() == 1 && counted == 1 && hooked.size() == 1,
-      "exactly one report, one count and one on_stall call (reports " +
-          std::to_string(reports.size()) + ", stalls " + std::to_string(counted) + ", on_stall " +
-          std::to_string(hooked.size()) + ")");
-  gap(r.task_name == name, "the task's name (got '" + r.task_name + "')");
-  gap(std::string(r.spawn_site.file).find("check_stall.cpp") != std::string::npos &&
-          r.spawn_site.line > 0,
-      "the spawn site in check_stall.cpp");
-  gap(r.worker == 1, "worker 1");
-  gap(r.duration >= threshold, "a duration of at least the threshold");
-  gap(r.ended && r.total >= planted_for - 5ms, "the whole length once it ended");
-  const bool named = std::any_of(r.backtrace.begin(), r.backtrace.end(), [&](const std::string& f) {
-    return f.find(function) != std::string::npos;
-  });
-  gap(named, std::string("a backtrace naming ") + function + " (" +
-                 (r.backtrace.empty() ? r.backtrace_note
-                                      : std::to_string(r.backtrace.size()) + " frames") +
-                 ")");
+  evidence e;
+  const bool named = e.common(reports.size(), counted, hooked.size(), r, function);
+  e.gap(r.task_name == name, "the task's name (got '" + r.task_name + "')");
+  e.gap(std::string(r.spawn_site.file).find("check_stall.cpp") != std::string::npos &&
+            r.spawn_site.line > 0,
+        "the spawn site in check_stall.cpp");
+  e.gap(r.ended && r.total >= planted_for - 5ms, "the whole length once it ended");
   std::string latency;
   if (!at.empty() && log->planted_start.load() != 0) {
     const auto start = clock::time_point(std::chrono::nanoseconds(log->planted_start.load()));
@@ -240,7 +267,83 @@ void check_planted(watchdog& wd, scenario_outcome& out, bool busy) {
   }
   out.fail("stall reported: task '" + r.task_name + "' on worker " + std::to_string(r.worker) +
            " ran " + ms(r.duration) + " when reported, " + ms(r.total) + " in all" + latency +
-           "; backtrace " + (named ? std::string("names ") + function : "incomplete") + gaps);
+           "; backtrace " + (named ? std::string("names ") + function : "incomplete") + e.gaps);
+}
+
+// --- The planted callbacks (--inject callback-stall)
+// ----------------------------------------------
+
+bool callback_stall_ended(const zokio::runtime* rt) {
+  const auto reports = zokio::diag::recent_stalls(*rt);
+  return std::any_of(reports.begin(), reports.end(),
+                     [](const zokio::diag::stall_report& r) { return r.in_callback && r.ended; });
+}
+
+zokio::task<void> callback_planter(std::shared_ptr<stall_log> log, bool in_poll_phase,
+                                   const zokio::runtime* rt) {
+  zokio::diag::testing::run_in_loop_callback(&injected_callback_busy_loop, log.get(),
+                                             in_poll_phase);
+  while (!log->callback_done.load()) {
+    co_await zokio::sleep_for(5ms);
+  }
+  // The watchdog notes the end of a callback stall at its next look (within half a threshold):
+  // wait for it, a second at most (a report that never ends is then named as a gap).
+  for (int i = 0; i < 200 && !callback_stall_ended(rt); ++i) {
+    co_await zokio::sleep_for(5ms);
+  }
+}
+
+zokio::task<void> plant_callback(std::shared_ptr<stall_log> log, bool in_poll_phase,
+                                 const zokio::runtime* rt) {
+  auto h =
+      zokio::spawn_on(1, callback_planter(log, in_poll_phase, rt), {.name = "callback-planter"});
+  co_await yield_often(100); // worker 0 keeps running meanwhile: only worker 1 stalls
+  co_await h.join();
+}
+
+void check_planted_callback(watchdog& wd, scenario_outcome& out, bool in_poll_phase) {
+  const char* function = "injected_callback_busy_loop";
+  auto log = std::make_shared<stall_log>();
+  watched w(wd, log);
+  w.rt().block_on(plant_callback(log, in_poll_phase, &w.rt()));
+  w.finish(out);
+  const auto reports = zokio::diag::recent_stalls(w.rt());
+  out.stalls(reports);
+  std::size_t hooked = 0;
+  {
+    std::lock_guard<std::mutex> lock(log->mutex);
+    hooked = log->reports.size();
+  }
+  const std::uint64_t counted = out.stats() ? out.stats()->stalls : 0;
+  const auto it = std::find_if(reports.begin(), reports.end(),
+                               [](const zokio::diag::stall_report& r) { return r.in_callback; });
+  if (it == reports.end()) {
+    out.fail("the planted " + ms(planted_for) + " callback stall was not reported (" +
+             std::to_string(reports.size()) + " report(s), " + std::to_string(counted) +
+             " counted)");
+    return;
+  }
+  const zokio::diag::stall_report& r = *it;
+  evidence e;
+  const bool named = e.common(reports.size(), counted, hooked, r, function);
+  e.gap(r.task_id == 0 && r.task_name.empty(),
+        "no task named (got task " + std::to_string(r.task_id) + ")");
+  e.gap(r.in_poll_phase == in_poll_phase,
+        in_poll_phase ? "the poll phase (an I/O callback)" : "outside the poll phase");
+  // The length as the watchdog saw it, from its first look (late on a loaded machine).
+  e.gap(r.ended && r.total >= r.duration, "its length as watched once it ended");
+  out.fail("stall reported in a libuv callback on worker " + std::to_string(r.worker) + " (" +
+           (r.in_poll_phase ? "poll phase" : "outside the poll phase") + "): no progress for " +
+           ms(r.duration) + " when reported, about " + ms(r.total) + " in all; backtrace " +
+           (named ? std::string("names ") + function : "incomplete") + e.gaps);
+}
+
+void check_callback_timer(watchdog& wd, scenario_outcome& out) {
+  check_planted_callback(wd, out, false);
+}
+
+void check_callback_io(watchdog& wd, scenario_outcome& out) {
+  check_planted_callback(wd, out, true);
 }
 
 void check_busy_loop(watchdog& wd, scenario_outcome& out) {
@@ -251,22 +354,27 @@ void check_blocking_sleep(watchdog& wd, scenario_outcome& out) {
   check_planted(wd, out, false);
 }
 
+enum class planted { no, stall, callback_stall };
+
 struct scenario {
   const char* name;
-  bool planted; // runs only with --inject stall
+  planted by; // runs only with that --inject
   void (*run)(watchdog&, scenario_outcome&);
 };
 
 constexpr scenario battery[] = {
-    {"well-behaved", false, &check_well_behaved},
-    {"busy-loop", true, &check_busy_loop},
-    {"blocking-sleep", true, &check_blocking_sleep},
+    {"well-behaved", planted::no, &check_well_behaved},
+    {"busy-loop", planted::stall, &check_busy_loop},
+    {"blocking-sleep", planted::stall, &check_blocking_sleep},
+    {"callback-timer", planted::callback_stall, &check_callback_timer},
+    {"callback-io", planted::callback_stall, &check_callback_io},
 };
 
 bool chosen(const scenario& s, const stall_check_options& options) {
-  return (!s.planted || options.inject_stall) &&
-         (options.only.empty() ||
-          std::find(options.only.begin(), options.only.end(), s.name) != options.only.end());
+  const bool runs = s.by == planted::no || (s.by == planted::stall && options.inject_stall) ||
+                    (s.by == planted::callback_stall && options.inject_callback_stall);
+  return runs && (options.only.empty() || std::find(options.only.begin(), options.only.end(),
+                                                    s.name) != options.only.end());
 }
 
 } // namespace
@@ -282,6 +390,7 @@ std::vector<std::string> planned_stall_scenarios(const stall_check_options& opti
 
 check_result run_check_stall(const stall_check_options& options, watchdog& wd,
                              const std::function<void(const scenario_result&)>& on_result) {
+  threshold = options.threshold;
   return run_chosen(
       "stall", battery, [&options](const scenario& s) { return chosen(s, options); }, wd,
       on_result);

@@ -8,11 +8,15 @@
 // check (exit 1), unless the report shows the thread was waiting for a CPU most of the time (an
 // overloaded machine; noted, not failed). With --inject stall the planted battery runs too: a task
 // that busy-loops 300 ms, and one that sleeps 300 ms on its worker's thread, each to be reported
-// with its name, spawn site and a backtrace naming the injected function.
+// with its name, spawn site and a backtrace naming the injected function. With --inject
+// callback-stall: a libuv timer callback and an I/O callback of the poll phase (no task running)
+// each busy-loop 300 ms, to be reported once as a stall in a libuv callback with a backtrace
+// naming the injected function. The threshold is --stall-threshold (default 25 ms).
 
 #include "check.hpp"
 #include "watchdog.hpp"
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,8 +26,13 @@ namespace zokio::diag_tool {
 struct stall_check_options {
   /// Scenario names to run, in the battery's order; empty runs them all.
   std::vector<std::string> only;
-  /// --inject stall: run the planted scenarios too; each must be reported (and so fails).
+  /// --inject stall: run the planted task scenarios too; each must be reported (and so fails).
   bool inject_stall = false;
+  /// --inject callback-stall: run the planted callback scenarios too (a libuv callback, no task,
+  /// busy for 300 ms); each must be reported.
+  bool inject_callback_stall = false;
+  /// --stall-threshold MS: the runtimes' stall_threshold (default 25 ms, Seastar's).
+  std::chrono::milliseconds threshold{25};
 };
 
 /// Every scenario of the check, the clean one first; the planted ones run only with --inject

@@ -172,7 +172,7 @@ std::string render(const json& d, const std::string& sort, std::size_t max_tasks
     return a.value(k, 0LL) > b.value(k, 0LL);
   });
   os << "\nTASKS (by " << (by_wait ? "wait" : "busy") << " time)\n";
-  os << "    ID W NAME                 STATE      WAITING    WAIT_MS    BUSY_MS  RESUMES  "
+  os << "    ID W NAME                 STATE      WAITING    WAIT_MS    BUSY_MS  RESUMES SELF_WK%  "
         "AWAIT AT               SPAWNED AT\n";
   std::size_t shown = 0;
   for (const json& t : tasks) {
@@ -184,13 +184,17 @@ std::string render(const json& d, const std::string& sort, std::size_t max_tasks
     if (t.value("waits_for_task", 0ULL) != 0) {
       waiting += "(" + std::to_string(t.value("waits_for_task", 0ULL)) + ")";
     }
-    std::snprintf(line, sizeof line, "%6llu %1u %-20s %-10s %-10s %7s %10s %8llu  %-22s %s\n",
+    // The share of the task's wakes it issued itself (woken_without_progress); "-" before any.
+    const auto wakes = t.value("wakes", 0ULL);
+    const std::string self_pct =
+        wakes == 0 ? "-" : std::to_string(t.value("self_wakes", 0ULL) * 100 / wakes);
+    std::snprintf(line, sizeof line, "%6llu %1u %-20s %-10s %-10s %7s %10s %8llu %8s  %-22s %s\n",
                   static_cast<unsigned long long>(t.value("id", 0ULL)), t.value("worker", 0U),
                   cut(t.value("name", ""), 20).c_str(), t.value("state", "").c_str(),
                   cut(waiting.empty() ? "-" : waiting, 10).c_str(),
                   t.contains("wait_ns") ? ms(t.value("wait_ns", 0LL)).c_str() : "-",
                   ms(t.value("busy_ns", 0LL)).c_str(),
-                  static_cast<unsigned long long>(t.value("resumes", 0ULL)),
+                  static_cast<unsigned long long>(t.value("resumes", 0ULL)), self_pct.c_str(),
                   cut(site_of(t, "await_file", "await_line"), 22).c_str(),
                   site_of(t, "spawn_file", "spawn_line").c_str());
     os << line;

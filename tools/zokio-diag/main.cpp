@@ -59,8 +59,9 @@ constexpr check_row check_rows[] = {
      "deadlocked wait-for cycles are found within a second, partial ones included, and waits "
      "that resolve are never reported"},
     {"--check-stall", "stall",
-     "a resume that blocks its worker past stall_threshold is reported once, while it runs, with "
-     "task name, spawn site and backtrace; a well-behaved workload has none"},
+     "a resume or a libuv callback that blocks its worker past the stall threshold (default 25 "
+     "ms) is reported once, while it runs, with task name, spawn site and backtrace; a "
+     "well-behaved workload has none"},
     {"--check-lifecycle", "lifecycle",
      "runtimes of 1 and 3 workers start and shut down clean, within a bound, with tasks, "
      "sockets, timers, signal watchers, blocking jobs and file reads in flight"},
@@ -110,6 +111,11 @@ const std::vector<inject_row>& inject_rows() {
        {"stall"},
        1,
        "a task that busy-loops 300 ms and one that sleeps 300 ms on its worker's thread"},
+      {"callback-stall",
+       {"stall"},
+       1,
+       "a libuv callback (no task) that busy-loops 300 ms: a timer callback, and an I/O callback "
+       "of the poll phase"},
       {"leak",
        {"leaks"},
        1,
@@ -529,6 +535,13 @@ int run(int argc, char** argv) {
                  "(default 30)")
       ->type_name("SECONDS");
 
+  long long stall_threshold_ms = 25;
+  app.add_option("--stall-threshold", stall_threshold_ms,
+                 "The stall threshold of --check-stall's runtimes, in milliseconds (default 25, "
+                 "Seastar's; the runtime's own default is 100)")
+      ->type_name("MS")
+      ->check(CLI::Range(1LL, 60000LL));
+
   std::string timeout;
   app.add_option("--timeout", timeout,
                  "Bound each check (all its scenarios) to this many seconds; past it, print a "
@@ -671,8 +684,11 @@ int run(int argc, char** argv) {
   stall_check_options stall_options;
   stall_options.only = stall_only;
   stall_options.inject_stall = inject == "stall";
+  stall_options.inject_callback_stall = inject == "callback-stall";
+  stall_options.threshold = std::chrono::milliseconds(stall_threshold_ms);
   if (run_stall && planned_stall_scenarios(stall_options).empty()) {
-    return usage_error("--only names only planted stall scenarios; they run with --inject stall");
+    return usage_error("--only names only planted stall scenarios; they run with --inject stall "
+                       "or callback-stall");
   }
   lifecycle_check_options lifecycle_options;
   lifecycle_options.only = lifecycle_only;

@@ -71,6 +71,8 @@ nlohmann::ordered_json scenario_json(const scenario_result& s) {
         {{"task_id", r.task_id},
          {"name", r.task_name},
          {"worker", r.worker},
+         {"in_callback", r.in_callback},
+         {"in_poll_phase", r.in_poll_phase},
          {"spawn_site",
           {{"file", r.spawn_site.file},
            {"line", r.spawn_site.line},

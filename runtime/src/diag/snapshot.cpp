@@ -208,12 +208,19 @@ void put_task(std::ostringstream& os, const diag::task_info& t, const wait_histo
      << ",\"spawn_file\":";
   put_string(os, t.spawn_site.file);
   os << ",\"spawn_line\":" << t.spawn_site.line << ",\"resumes\":" << t.resumes
+     << ",\"wakes\":" << t.wakes << ",\"self_wakes\":" << t.self_wakes
      << ",\"busy_ns\":" << t.busy.count() << ",\"age_ns\":" << t.age.count();
   if (waited != nullptr) {
     os << ",\"wait_ns\":"
        << std::chrono::duration_cast<std::chrono::nanoseconds>(now - waited->since).count();
   }
   os << '}';
+}
+
+/// The woken_without_progress lint: most of `t`'s wakes were its own, and it has many.
+bool woken_without_progress(const diag::task_info& t, const diag::snapshot_options& o) {
+  return t.wakes > 0 && t.wakes >= o.self_wake_min_wakes &&
+         t.self_wakes * 100 > t.wakes * o.self_wake_percent;
 }
 
 bool same_wait(const wait_history::seen& s, const diag::task_info& t) {
@@ -313,6 +320,8 @@ std::string snapshot_json(runtime_impl& rt, const diag::snapshot_options& option
   for (std::size_t i = 0; i < stalls.size(); ++i) {
     const diag::stall_report& s = stalls[i];
     os << (i != 0 ? "," : "") << "{\"sequence\":" << s.sequence << ",\"worker\":" << s.worker
+       << ",\"in_callback\":" << (s.in_callback ? "true" : "false")
+       << ",\"in_poll_phase\":" << (s.in_poll_phase ? "true" : "false")
        << ",\"task_id\":" << s.task_id << ",\"task_name\":";
     put_string(os, s.task_name);
     os << ",\"spawn_file\":";
@@ -358,6 +367,9 @@ std::string snapshot_json(runtime_impl& rt, const diag::snapshot_options& option
   os << ",\"lints\":[";
   const char* sep = "";
   for (const diag::stall_report& s : stalls) {
+    if (s.in_callback) {
+      continue; // no task to name: the stall itself is in "stalls"
+    }
     os << sep << "{\"lint\":\"never_yielded\",\"task_id\":" << s.task_id << ",\"message\":";
     std::ostringstream m;
     m << "task " << s.task_id << (s.task_name.empty() ? "" : " '" + s.task_name + "'") << " ran "
@@ -389,7 +401,22 @@ std::string snapshot_json(runtime_impl& rt, const diag::snapshot_options& option
     os << '}';
     sep = ",";
   }
-  os << "],\"lints_coming\":[\"woken_without_progress\"]}";
+  for (const diag::task_info& t : tasks) {
+    if (!woken_without_progress(t, options)) {
+      continue;
+    }
+    os << sep << "{\"lint\":\"woken_without_progress\",\"task_id\":" << t.id << ",\"message\":";
+    std::ostringstream m;
+    m << "task " << t.id << (t.name.empty() ? "" : " '" + t.name + "'") << " woke itself "
+      << t.self_wakes << " of the " << t.wakes << " times it was woken ("
+      << t.self_wakes * 100 / t.wakes << "%, over " << options.self_wake_percent
+      << "%; yield_now or waking what it then awaits): woken far more often than anything "
+         "else lets it progress";
+    put_string(os, m.str());
+    os << '}';
+    sep = ",";
+  }
+  os << "],\"lints_coming\":[]}";
   return os.str();
 }
 

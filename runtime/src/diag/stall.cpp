@@ -375,8 +375,12 @@ std::int64_t stall_watchdog::scan() {
     const std::uint64_t start = w.m_resume_start.load(std::memory_order_acquire);
     if (running == nullptr || w.m_progress.load(std::memory_order_acquire) != seq) {
       seen.seen_seq = 0;
+      if (running == nullptr) {
+        scan_callback(i, seq, now, sleep_ns);
+      }
       continue;
     }
+    end_callback_watch(i, now); // a resume runs: no callback is stuck
     if (seen.seen_seq != seq) {
       seen.seen_seq = seq;
       seen.seen_ticks = now;
@@ -395,6 +399,116 @@ std::int64_t stall_watchdog::scan() {
     }
   }
   return sleep_ns;
+}
+
+void stall_watchdog::end_callback_watch(unsigned index, std::uint64_t now) {
+  watched_worker& seen = m_watched[index];
+  if (seen.cb_valid && seen.cb_reported) {
+    // The stuck callback returned: its length as the watchdog's looks saw it.
+    std::lock_guard<std::mutex> lock(m_ring_mutex);
+    for (auto it = m_ring.rbegin(); it != m_ring.rend(); ++it) {
+      if (it->worker == index && it->seq == seen.cb_report_id) {
+        it->report.ended = true;
+        it->report.total = std::chrono::nanoseconds(to_ns(now - seen.cb_first, m_rt.ns_per_tick()));
+        break;
+      }
+    }
+  }
+  seen.cb_valid = false;
+  seen.cb_reported = false;
+}
+
+void stall_watchdog::scan_callback(unsigned index, std::uint64_t seq, std::uint64_t now,
+                                   std::int64_t& sleep_ns) {
+  worker& w = m_rt.at(index);
+  watched_worker& seen = m_watched[index];
+  const std::uint64_t polls = w.m_polls.load(std::memory_order_acquire);
+  const long tid = w.m_tid.load(std::memory_order_relaxed);
+  const double ns_per_tick = m_rt.ns_per_tick();
+  if (tid == 0 || !seen.cb_valid || seen.cb_seq != seq || seen.cb_polls != polls) {
+    // Not driven by any thread (worker 0 outside block_on), or it moved on: start over.
+    end_callback_watch(index, now);
+    seen.cb_valid = tid != 0;
+    seen.cb_seq = seq;
+    seen.cb_polls = polls;
+    seen.cb_first = now;
+    seen.cb_base = 0;
+    seen.cb_reported = false;
+    return;
+  }
+  if (seen.cb_reported) {
+    return; // once per stuck callback
+  }
+  if (seen.cb_base == 0) {
+    // The second look at the same state: the baseline of its CPU time.
+    if (!read_schedstat(tid, seen.cb_cpu0, seen.cb_wait0)) {
+      seen.cb_cpu0 = seen.cb_wait0 = -1;
+    }
+    seen.cb_base = now;
+  }
+  const std::int64_t elapsed = to_ns(now - seen.cb_first, ns_per_tick);
+  if (elapsed < m_threshold_ns) {
+    sleep_ns = std::min(sleep_ns, m_threshold_ns - elapsed + 500'000);
+    return;
+  }
+  std::int64_t cpu1 = -1;
+  std::int64_t wait1 = -1;
+  const bool known = seen.cb_cpu0 >= 0 && read_schedstat(tid, cpu1, wait1);
+  if ((polls & 1) != 0) {
+    // In the poll phase: waiting in the poller, unless the thread was on a CPU (or waiting for
+    // one) most of the time since the baseline: then an I/O callback is running.
+    const std::int64_t watched = to_ns(now - seen.cb_base, ns_per_tick);
+    const bool busy =
+        known && watched > 0 && (cpu1 - seen.cb_cpu0 + wait1 - seen.cb_wait0) * 2 > watched;
+    if (!busy) {
+      seen.cb_first = now; // idle: judge again a threshold from now
+      seen.cb_base = now;
+      seen.cb_cpu0 = known ? cpu1 : -1;
+      seen.cb_wait0 = known ? wait1 : -1;
+      return;
+    }
+  }
+  seen.cb_reported = true;
+  report_callback(index, elapsed, seen, known ? cpu1 : -1, wait1, now);
+}
+
+void stall_watchdog::report_callback(unsigned index, std::int64_t elapsed_ns,
+                                     const watched_worker& seen, std::int64_t cpu1,
+                                     std::int64_t wait1, std::uint64_t now) {
+  worker& w = m_rt.at(index);
+  diag::stall_report r;
+  r.worker = index;
+  r.in_callback = true;
+  r.in_poll_phase = (seen.cb_polls & 1) != 0;
+  r.duration = std::chrono::nanoseconds(elapsed_ns);
+  if (cpu1 >= 0) {
+    r.watched = std::chrono::nanoseconds(to_ns(now - seen.cb_base, m_rt.ns_per_tick()));
+    r.on_cpu = std::chrono::nanoseconds(std::max<std::int64_t>(cpu1 - seen.cb_cpu0, 0));
+    r.runqueue_wait = std::chrono::nanoseconds(std::max<std::int64_t>(wait1 - seen.cb_wait0, 0));
+  }
+  const long tid = w.m_tid.load(std::memory_order_relaxed);
+  r.thread_state = read_thread_state(tid);
+  if (r.thread_state != 0 && r.thread_state != 'R') {
+    read_blocked_in(tid, r.wchan, r.syscall);
+  }
+  const auto same = [&] {
+    return w.m_progress.load(std::memory_order_acquire) == seen.cb_seq &&
+           w.m_polls.load(std::memory_order_acquire) == seen.cb_polls &&
+           w.m_running.load(std::memory_order_acquire) == nullptr;
+  };
+  if (m_rt.m_options.stall_backtrace) {
+    r.backtrace = capture(tid, r.backtrace_note);
+    if (!r.backtrace.empty() && !same()) {
+      r.backtrace.clear();
+      r.backtrace_note = "no backtrace: the stall ended before the stack was taken";
+    }
+  } else {
+    r.backtrace_note = "no backtrace: runtime_options::stall_backtrace is off";
+  }
+  w.m_stats.stalls.m_v.fetch_add(1, std::memory_order_relaxed);
+  // A key no resume has: the top bit set, then the worker's loop state.
+  m_watched[index].cb_report_id = (std::uint64_t{1} << 63) | seen.cb_polls;
+  publish(r, index, m_watched[index].cb_report_id);
 }
 
 void stall_watchdog::report(unsigned index, void* running, std::uint64_t seq,
@@ -445,12 +559,19 @@ void stall_watchdog::report(unsigned index, void* running, std::uint64_t seq,
   }
   {
     std::lock_guard<std::mutex> lock(m_ring_mutex);
-    r.sequence = ++m_reports;
     if (m_ended[index].seq == seq) {
       r.ended = true;
       r.total = std::chrono::nanoseconds(m_ended[index].ns);
     }
-    m_ring.push_back({r, index, seq});
+  }
+  publish(r, index, seq);
+}
+
+void stall_watchdog::publish(diag::stall_report& r, unsigned index, std::uint64_t key) {
+  {
+    std::lock_guard<std::mutex> lock(m_ring_mutex);
+    r.sequence = ++m_reports;
+    m_ring.push_back({r, index, key});
     if (m_ring.size() > ring_capacity) {
       m_ring.pop_front();
     }
@@ -520,6 +641,48 @@ std::vector<diag::stall_report> stall_watchdog::recent() const {
 
 namespace diag {
 
+namespace testing {
+
+namespace {
+
+struct loop_callback {
+  void (*fn)(void*);
+  void* arg;
+};
+
+template <typename Handle>
+void run_and_close(Handle* h) noexcept {
+  auto* cb = static_cast<loop_callback*>(h->data);
+  cb->fn(cb->arg);
+  delete cb;
+  uv_close(reinterpret_cast<uv_handle_t*>(h),
+           [](uv_handle_t* x) { delete reinterpret_cast<Handle*>(x); });
+}
+
+} // namespace
+
+void run_in_loop_callback(void (*fn)(void*), void* arg, bool in_poll_phase) {
+  if (detail::t_current == nullptr) {
+    detail::throw_no_runtime("zokio::diag::testing::run_in_loop_callback");
+  }
+  auto* w = static_cast<detail::worker*>(detail::t_worker);
+  auto cb = std::make_unique<loop_callback>(loop_callback{fn, arg});
+  if (in_poll_phase) {
+    auto* a = new uv_async_t;
+    uv_async_init(w->loop(), a, [](uv_async_t* h) { run_and_close(h); });
+    a->data = cb.release();
+    uv_async_send(a); // its callback runs in the next poll phase, as an I/O callback
+  } else {
+    auto* t = new uv_timer_t;
+    uv_timer_init(w->loop(), t);
+    t->data = cb.release();
+    uv_timer_start(
+        t, [](uv_timer_t* h) { run_and_close(h); }, 0, 0);
+  }
+}
+
+} // namespace testing
+
 std::vector<stall_report> recent_stalls(const runtime& rt) {
   detail::runtime_impl& impl = detail::impl_of(rt);
   return impl.m_stall ? impl.m_stall->recent() : std::vector<stall_report>{};
@@ -532,15 +695,26 @@ std::string format_stall(const stall_report& r) {
     return std::string(buf);
   };
   std::ostringstream os;
-  os << "stall: task " << r.task_id;
-  if (!r.task_name.empty()) {
-    os << " '" << r.task_name << "'";
+  if (r.in_callback) {
+    os << "stall: in a libuv callback on worker " << r.worker << " ("
+       << (r.in_poll_phase ? "an I/O callback of the poll phase"
+                           : "outside the poll phase: a timer, check or close callback, or the "
+                             "worker between loop phases")
+       << "), no task running, no progress for " << ms(r.duration);
+    if (r.ended) {
+      os << " (about " << ms(r.total) << " in all)";
+    }
+  } else {
+    os << "stall: task " << r.task_id;
+    if (!r.task_name.empty()) {
+      os << " '" << r.task_name << "'";
+    }
+    os << " on worker " << r.worker << " ran " << ms(r.duration) << " without yielding";
+    if (r.ended) {
+      os << " (" << ms(r.total) << " in all)";
+    }
+    os << "; spawned at " << r.spawn_site.file << ":" << r.spawn_site.line;
   }
-  os << " on worker " << r.worker << " ran " << ms(r.duration) << " without yielding";
-  if (r.ended) {
-    os << " (" << ms(r.total) << " in all)";
-  }
-  os << "; spawned at " << r.spawn_site.file << ":" << r.spawn_site.line;
   if (r.resumed_from_line != 0) {
     os << "; resumed from " << r.resumed_from_file << ":" << r.resumed_from_line;
   }

@@ -11,7 +11,8 @@
 
 // The stall watchdog of one runtime: a plain thread that looks at each worker's running resume
 // (worker_core::m_running, m_progress, m_resume_start) and reports a resume that has run past
-// the threshold, once, with the task's record and the stuck thread's backtrace.
+// the threshold, once, with the task's record and the stuck thread's backtrace; between resumes
+// it watches the loop (m_progress, m_polls) and reports a libuv callback that does not return.
 //
 // Threads: the watchdog's own thread scans and reports; a worker calls resume_ended() from its
 // owner thread when a long resume ends; recent() is called from anywhere. The ring and the
@@ -49,6 +50,16 @@ private:
     std::int64_t cpu0 = -1; // schedstat at the first look at seen_seq; -1: unknown
     std::int64_t wait0 = -1;
     std::uint64_t reported_seq = 0;
+    // Between resumes: the loop seen without progress (same m_progress, same m_polls).
+    bool cb_valid = false;
+    std::uint64_t cb_seq = 0;
+    std::uint64_t cb_polls = 0;
+    std::uint64_t cb_first = 0; // ticks of the first look at this state
+    std::uint64_t cb_base = 0;  // ticks of the schedstat baseline (0: none yet)
+    std::int64_t cb_cpu0 = -1;
+    std::int64_t cb_wait0 = -1;
+    bool cb_reported = false;
+    std::uint64_t cb_report_id = 0; // the ring's key of its report
   };
   struct ended_resume {
     std::uint64_t seq = 0;
@@ -62,6 +73,14 @@ private:
   std::int64_t scan();
   void report(unsigned index, void* running, std::uint64_t seq, std::int64_t elapsed_ns,
               const watched_worker& seen);
+  /// Between resumes: watches worker `index`'s loop for a callback that does not return.
+  void scan_callback(unsigned index, std::uint64_t seq, std::uint64_t now, std::int64_t& sleep_ns);
+  /// The watched callback state ends (progress, or a resume): a reported stall has ended.
+  void end_callback_watch(unsigned index, std::uint64_t now);
+  void report_callback(unsigned index, std::int64_t elapsed_ns, const watched_worker& seen,
+                       std::int64_t cpu1, std::int64_t wait1, std::uint64_t now);
+  /// Adds a report to the ring (and calls on_stall); `key` matches a later end.
+  void publish(diag::stall_report& r, unsigned index, std::uint64_t key);
 
   runtime_impl& m_rt;
   const std::int64_t m_threshold_ns;

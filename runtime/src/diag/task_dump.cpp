@@ -33,6 +33,9 @@ std::vector<diag::task_info> collect_tasks(runtime_impl& rt) {
         }
       }
       i.resumes = r->m_resumes.load(std::memory_order_relaxed);
+      i.wakes = i.resumes > 0 ? i.resumes - 1 + (st == task_state::scheduled ? 1 : 0) : 0;
+      // Read apart while the task runs: the self-wakes never show more than the wakes.
+      i.self_wakes = std::min(r->m_self_wakes.load(std::memory_order_relaxed), i.wakes);
       i.busy = std::chrono::nanoseconds(static_cast<std::int64_t>(
           static_cast<double>(r->m_busy_ticks.load(std::memory_order_relaxed)) * ns_per_tick));
       i.age = std::chrono::nanoseconds(
@@ -73,8 +76,9 @@ std::string format_task_dump(const std::vector<task_info>& tasks) {
       }
     }
     os << "; spawned at " << t.spawn_site.file << ":" << t.spawn_site.line;
-    os << "; resumes " << t.resumes << ", busy "
-       << std::chrono::duration_cast<std::chrono::microseconds>(t.busy).count() << " us\n";
+    os << "; resumes " << t.resumes << ", wakes " << t.wakes << " (self " << t.self_wakes
+       << "), busy " << std::chrono::duration_cast<std::chrono::microseconds>(t.busy).count()
+       << " us\n";
   }
   return os.str();
 }

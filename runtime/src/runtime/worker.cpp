@@ -46,6 +46,20 @@ worker::worker(runtime_impl* rt, unsigned index, const runtime_options& options)
   m_watch->data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(m_watch));
   m_timers.init(&m_loop, this);
+  if (m_stall_ns > 0) {
+    // Unreferenced: they never keep the loop alive, and are not external work. No clock read:
+    // one plain load and store a loop phase.
+    m_prepare = new uv_prepare_t;
+    uv_prepare_init(&m_loop, m_prepare);
+    uv_prepare_start(m_prepare,
+                     [](uv_prepare_t* h) { static_cast<worker*>(h->loop->data)->bump_polls(); });
+    uv_unref(reinterpret_cast<uv_handle_t*>(m_prepare));
+    m_check = new uv_check_t;
+    uv_check_init(&m_loop, m_check);
+    uv_check_start(m_check,
+                   [](uv_check_t* h) { static_cast<worker*>(h->loop->data)->bump_polls(); });
+    uv_unref(reinterpret_cast<uv_handle_t*>(m_check));
+  }
   register_worker(this);
 }
 
@@ -303,7 +317,8 @@ bool worker::start_or_skip(task_record* t) noexcept {
 void worker::note_long_resume(std::uint64_t spent_ticks, std::uint64_t seq) noexcept {
   const double ns = static_cast<double>(spent_ticks) * m_rt->ns_per_tick();
   if (m_stall_ns > 0 && ns >= static_cast<double>(m_stall_ns)) {
-    m_stats.stalls.add();
+    // The stall watchdog counts callback stalls here too: an atomic add (a cold path).
+    m_stats.stalls.m_v.fetch_add(1, std::memory_order_relaxed);
     if (m_rt->m_stall) {
       m_rt->m_stall->resume_ended(m_index, seq, static_cast<std::int64_t>(ns));
     }
@@ -436,6 +451,14 @@ void worker::teardown(shutdown_report& report, std::chrono::steady_clock::time_p
            [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
   uv_close(reinterpret_cast<uv_handle_t*>(m_watch),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  if (m_prepare != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(m_prepare),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_prepare_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(m_check),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+    m_prepare = nullptr;
+    m_check = nullptr;
+  }
   m_timers.close();
   // I/O objects whose owners kept them open: a leak, reported by type, and closed the way the
   // owner would close it, so that destroying the owner later is safe (io_object).

@@ -127,6 +127,10 @@ public:
   /// Arms the watch timer (unref'd: it never keeps the loop alive and is not external work).
   void arm_watch(std::uint64_t ms, void (*cb)(worker*));
   void stop_watch() noexcept;
+  /// The prepare and check callbacks: into or out of the poll phase (owner thread).
+  void bump_polls() noexcept {
+    m_polls.store(m_polls.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
 
   std::atomic<std::uint64_t> m_handles_active{0};
   /// The kernel id of the thread driving the loop now (0: none); the stall watchdog signals it.
@@ -157,6 +161,9 @@ private:
   uv_async_t* m_async = nullptr;
   uv_timer_t* m_watch = nullptr;
   void (*m_watch_cb)(worker*) = nullptr;
+  // Mark the poll phase in m_polls for the stall watchdog (null when stall watching is off).
+  uv_prepare_t* m_prepare = nullptr;
+  uv_check_t* m_check = nullptr;
   bool m_closed = false;
   timer_driver m_timers;
 

@@ -134,6 +134,11 @@ struct task_record {
   std::atomic<std::uint64_t> m_wait_target{0}; // id of the task joined (a wait-for edge)
   std::atomic<std::uint64_t> m_resumes{0};
   std::atomic<std::uint64_t> m_busy_ticks{0};
+  /// Wakes the task issued for itself while it ran (yield_now, or completing what it then
+  /// awaits): written by the owner only (worker_core::local_wake), a plain load and store. Every
+  /// resume after the first follows exactly one wake, so the wakes are the resumes but one (plus
+  /// one while the task is scheduled): the console's woken_without_progress lint compares both.
+  std::atomic<std::uint64_t> m_self_wakes{0};
 
   // --- completion ---
   std::atomic<std::uintptr_t> m_joiner{joiner_none}; // none, done, or a completion_waiter*

@@ -113,6 +113,11 @@ struct worker_core {
   worker_stats_core m_stats;
   /// Bumped at every resume and callback batch; a watchdog thread compares it over time.
   std::atomic<std::uint64_t> m_progress{0};
+  /// Odd while the loop is in libuv's poll phase (from its uv_prepare to its uv_check callback:
+  /// waiting in the poller or running I/O callbacks), even outside it. Bumped twice a loop turn
+  /// by the owner, only while stall watching is on; the stall watchdog tells a stuck callback
+  /// from an idle poller by it.
+  std::atomic<std::uint64_t> m_polls{0};
   /// The task being resumed now, null between resumes (the stall watchdog reads it; it only
   /// dereferences a record it finds in the live list, under the live-list lock).
   std::atomic<task_record*> m_running{nullptr};
@@ -132,6 +137,11 @@ struct worker_core {
     t->m_state.store(task_state::scheduled, std::memory_order_relaxed);
     if (m_in_task) {
       m_stats.resumes_from_task.add();
+      if (m_running.load(std::memory_order_relaxed) == t) {
+        // The running task wakes itself (yield_now): single writer, no locked instruction.
+        t->m_self_wakes.store(t->m_self_wakes.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
+      }
       (m_force_async ? m_deferred : m_ready).push(t);
     } else {
       m_stats.resumes_from_loop.add();

@@ -7,6 +7,7 @@
 // `zokio-diag top` read it.
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace zokio {
@@ -28,6 +29,12 @@ struct snapshot_options {
   /// site, no resume in between) for longer than this. Only a console, which sees the runtime
   /// over time, can tell how long a task has waited; a one-off snapshot reports no wait times.
   std::chrono::milliseconds long_wait{60000};
+  /// The woken_without_progress lint (tokio-console's self-wake lint): a task whose self-wakes
+  /// (wakes it issued for itself while it ran, as `yield_now` does) are more than
+  /// `self_wake_percent` of its wakes, once it has been woken at least `self_wake_min_wakes`
+  /// times (a task that yielded once is not flagged).
+  unsigned self_wake_percent = 50;
+  std::uint64_t self_wake_min_wakes = 100;
 };
 
 /// One snapshot of `rt` as one line of JSON (no newline inside). Callable from any thread that

@@ -16,16 +16,35 @@ class runtime;
 
 namespace diag {
 
-/// One stall: a resume that ran past the threshold, reported once, while it ran.
+/// One stall: a resume, or a libuv callback, that ran past the threshold, reported once, while
+/// it ran.
 ///
 /// The watchdog thread of the runtime sees it: the worker's current resume started longer than
 /// `stall_threshold` ago and the worker made no progress since. Time a worker spends waiting in
 /// its poller is never a resume, so it never counts. A stall that ended before the watchdog
 /// looked (it looks at least twice per threshold, and exactly when the running resume reaches
 /// the threshold) is counted in `runtime_stats::stalls` but has no report.
+///
+/// Outside resumes, the watchdog watches the loop itself: each worker marks when its loop enters
+/// and leaves libuv's poll phase (a uv_prepare and a uv_check handle: no clock read). A loop
+/// thread that is outside the poll phase, in no resume, and has made no progress (no resume, no
+/// loop turn) for the threshold is stuck in a callback. Inside the poll phase the thread is
+/// either waiting in the poller (never a stall) or running I/O callbacks: it is a stall only when
+/// the thread was on a CPU or waiting for one for most of the time watched (schedstat), so a
+/// callback blocked in a system call during the poll phase is not told from waiting. A callback
+/// stall is counted in `runtime_stats::stalls` when it is reported.
 struct stall_report {
   std::uint64_t sequence = 0; ///< 1 for the runtime's first stall report, then 2, ...
   unsigned worker = 0;
+  /// True when no task ran: the loop thread was stuck in a libuv callback (a timer, check or
+  /// close callback, the runtime's own work between loop phases, or, in libuv's poll phase, an
+  /// I/O callback on a CPU). The task fields are then empty; `duration` and `total` are measured
+  /// by the watchdog's looks (from its first look at the stuck callback, so within half a
+  /// threshold of the truth), not by the worker, and `ended` and `total` are filled in at the
+  /// watchdog's first look after the callback returned.
+  bool in_callback = false;
+  /// For a callback stall: true when it was in libuv's poll phase (an I/O callback).
+  bool in_poll_phase = false;
   std::uint64_t task_id = 0;
   std::string task_name;
   site spawn_site;
@@ -76,6 +95,17 @@ struct stall_report {
     return (on_cpu + runqueue_wait) * 2 < watched && (asleep || thread_state == 0);
   }
 };
+
+namespace testing {
+
+/// For tests of the stall watchdog (zokio-diag --check-stall --inject callback-stall): runs
+/// `fn(arg)` once on the calling task's worker, inside a libuv callback, not in a task: a
+/// uv_timer callback (outside the poll phase) or, with `in_poll_phase`, a uv_async callback (an
+/// I/O callback of the poll phase). Call it from a task; the handle is closed after the callback
+/// ran. Throws `no_runtime_error` outside a task.
+void run_in_loop_callback(void (*fn)(void*), void* arg, bool in_poll_phase);
+
+} // namespace testing
 
 /// The runtime's most recent stall reports (up to 64), oldest first. Callable from any thread.
 std::vector<stall_report> recent_stalls(const runtime& rt);

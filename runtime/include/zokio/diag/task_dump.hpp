@@ -26,6 +26,12 @@ struct task_info {
   std::uint32_t await_line = 0;
   std::uint64_t waits_for_task = 0; ///< for joins: the id of the task joined (a wait-for edge)
   std::uint64_t resumes = 0;
+  /// Times the task was made ready again after its first run (each such wake leads to one
+  /// resume: the resumes but the first, plus one while it is scheduled).
+  std::uint64_t wakes = 0;
+  /// Of those, the wakes the task issued for itself while it ran (`yield_now`): a task whose
+  /// wakes are mostly its own is woken far more often than anything else lets it progress.
+  std::uint64_t self_wakes = 0;
   std::chrono::nanoseconds busy{0};
   std::chrono::nanoseconds age{0};
 };
