@@ -29,15 +29,19 @@ request_parser::request_parser(limits l) noexcept : m_limits(l) {
 request_parser::step request_parser::parse(const char* data, std::size_t n) {
   std::size_t used = 0;
   for (;;) {
-    // While the header section lasts, llhttp sees at most one byte past the header limit at a
-    // time: the limit is then exceeded at the same byte however the stream was cut into reads
-    // (llhttp reports a span only when it ends or the bytes given end).
+    // While the header section lasts, llhttp sees no byte past the header limit: a section of
+    // max_header_bytes (request line through the blank line's LF) ends inside what it is given,
+    // and a byte beyond it, in this read or a later one, is refused before llhttp sees it. The
+    // verdict is then the same however the stream was cut into reads (llhttp reports a span only
+    // when it ends or the bytes given end).
     std::size_t piece = n - used;
     if (!m_headers_done) {
-      const std::size_t room = m_limits.max_header_bytes > m_header_bytes
-                                   ? m_limits.max_header_bytes - m_header_bytes
-                                   : 0;
-      piece = std::min(piece, room + 1);
+      const std::size_t room = m_limits.max_header_bytes - m_header_bytes;
+      if (room == 0 && piece > 0) {
+        m_error_status = 431;
+        return {state::error, 0};
+      }
+      piece = std::min(piece, room);
     }
     const char* at = data + used;
     m_exec_begin = at;
@@ -56,10 +60,6 @@ request_parser::step request_parser::parse(const char* data, std::size_t n) {
     }
     if (!m_headers_done) {
       m_header_bytes += piece; // all of it belonged to the header section
-      if (m_header_bytes > m_limits.max_header_bytes) {
-        m_error_status = 431;
-        return {state::error, 0};
-      }
     }
     used += piece;
     if (used == n) {
