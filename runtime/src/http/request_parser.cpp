@@ -107,6 +107,9 @@ int request_parser::on_message_begin(llhttp_t* p) {
   c.m_value_at_end = false;
   c.m_crlf_pending = 0;
   c.m_expect_continue = false;
+  c.m_te_field = false;
+  c.m_expect_seen = false;
+  c.m_expect_100 = false;
   return 0;
 }
 
@@ -117,6 +120,13 @@ int request_parser::on_url(llhttp_t* p, const char* at, std::size_t n) {
 }
 
 void request_parser::end_field() {
+  // The fields on_headers_complete acts on, noted as they end (no search of the list after).
+  if (iequals(m_field, "Transfer-Encoding")) {
+    m_te_field = true;
+  } else if (!m_expect_seen && iequals(m_field, "Expect")) {
+    m_expect_seen = true;
+    m_expect_100 = iequals(m_value, "100-continue");
+  }
   m_req.m_headers.add(std::move(m_field), std::move(m_value));
   m_field.clear();
   m_value.clear();
@@ -183,7 +193,7 @@ int request_parser::on_headers_complete(llhttp_t* p) {
   // would make of it. A Transfer-Encoding field counts by its presence: llhttp sets no flag for
   // an empty one ("Transfer-Encoding:" beside a Content-Length got through: found by the fuzz
   // target), and an empty or unrecognized list is malformed anyway.
-  const bool te_field = c.m_req.header("Transfer-Encoding").has_value();
+  const bool te_field = c.m_te_field;
   if (((p->flags & F_CONTENT_LENGTH) != 0 && (te_field || (p->flags & F_TRANSFER_ENCODING) != 0)) ||
       (te_field && (p->flags & F_TRANSFER_ENCODING) == 0)) {
     c.m_error_status = 400;
@@ -201,7 +211,7 @@ int request_parser::on_headers_complete(llhttp_t* p) {
   }
   const bool has_body =
       (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
-  if (const auto e = c.m_req.header("Expect"); e && iequals(*e, "100-continue")) {
+  if (c.m_expect_100) {
     c.m_expect_continue = has_body && c.m_req.m_minor >= 1;
   }
   return 0;
