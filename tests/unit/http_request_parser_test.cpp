@@ -69,29 +69,46 @@ void expect_everywhere(const std::string& bytes, int status, bool complete, cons
   }
 }
 
-/// A GET whose header section (request line through the blank line's CRLF) is `size` bytes.
-std::string get_of_header_size(std::size_t size) {
-  const std::string start = "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+/// A request whose header section (request line through the blank line's CRLF) is `size` bytes:
+/// `start`, padding in an X-Pad field, the blank line, then `body`.
+std::string request_of_header_size(std::size_t size,
+                                   const std::string& start = "GET / HTTP/1.1\r\nHost: x\r\n",
+                                   const std::string& body = "") {
+  const std::string field = "X-Pad: ";
   const std::string end = "\r\n\r\n";
-  EXPECT_GT(size, start.size() + end.size());
-  return start + std::string(size - start.size() - end.size(), 'p') + end;
+  EXPECT_GT(size, start.size() + field.size() + end.size());
+  return start + field + std::string(size - start.size() - field.size() - end.size(), 'p') + end +
+         body;
 }
 
 // --- the header-bytes limit, to the byte ------------------------------------------------------
 
-// The limit counts what is received before the header section ends: a section whose last byte
-// (the blank line's LF) is byte max_header_bytes + 1 gets in, one byte more is refused with 431,
-// however the bytes are cut into reads.
+// The limit is exact: a header section (request line, header fields and the blank line's CRLF)
+// of max_header_bytes gets in, one byte more is refused with 431, however the bytes are cut into
+// reads (whole, one byte per read, and cut once at every offset).
 TEST(request_parser, the_header_limit_holds_to_the_byte) {
   const std::size_t max = small.max_header_bytes;
-  for (const std::size_t size : {max - 1, max, max + 1}) {
+  for (const std::size_t size : {max - 2, max - 1, max}) {
     SCOPED_TRACE(size);
-    expect_everywhere(get_of_header_size(size), 0, true, "a header section within the limit");
+    expect_everywhere(request_of_header_size(size), 0, true, "a header section within the limit");
   }
-  for (const std::size_t size : {max + 2, max + 3, 2 * max}) {
+  for (const std::size_t size : {max + 1, max + 2, 2 * max}) {
     SCOPED_TRACE(size);
-    expect_everywhere(get_of_header_size(size), 431, false, "a header section over the limit");
+    expect_everywhere(request_of_header_size(size), 431, false, "a header section over the limit");
   }
+}
+
+// A body behind a header section at the limit is the body, not header bytes; one header byte
+// more is still 431, and the body that follows changes nothing.
+TEST(request_parser, a_body_after_headers_at_the_limit_does_not_count) {
+  const std::size_t max = small.max_header_bytes;
+  const std::string start = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n";
+  const std::string at_limit = request_of_header_size(max, start, "hello");
+  ASSERT_EQ(at_limit.size(), max + 5);
+  expect_everywhere(at_limit, 0, true, "headers at the limit and a body");
+  EXPECT_EQ(feed(at_limit, {}).body, "hello");
+  expect_everywhere(request_of_header_size(max + 1, start, "hello"), 431, false,
+                    "headers one byte over the limit and a body");
 }
 
 // A client that never ends its headers is refused once it passes the limit, not kept waiting.
@@ -99,6 +116,9 @@ TEST(request_parser, endless_headers_are_refused_at_the_limit) {
   const std::string endless =
       "GET / HTTP/1.1\r\nX-Pad: " + std::string(small.max_header_bytes, 'p');
   expect_everywhere(endless, 431, false, "headers that never end");
+  // Its first max_header_bytes are no verdict yet: the byte after them is the one refused.
+  expect_everywhere(endless.substr(0, small.max_header_bytes), 0, false,
+                    "unfinished headers at the limit");
 }
 
 // --- both framings at once ----------------------------------------------------------------------

@@ -3,8 +3,11 @@
 #include "http_client.hpp"
 #include "zokio_test.hpp"
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 // The HTTP server over real loopback sockets, spoken to byte by byte: routing, keep-alive,
 // pipelining, HEAD, limits, timeouts, max_connections and graceful shutdown.
@@ -173,6 +176,93 @@ TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
   });
 }
 
+/// Sends a request line, then `fields` header lines 150 ms apart (never the blank line), and
+/// reads the response.
+task<std::optional<raw_response>> slow_headers(raw_client& c, int fields) {
+  if (!co_await c.send("GET /hello HTTP/1.1\r\n")) {
+    co_return std::nullopt;
+  }
+  for (int i = 0; i < fields; ++i) {
+    co_await zokio::sleep_for(150ms);
+    if (!co_await c.send("X-A: b\r\n")) {
+      break;
+    }
+  }
+  co_return co_await c.response();
+}
+
+// Small bodies travel in the connection's output buffer behind their heads, bigger ones (over
+// 1 KiB) from their own strings, all in one writev per batch: pipelined, every response comes
+// whole and in order, and bytes_out counts exactly what was sent.
+TEST(HttpServer, PipelinedSmallAndBigBodiesKeepTheirOrder) {
+  run({}, [](zokio::http::server* srv) -> task<void> {
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    const std::string kib(1024, 'k');         // at the inline bound
+    const std::string over(1025, 'o');        // one byte over it
+    const std::string large(100 * 1024, 'l'); // far over it
+    auto post = [](const std::string& body) {
+      return "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n\r\n" + body;
+    };
+    const std::uint64_t out_before = srv->counters().bytes_out.load();
+    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" + post(kib) + post(over) +
+                                "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" + post(large) +
+                                "GET /big HTTP/1.1\r\nHost: x\r\n\r\n" +
+                                "HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n" +
+                                "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const std::vector<std::string> expected = {"hello\n", kib,   over, "hello\n",
+                                               large,     "big", "",   "hello\n"};
+    std::uint64_t received = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      auto r = co_await c->response(i == 6);
+      CO_REQUIRE(r.has_value());
+      EXPECT_EQ(r->status, 200) << "response " << i;
+      if (expected[i] == "big") {
+        EXPECT_EQ(r->body, std::string(big_size, 'b')) << "response " << i;
+      } else {
+        EXPECT_EQ(r->body, expected[i]) << "response " << i;
+      }
+      // What came on the wire for it: the server writes "Name: value" fields, no padding.
+      std::uint64_t wire =
+          std::string_view("HTTP/1.1 200 ").size() + r->reason.size() + 2 + 2 + r->body.size();
+      for (const auto& [name, value] : r->headers) {
+        wire += name.size() + 2 + value.size() + 2;
+      }
+      received += wire;
+    }
+    EXPECT_EQ(srv->counters().bytes_out.load() - out_before, received);
+  });
+}
+
+// The header timeout of a later request on a keep-alive connection runs from that request's
+// first byte: not from the previous request (a connection idle for longer than header_timeout
+// still gets its next request served when it comes in pieces), and it still cuts a request
+// whose headers come too slowly.
+TEST(HttpServer, HeaderTimeoutOfALaterRequestStartsWithIt) {
+  run({.header_timeout = 300ms, .idle_timeout = 10s}, [](zokio::http::server* srv) -> task<void> {
+    auto c = co_await connect(srv);
+    CO_REQUIRE(c.has_value());
+    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto first = co_await c->response();
+    CO_REQUIRE(first.has_value());
+    EXPECT_EQ(first->status, 200);
+    co_await zokio::sleep_for(500ms); // idle past header_timeout
+    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\n"));
+    co_await zokio::sleep_for(100ms);
+    CO_REQUIRE(co_await c->send("Host: x\r\n\r\n"));
+    auto second = co_await c->response();
+    CO_REQUIRE(second.has_value());
+    EXPECT_EQ(second->status, 200) << "a request in two pieces after an idle pause";
+    EXPECT_EQ(srv->counters().timeouts.load(), 0u);
+    auto third = co_await slow_headers(*c, 4);
+    CO_REQUIRE(third.has_value());
+    EXPECT_EQ(third->status, 408) << "a later request's headers, too slowly";
+    EXPECT_TRUE(co_await c->closed());
+    EXPECT_EQ(srv->counters().timeouts.load(), 1u);
+  });
+}
+
 TEST(HttpServer, KeepAliveHttp10AndConnectionClose) {
   run({}, [](zokio::http::server* srv) -> task<void> {
     // HTTP/1.1 keeps the connection: the same socket serves several requests.
@@ -275,7 +365,20 @@ TEST(HttpServer, LimitsAnswer413And431AndClose) {
           EXPECT_EQ(r->reason, "Request Header Fields Too Large");
           EXPECT_TRUE(co_await c->closed());
         }
-        // Exactly at the limit is fine.
+        // The header limit is exact over a socket too: a header section of max_header_bytes
+        // is served, one byte more is 431.
+        for (const std::size_t size : {std::size_t{1024}, std::size_t{1025}}) {
+          const std::string start = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+          const std::string req = start + std::string(size - start.size() - 4, 'p') + "\r\n\r\n";
+          CO_REQUIRE(req.size() == size);
+          auto c = co_await connect(srv);
+          CO_REQUIRE(c.has_value());
+          CO_REQUIRE(co_await c->send(req));
+          auto r = co_await c->response();
+          CO_REQUIRE(r.has_value());
+          EXPECT_EQ(r->status, size == 1024 ? 200 : 431) << size << " header bytes";
+        }
+        // Exactly at the body limit is fine.
         auto c = co_await connect(srv);
         CO_REQUIRE(c.has_value());
         CO_REQUIRE(
@@ -285,7 +388,7 @@ TEST(HttpServer, LimitsAnswer413And431AndClose) {
         CO_REQUIRE(r.has_value());
         EXPECT_EQ(r->status, 200);
         EXPECT_EQ(r->body.size(), 1000u);
-        EXPECT_EQ(srv->counters().parse_errors.load(), 3u);
+        EXPECT_EQ(srv->counters().parse_errors.load(), 4u);
       });
 }
 
@@ -314,14 +417,7 @@ TEST(HttpServer, SlowHeadersGet408) {
   run({.header_timeout = 300ms}, [](zokio::http::server* srv) -> task<void> {
     auto c = co_await connect(srv);
     CO_REQUIRE(c.has_value());
-    CO_REQUIRE(co_await c->send("GET /hello HTTP/1.1\r\n"));
-    for (int i = 0; i < 3; ++i) {
-      co_await zokio::sleep_for(150ms);
-      if (!co_await c->send("X-A: b\r\n")) {
-        break;
-      }
-    }
-    auto r = co_await c->response();
+    auto r = co_await slow_headers(*c, 3);
     CO_REQUIRE(r.has_value());
     EXPECT_EQ(r->status, 408);
     EXPECT_TRUE(co_await c->closed());

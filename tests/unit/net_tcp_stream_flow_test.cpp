@@ -3,8 +3,10 @@
 #include <zokio/net/tcp_listener.hpp>
 
 #include "loopback.hpp"
+#include "net/tcp_impl.hpp"
 #include "zokio_test.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -92,13 +94,34 @@ zokio::task<received> check_until_eof(tcp_stream* s) {
 
 // --- a write taken in part, its rest queued, then more writes: the order holds -------------------
 
-/// Sizes of the writes, in order: tiny ones, ones around the 64 KiB budget, and ones far larger
-/// than the socket's buffers (taken in part by uv_try_write, the rest queued with uv_write).
+/// Sizes of the writes, in order: tiny ones, ones around 64 KiB and around a loop turn's inline
+/// budget, and ones far larger than the socket's buffers (taken in part by uv_try_write, the rest
+/// queued with uv_write).
 const std::vector<std::size_t>& write_sizes() {
-  static const std::vector<std::size_t> sizes = {
-      1,          7,         4096,           65535, 65536,     65537,           6 * 1024 * 1024,
-      3,          64 * 1024, 64 * 1024,      100,   64 * 1024, 9 * 1024 * 1024, 1,
-      200 * 1024, 2,         4 * 1024 * 1024};
+  // (Bounded: a mutant without a budget must still build and run.)
+  constexpr std::size_t budget =
+      std::min<std::size_t>(zokio::detail::tcp_inline_write_budget, 1024 * 1024);
+  static const std::vector<std::size_t> sizes = {1,
+                                                 7,
+                                                 4096,
+                                                 65535,
+                                                 65536,
+                                                 65537,
+                                                 6 * 1024 * 1024,
+                                                 3,
+                                                 64 * 1024,
+                                                 64 * 1024,
+                                                 100,
+                                                 64 * 1024,
+                                                 9 * 1024 * 1024,
+                                                 1,
+                                                 200 * 1024,
+                                                 2,
+                                                 4 * 1024 * 1024,
+                                                 budget - 1,
+                                                 budget,
+                                                 budget + 1,
+                                                 5};
   return sizes;
 }
 
@@ -161,30 +184,35 @@ zokio::task<void> budget_of_one_turn(const zokio::runtime* rt) {
   zokio::result<pair_of_streams> p = co_await new_pair();
   CO_REQUIRE(p.ok());
   tcp_stream& client = p.value().client;
-  // Room for far more than 64 KiB at once, so that the socket takes every write below whole.
-  const int room = 4 * 1024 * 1024;
+  // Room for far more than the budget at once, so that the socket takes every write below whole.
+  constexpr int room = 4 * 1024 * 1024;
   CO_REQUIRE(::setsockopt(client.native_handle(), SOL_SOCKET, SO_SNDBUF, &room, sizeof room) == 0);
   CO_REQUIRE(::setsockopt(p.value().server.native_handle(), SOL_SOCKET, SO_RCVBUF, &room,
                           sizeof room) == 0);
   constexpr std::size_t piece = 16 * 1024;
-  const std::vector<std::byte> data = pattern(0, 4 * piece + 1);
+  // The budget's worth of pieces (bounded by the room: a mutant without a budget must still
+  // build, and fail below).
+  constexpr std::size_t pieces =
+      std::min<std::size_t>(zokio::detail::tcp_inline_write_budget, room / 2) / piece;
+  EXPECT_EQ(pieces * piece, zokio::detail::tcp_inline_write_budget);
+  const std::vector<std::byte> data = pattern(0, pieces * piece + 1);
   zokio::runtime_stats before = rt->stats();
-  // Four writes of 16 KiB in one turn (nothing here suspends): all within the budget.
-  for (std::size_t i = 0; i < 4; ++i) {
+  // The budget's worth of 16 KiB writes in one turn (nothing here suspends): all inline.
+  for (std::size_t i = 0; i < pieces; ++i) {
     CO_REQUIRE((co_await client.write_all(std::span(data).subspan(i * piece, piece))).ok());
   }
   zokio::runtime_stats after = rt->stats();
-  EXPECT_EQ(after.awaits_inline - before.awaits_inline, 4u);
+  EXPECT_EQ(after.awaits_inline - before.awaits_inline, pieces);
   EXPECT_EQ(after.awaits_suspended - before.awaits_suspended, 0u);
-  // The turn's 64 KiB are spent: the next write, of one byte, goes through the loop.
+  // The turn's budget is spent: the next write, of one byte, goes through the loop.
   before = after;
-  CO_REQUIRE((co_await client.write_all(std::span(data).subspan(4 * piece, 1))).ok());
+  CO_REQUIRE((co_await client.write_all(std::span(data).subspan(pieces * piece, 1))).ok());
   after = rt->stats();
   EXPECT_EQ(after.awaits_suspended - before.awaits_suspended, 1u);
   EXPECT_EQ(after.awaits_inline - before.awaits_inline, 0u);
   // The loop turned: the budget is back, a write completes inline again.
   before = after;
-  const std::vector<std::byte> more = pattern(4 * piece + 1, 10);
+  const std::vector<std::byte> more = pattern(pieces * piece + 1, 10);
   CO_REQUIRE((co_await client.write_all(more)).ok());
   after = rt->stats();
   EXPECT_EQ(after.awaits_inline - before.awaits_inline, 1u);
@@ -192,7 +220,7 @@ zokio::task<void> budget_of_one_turn(const zokio::runtime* rt) {
   const received r = co_await check_until_eof(&p.value().server);
   EXPECT_EQ(r.error, "");
   EXPECT_EQ(r.first_bad, -1);
-  EXPECT_EQ(r.bytes, 4 * piece + 11);
+  EXPECT_EQ(r.bytes, pieces * piece + 11);
 }
 
 TEST(tcp_stream_flow, writes_past_a_turns_inline_budget_go_through_the_loop) {

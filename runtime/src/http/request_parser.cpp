@@ -29,15 +29,19 @@ request_parser::request_parser(limits l) noexcept : m_limits(l) {
 request_parser::step request_parser::parse(const char* data, std::size_t n) {
   std::size_t used = 0;
   for (;;) {
-    // While the header section lasts, llhttp sees at most one byte past the header limit at a
-    // time: the limit is then exceeded at the same byte however the stream was cut into reads
-    // (llhttp reports a span only when it ends or the bytes given end).
+    // While the header section lasts, llhttp sees no byte past the header limit: a section of
+    // max_header_bytes (request line through the blank line's LF) ends inside what it is given,
+    // and a byte beyond it, in this read or a later one, is refused before llhttp sees it. The
+    // verdict is then the same however the stream was cut into reads (llhttp reports a span only
+    // when it ends or the bytes given end).
     std::size_t piece = n - used;
     if (!m_headers_done) {
-      const std::size_t room = m_limits.max_header_bytes > m_header_bytes
-                                   ? m_limits.max_header_bytes - m_header_bytes
-                                   : 0;
-      piece = std::min(piece, room + 1);
+      const std::size_t room = m_limits.max_header_bytes - m_header_bytes;
+      if (room == 0 && piece > 0) {
+        m_error_status = 431;
+        return {state::error, 0};
+      }
+      piece = std::min(piece, room);
     }
     const char* at = data + used;
     m_exec_begin = at;
@@ -56,10 +60,6 @@ request_parser::step request_parser::parse(const char* data, std::size_t n) {
     }
     if (!m_headers_done) {
       m_header_bytes += piece; // all of it belonged to the header section
-      if (m_header_bytes > m_limits.max_header_bytes) {
-        m_error_status = 431;
-        return {state::error, 0};
-      }
     }
     used += piece;
     if (used == n) {
@@ -107,6 +107,9 @@ int request_parser::on_message_begin(llhttp_t* p) {
   c.m_value_at_end = false;
   c.m_crlf_pending = 0;
   c.m_expect_continue = false;
+  c.m_te_field = false;
+  c.m_expect_seen = false;
+  c.m_expect_100 = false;
   return 0;
 }
 
@@ -117,6 +120,13 @@ int request_parser::on_url(llhttp_t* p, const char* at, std::size_t n) {
 }
 
 void request_parser::end_field() {
+  // The fields on_headers_complete acts on, noted as they end (no search of the list after).
+  if (iequals(m_field, "Transfer-Encoding")) {
+    m_te_field = true;
+  } else if (!m_expect_seen && iequals(m_field, "Expect")) {
+    m_expect_seen = true;
+    m_expect_100 = iequals(m_value, "100-continue");
+  }
   m_req.m_headers.add(std::move(m_field), std::move(m_value));
   m_field.clear();
   m_value.clear();
@@ -183,7 +193,7 @@ int request_parser::on_headers_complete(llhttp_t* p) {
   // would make of it. A Transfer-Encoding field counts by its presence: llhttp sets no flag for
   // an empty one ("Transfer-Encoding:" beside a Content-Length got through: found by the fuzz
   // target), and an empty or unrecognized list is malformed anyway.
-  const bool te_field = c.m_req.header("Transfer-Encoding").has_value();
+  const bool te_field = c.m_te_field;
   if (((p->flags & F_CONTENT_LENGTH) != 0 && (te_field || (p->flags & F_TRANSFER_ENCODING) != 0)) ||
       (te_field && (p->flags & F_TRANSFER_ENCODING) == 0)) {
     c.m_error_status = 400;
@@ -201,7 +211,7 @@ int request_parser::on_headers_complete(llhttp_t* p) {
   }
   const bool has_body =
       (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
-  if (const auto e = c.m_req.header("Expect"); e && iequals(*e, "100-continue")) {
+  if (c.m_expect_100) {
     c.m_expect_continue = has_body && c.m_req.m_minor >= 1;
   }
   return 0;

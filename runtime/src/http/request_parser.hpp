@@ -86,6 +86,9 @@ private:
   bool m_headers_done = false;
   bool m_message_done = false;
   bool m_expect_continue = false;
+  bool m_te_field = false;    // a Transfer-Encoding field came (empty or not)
+  bool m_expect_seen = false; // an Expect field came; m_expect_100: the first was 100-continue
+  bool m_expect_100 = false;
   // Whether the last value span ended at the end of the bytes being parsed (so a next span
   // continues it, rather than folds it), and how many bytes of the CRLF after a chunk's data are
   // still to be checked.

@@ -14,11 +14,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -52,6 +54,12 @@ constexpr std::size_t max_pooled_buffers = 256;
 /// request is parsed: this is what one connection holds of responses.
 constexpr std::size_t max_batched_responses = 16;
 constexpr std::size_t max_batched_bytes = 64 * 1024;
+/// A body up to this size is copied behind its head in the connection's output buffer (one
+/// buffer for the writev instead of two); a bigger one is written from the response's string.
+constexpr std::size_t inline_body_max = 1024;
+/// Output buffers a worker keeps for reuse, and the capacity past which one is freed instead.
+constexpr std::size_t max_pooled_out = 256;
+constexpr std::size_t max_pooled_out_capacity = 16 * 1024;
 /// After an error response: how long and how much to read (and discard) before closing, so the
 /// client sees the response instead of a reset.
 constexpr auto linger_time = 1s;
@@ -66,18 +74,35 @@ std::size_t method_index(std::string_view m) noexcept {
   return server_counters::methods.size() - 1;
 }
 
-/// "Tue, 01 Dec 2026 13:07:36 GMT", formatted once a second per thread.
-std::string_view http_date() {
+/// "Date: Tue, 01 Dec 2026 13:07:36 GMT\r\n", formatted once a second per thread.
+std::string_view http_date_line() {
   thread_local std::time_t last = 0;
   thread_local char text[64] = {};
+  thread_local std::size_t len = 0;
   const std::time_t now = std::time(nullptr);
-  if (now != last) {
+  if (now != last || len == 0) {
     last = now;
     std::tm tm{};
     gmtime_r(&now, &tm);
-    std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    len = std::strftime(text, sizeof text, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
   }
-  return text;
+  return {text, len};
+}
+
+/// Writes `v` in decimal just before `end`; returns where it begins.
+char* number_text(std::size_t v, char* end) noexcept {
+  char* p = end;
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  return p;
+}
+
+/// The fields the server writes itself, whatever the handler set (any case).
+bool server_owned_field(std::string_view name) noexcept {
+  return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+         iequals(name, "Connection") || iequals(name, "Date");
 }
 
 std::span<const std::byte> bytes(std::string_view s) noexcept {
@@ -101,6 +126,27 @@ void give_back(std::unique_ptr<std::byte[]>& b) {
     t_buffer_pool.push_back(std::move(b));
   }
   b.reset();
+}
+
+/// The worker's free output buffers (response heads and small bodies waiting for a writev): a
+/// connection holds one only while it has output, so an idle one holds none, and a response
+/// costs no allocation of its own.
+thread_local std::vector<std::string> t_out_pool;
+
+void take_out(std::string& out) {
+  if (out.capacity() > std::string().capacity() || t_out_pool.empty()) {
+    return;
+  }
+  out = std::move(t_out_pool.back());
+  t_out_pool.pop_back();
+}
+
+void give_back_out(std::string& out) {
+  out.clear();
+  if (out.capacity() <= max_pooled_out_capacity && t_out_pool.size() < max_pooled_out) {
+    t_out_pool.push_back(std::move(out));
+  }
+  out = std::string();
 }
 
 } // namespace
@@ -161,10 +207,16 @@ public:
   }
 
 private:
-  task<response> dispatch();
   void queue(response&& r, bool head, bool close);
+  void queue_raw(std::string_view bytes);
   void count(std::string_view method, int status) noexcept;
+  /// Writes the output queued (call only when there is some: has_output()). The connection's
+  /// own loop writes with begin_flush() and end_flush() around its own co_await (no task of
+  /// its own per response); other callers use flush().
   task<bool> flush();
+  std::span<const std::span<const std::byte>> begin_flush();
+  bool end_flush(const result<void>& w);
+  bool has_output() const noexcept { return m_out_count > 0; }
   task<void> fail(int status);
   task<void> linger();
 
@@ -182,14 +234,18 @@ private:
   bool m_writing = false;
   clock::time_point m_write_deadline;
 
-  // Responses serialized and waiting for one writev.
-  struct pending {
-    std::string head;
-    std::string body;
+  // Responses serialized and waiting for one writev: heads and small bodies in m_out (from the
+  // worker's pool while there is output), each bigger body in m_bodies, written after the bytes
+  // of m_out before its offset.
+  struct big_body {
+    std::size_t at; // offset in m_out
+    std::string bytes;
   };
-  std::vector<pending> m_out;
-  std::size_t m_out_bytes = 0;                     // of m_out
-  std::vector<std::span<const std::byte>> m_spans; // m_out as the buffers of one writev
+  std::string m_out;
+  std::vector<big_body> m_bodies;
+  std::size_t m_out_count = 0;                     // responses in m_out
+  std::size_t m_out_bytes = 0;                     // of m_out and m_bodies
+  std::vector<std::span<const std::byte>> m_spans; // the output as the buffers of one writev
 
   std::byte m_small[small_buffer_size];
 };
@@ -215,73 +271,118 @@ void connection::count(std::string_view method, int status) noexcept {
   }
 }
 
-void connection::queue(response&& r, bool head, bool close) {
-  pending out;
-  std::string& h = out.head;
-  h.reserve(160);
-  h += "HTTP/1.1 ";
-  h += std::to_string(r.status);
-  h += ' ';
-  h += reason_phrase(r.status);
-  h += "\r\nDate: ";
-  h += http_date();
-  h += "\r\n";
-  for (const auto& [name, value] : r.headers) {
-    if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
-        iequals(name, "Connection") || iequals(name, "Date")) {
-      continue;
-    }
-    h += name;
-    h += ": ";
-    h += value;
-    h += "\r\n";
-  }
-  const bool bodyless_status = r.status < 200 || r.status == 204 || r.status == 304;
-  if (!bodyless_status) {
-    h += "Content-Length: ";
-    h += std::to_string(r.body.size());
-    h += "\r\n";
-  }
-  if (close) {
-    h += "Connection: close\r\n";
-  } else if (m_req.version_minor() == 0) {
-    h += "Connection: keep-alive\r\n";
-  }
-  h += "\r\n";
-  if (!head && !bodyless_status) {
-    out.body = std::move(r.body);
-  }
-  m_out_bytes += out.head.size() + out.body.size();
-  m_out.push_back(std::move(out));
+void connection::queue_raw(std::string_view bytes) {
+  take_out(m_out);
+  m_out += bytes;
+  m_out_bytes += bytes.size();
+  ++m_out_count;
 }
 
-task<bool> connection::flush() {
-  if (m_out.empty()) {
-    co_return true;
+void connection::queue(response&& r, bool head, bool close) {
+  using namespace std::string_view_literals;
+  // The head's size is known before it is written: one resize, then plain copies (no append
+  // that looks for a terminator or checks the capacity piece by piece).
+  char status[24];
+  char* status_end = status + sizeof status;
+  char* status_begin = number_text(static_cast<std::size_t>(r.status), status_end);
+  const std::string_view reason = reason_phrase(r.status);
+  const std::string_view date = http_date_line();
+  const bool bodyless_status = r.status < 200 || r.status == 204 || r.status == 304;
+  char length[24];
+  char* length_end = length + sizeof length;
+  char* length_begin = bodyless_status ? length_end : number_text(r.body.size(), length_end);
+  const std::string_view connection = close                        ? "Connection: close\r\n"sv
+                                      : m_req.version_minor() == 0 ? "Connection: keep-alive\r\n"sv
+                                                                   : ""sv;
+  const bool inline_body = !head && !bodyless_status && r.body.size() <= inline_body_max;
+  std::size_t size = "HTTP/1.1 "sv.size() + static_cast<std::size_t>(status_end - status_begin) +
+                     1 + reason.size() + 2 + date.size() + connection.size() + 2;
+  for (const auto& [name, value] : r.headers) {
+    if (!server_owned_field(name)) {
+      size += name.size() + 2 + value.size() + 2;
+    }
   }
+  if (!bodyless_status) {
+    size += "Content-Length: "sv.size() + static_cast<std::size_t>(length_end - length_begin) + 2;
+  }
+  if (inline_body) {
+    size += r.body.size();
+  }
+  take_out(m_out);
+  const std::size_t before = m_out.size();
+  m_out.resize(before + size);
+  char* p = m_out.data() + before;
+  const auto put = [&p](std::string_view v) noexcept {
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  };
+  put("HTTP/1.1 "sv);
+  put({status_begin, static_cast<std::size_t>(status_end - status_begin)});
+  put(" "sv);
+  put(reason);
+  put("\r\n"sv);
+  put(date);
+  for (const auto& [name, value] : r.headers) {
+    if (!server_owned_field(name)) {
+      put(name);
+      put(": "sv);
+      put(value);
+      put("\r\n"sv);
+    }
+  }
+  if (!bodyless_status) {
+    put("Content-Length: "sv);
+    put({length_begin, static_cast<std::size_t>(length_end - length_begin)});
+    put("\r\n"sv);
+  }
+  put(connection);
+  put("\r\n"sv);
+  if (inline_body) {
+    put(r.body);
+  } else if (!head && !bodyless_status) {
+    m_out_bytes += r.body.size();
+    m_bodies.push_back({m_out.size(), std::move(r.body)});
+  }
+  m_out_bytes += size;
+  ++m_out_count;
+}
+
+std::span<const std::span<const std::byte>> connection::begin_flush() {
   std::vector<std::span<const std::byte>>& bufs = m_spans;
   bufs.clear();
-  std::size_t total = 0;
-  for (const pending& p : m_out) {
-    bufs.push_back(bytes(p.head));
-    total += p.head.size();
-    if (!p.body.empty()) {
-      bufs.push_back(bytes(p.body));
-      total += p.body.size();
+  std::size_t from = 0;
+  for (const big_body& b : m_bodies) {
+    if (b.at > from) {
+      bufs.push_back(bytes(std::string_view(m_out).substr(from, b.at - from)));
     }
+    bufs.push_back(bytes(b.bytes));
+    from = b.at;
+  }
+  if (m_out.size() > from) {
+    bufs.push_back(bytes(std::string_view(m_out).substr(from)));
   }
   m_writing = true;
   m_write_deadline = clock::now() + m_srv.m_options.write_timeout;
-  const result<void> w = co_await m_stream.write_all(
-      std::span<const std::span<const std::byte>>(bufs.data(), bufs.size()));
+  return {bufs.data(), bufs.size()};
+}
+
+bool connection::end_flush(const result<void>& w) {
   m_writing = false;
-  m_out.clear();
+  const std::size_t total = m_out_bytes;
+  give_back_out(m_out);
+  m_bodies.clear();
+  m_out_count = 0;
   m_out_bytes = 0;
   if (!w.ok()) {
-    co_return false;
+    return false;
   }
   m_counters.bytes_out.fetch_add(total, std::memory_order_relaxed);
-  co_return true;
+  return true;
+}
+
+task<bool> connection::flush() {
+  const result<void> w = co_await m_stream.write_all(begin_flush());
+  co_return end_flush(w);
 }
 
 task<void> connection::linger() {
@@ -311,47 +412,34 @@ task<void> connection::fail(int status) {
   }
 }
 
-task<response> connection::dispatch() {
-  const router::match m = m_srv.m_router.find(m_req.method(), m_req.path());
-  if (m.h == nullptr) {
-    response r = response::status_only(m.status);
-    if (m.status == 405) {
-      r.set_header("Allow", m.allow);
-    }
-    co_return r;
-  }
-  try {
-    co_return co_await (*m.h)(m_req);
-  } catch (const operation_cancelled&) {
-    throw;
-  } catch (...) {
-    m_counters.handler_errors.fetch_add(1, std::memory_order_relaxed);
-  }
-  co_return response::status_only(500);
-}
-
 task<void> connection::run() {
   const server_options& opt = m_srv.m_options;
   std::unique_ptr<std::byte[]> big; // from the pool while a request outgrows m_small
   const char* base = reinterpret_cast<const char*>(m_small);
   std::size_t pos = 0;
   std::size_t end = 0;
-  // The first request's headers are due within header_timeout of the accept.
+  // The first request's headers are due within header_timeout of the accept; a later one's
+  // within header_timeout of its first byte (its clock starts when its headers need a second
+  // read: most requests come whole in one, and never read the clock for it).
   clock::time_point header_deadline = clock::now() + opt.header_timeout;
+  bool header_clock = true;
   bool first_request = true;
   for (;;) {
     m_parser.next();
+    if (!first_request) {
+      header_clock = false;
+    }
     bool continue_sent = false;
     bool body_started = false; // waiting for body bytes has begun, due by body_deadline
     clock::time_point body_deadline;
     for (bool complete = false; !complete;) {
       if (pos == end) {
-        if (!co_await flush()) {
+        if (has_output() && !end_flush(co_await m_stream.write_all(begin_flush()))) {
           co_return;
         }
         if (m_parser.headers_done() && m_parser.expect_continue() && !continue_sent) {
           continue_sent = true;
-          m_out.push_back({"HTTP/1.1 100 Continue\r\n\r\n", {}}); // under write_timeout too
+          queue_raw("HTTP/1.1 100 Continue\r\n\r\n"); // under write_timeout too
           if (!co_await flush()) {
             co_return;
           }
@@ -378,10 +466,11 @@ task<void> connection::run() {
           m_idle_deadline = first_request ? header_deadline : clock::now() + opt.idle_timeout;
           n = co_await m_stream.read_some(into);
           m_idle = false;
-          if (!first_request) {
+        } else if (!m_parser.headers_done()) {
+          if (!header_clock) {
+            header_clock = true;
             header_deadline = clock::now() + opt.header_timeout;
           }
-        } else if (!m_parser.headers_done()) {
           n = co_await zokio::timeout_at(header_deadline, m_stream.read_some(into));
         } else {
           // The body: the whole of it within body_timeout, no pause longer than idle_timeout.
@@ -421,7 +510,29 @@ task<void> connection::run() {
     first_request = false;
 
     const auto t0 = clock::now();
-    response r = co_await dispatch();
+    response r;
+    const router::match m = m_srv.m_router.find(m_req.method(), m_req.path());
+    if (m.h == nullptr) {
+      r = response::status_only(m.status);
+      if (m.status == 405) {
+        r.set_header("Allow", m.allow);
+      }
+    } else {
+      // The handler's task is awaited here, in this frame: no task of the server's own around
+      // it per request.
+      bool threw = false;
+      try {
+        r = co_await (*m.h)(m_req);
+      } catch (const operation_cancelled&) {
+        throw;
+      } catch (...) {
+        threw = true;
+        m_counters.handler_errors.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (threw) {
+        r = response::status_only(500);
+      }
+    }
     const auto ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
     const double secs = static_cast<double>(ns) / 1e9;
@@ -442,7 +553,7 @@ task<void> connection::run() {
       }
       co_return;
     }
-    if (m_out.size() >= max_batched_responses || m_out_bytes >= max_batched_bytes) {
+    if (m_out_count >= max_batched_responses || m_out_bytes >= max_batched_bytes) {
       if (!co_await flush()) {
         co_return;
       }

@@ -47,8 +47,9 @@ inline constexpr std::size_t tcp_direct_read_min = 4 * 1024;
 /// writes at once when nothing is queued but completes them at the next turn: so a writer cannot
 /// pile megabytes into the socket ahead of a reader on the same loop, which made the kernel send
 /// them in small pieces as the reader opened the window (zokio-bench tcp_stream,
-/// docs/decisions.md).
-inline constexpr std::size_t tcp_inline_write_budget = 64 * 1024;
+/// docs/decisions.md). Two 64 KiB writes, and a third through uv_write, per turn: closer to raw
+/// libuv's rate than one (64 KiB) and than four or more (256 KiB, 576 KiB, 1 MiB).
+inline constexpr std::size_t tcp_inline_write_budget = 128 * 1024;
 
 /// Bytes a bulk reader may read itself (a read(2) in the read's ready(), into its own buffer)
 /// per loop turn, once its previous read filled its buffer; past it the read waits for the loop,

@@ -46,7 +46,8 @@ struct server_options {
   /// Open connections over all workers; a connection over it is closed at once and counted in
   /// `connections_rejected`.
   std::size_t max_connections = 10000;
-  /// Request line plus header fields; over it: 431 and close.
+  /// The header section (request line, header fields and the blank line's CRLF), to the byte:
+  /// a section of exactly this many bytes is served, one byte more is 431 and close.
   std::size_t max_header_bytes = 16 * 1024;
   /// Request body; over it: 413 and close, answered from the headers (Content-Length) before the
   /// body is read, or as soon as a chunked body passes it.
