@@ -11,7 +11,8 @@
 #                  tsan     build-tsan/  Clang 14, ThreadSanitizer
 #                The sanitizer trees build the runtime, zokio-diag, the examples and the tests,
 #                not zokio-bench or zokio-soak, and leave out tests labelled "nosan"
-#                (format_check). Options come from the asan and tsan presets in
+#                (format_check); the tsan tree also leaves out the fuzz replays (one-thread
+#                parsers) and the public headers' compile-only check, which the other two make. Options come from the asan and tsan presets in
 #                CMakePresets.json; any sanitizer report fails the test that printed it.
 #                Each pass prints how long it took, and .ci/run the total, so the figure for
 #                a machine is in its own log.

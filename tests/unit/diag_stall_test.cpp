@@ -302,4 +302,48 @@ TEST(diag_sigquit, zokio_dump_prints_the_task_dump_and_the_program_goes_on) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
+// How a stall is judged from what the watchdog saw of the loop thread (what zokio-soak's
+// loop_stalls criterion and zokio-diag --check-blocking rely on), on reports made by hand.
+zokio::diag::stall_report seen(char state, int watched_ms, int cpu_ms, int wait_ms, int steal_ms) {
+  zokio::diag::stall_report r;
+  r.thread_state = state;
+  r.watched = std::chrono::milliseconds(watched_ms);
+  r.on_cpu = std::chrono::milliseconds(cpu_ms);
+  r.runqueue_wait = std::chrono::milliseconds(wait_ms);
+  r.steal = std::chrono::milliseconds(steal_ms);
+  return r;
+}
+
+TEST(diag_stall_kind, each_way_a_loop_thread_can_spend_a_stall_is_told_apart) {
+  const auto spin = seen('R', 100, 95, 2, 0);
+  EXPECT_TRUE(spin.on_cpu_busy());
+  EXPECT_FALSE(spin.preempted());
+  EXPECT_FALSE(spin.blocked());
+  const auto overloaded = seen('R', 100, 20, 70, 0);
+  EXPECT_TRUE(overloaded.preempted());
+  EXPECT_FALSE(overloaded.on_cpu_busy());
+  const auto asleep = seen('S', 100, 1, 0, 0);
+  EXPECT_TRUE(asleep.blocked());
+  EXPECT_FALSE(asleep.preempted());
+  EXPECT_FALSE(asleep.on_cpu_busy());
+  // Runnable, yet neither run nor queued: a virtual CPU the host did not run. With the host's
+  // steal on record it is preempted; without it, it is neither busy nor blocked (undetermined).
+  const auto stolen = seen('R', 86, 0, 0, 90);
+  EXPECT_TRUE(stolen.preempted());
+  EXPECT_FALSE(stolen.on_cpu_busy());
+  const auto unexplained = seen('R', 86, 0, 0, 0);
+  EXPECT_FALSE(unexplained.preempted());
+  EXPECT_FALSE(unexplained.blocked());
+  EXPECT_FALSE(unexplained.on_cpu_busy());
+  EXPECT_NE(zokio::diag::format_stall(unexplained).find("undetermined"), std::string::npos)
+      << zokio::diag::format_stall(unexplained);
+  EXPECT_NE(zokio::diag::format_stall(stolen).find("host did not run its CPU"), std::string::npos)
+      << zokio::diag::format_stall(stolen);
+  // Steal on other CPUs does not excuse a thread that computed.
+  EXPECT_FALSE(seen('R', 100, 90, 0, 200).preempted());
+  // Nothing watched: the state alone.
+  EXPECT_TRUE(seen('R', 0, 0, 0, 0).on_cpu_busy());
+  EXPECT_TRUE(seen('D', 0, 0, 0, 0).blocked());
+}
+
 } // namespace

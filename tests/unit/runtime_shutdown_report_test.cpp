@@ -1,17 +1,11 @@
 #include <zokio/runtime/runtime.hpp>
 
+#include "lsan.hpp"
 #include "zokio_test.hpp"
 
 #include <atomic>
 #include <cerrno>
 #include <string>
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#include <sanitizer/lsan_interface.h>
-#define ZOKIO_TEST_LSAN 1
-#endif
-#endif
 
 using namespace std::chrono_literals;
 

@@ -212,11 +212,19 @@ zokio::task<bool> backpressure(unsigned worker) {
   auto [tx, rx] = zokio::make_channel<int>(capacity);
   std::atomic<int> sent{0};
   auto producer = zokio::spawn_on(worker, counting_producer(std::move(tx), 100, &sent));
-  co_await zokio::sleep_for(10ms);
+  // Waits (up to 5 s, for a loaded machine) until `sent` reaches `n`, then 10 ms more, in which a
+  // producer that ignored the bound would send on.
+  auto settle_at = [&sent](int n) -> zokio::task<void> {
+    for (int i = 0; i < 5000 && sent < n; ++i) {
+      co_await zokio::sleep_for(1ms);
+    }
+    co_await zokio::sleep_for(10ms);
+  };
+  co_await settle_at(capacity);
   // Nobody reads: the producer stops after `capacity` values.
   const bool stopped_at_capacity = sent == capacity && rx.size() == capacity;
   std::optional<int> first = co_await rx.recv();
-  co_await zokio::sleep_for(10ms);
+  co_await settle_at(capacity + 1);
   // One slot freed: exactly one more send went through.
   const bool one_more = sent == capacity + 1 && rx.size() == capacity;
   bool in_order = first == 0;

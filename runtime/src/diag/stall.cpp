@@ -217,6 +217,37 @@ bool read_schedstat(long tid, std::int64_t& cpu, std::int64_t& wait) {
   return true;
 }
 
+/// The machine's steal time so far, all CPUs together, in ns (/proc/stat's "cpu" line, in
+/// USER_HZ ticks); -1 when /proc does not tell.
+std::int64_t read_steal_ns() {
+  const int fd = ::open("/proc/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return -1;
+  }
+  char buf[256];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) {
+    return -1;
+  }
+  buf[n] = '\0';
+  unsigned long long v[8] = {};
+  if (std::sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                  &v[4], &v[5], &v[6], &v[7]) != 8) {
+    return -1;
+  }
+  static const long hz = ::sysconf(_SC_CLK_TCK);
+  return hz > 0 ? static_cast<std::int64_t>(
+                      v[7] * (1'000'000'000ULL / static_cast<unsigned long long>(hz)))
+                : -1;
+}
+
+/// The steal time since `steal0` (a read_steal_ns() value); 0 when either read failed.
+std::chrono::nanoseconds steal_since(std::int64_t steal0) {
+  const std::int64_t now = steal0 >= 0 ? read_steal_ns() : -1;
+  return std::chrono::nanoseconds(now >= steal0 && steal0 >= 0 ? now - steal0 : 0);
+}
+
 /// The scheduler state of thread `tid` ('R', 'S', 'D', ...; 0 when /proc does not tell).
 char read_thread_state(long tid) {
   if (tid == 0) {
@@ -387,6 +418,7 @@ std::int64_t stall_watchdog::scan() {
       if (!read_schedstat(w.m_tid.load(std::memory_order_relaxed), seen.cpu0, seen.wait0)) {
         seen.cpu0 = seen.wait0 = -1;
       }
+      seen.steal0 = read_steal_ns();
     }
     const std::int64_t elapsed = now > start ? to_ns(now - start, ns_per_tick) : 0;
     if (elapsed >= m_threshold_ns) {
@@ -444,6 +476,7 @@ void stall_watchdog::scan_callback(unsigned index, std::uint64_t seq, std::uint6
     if (!read_schedstat(tid, seen.cb_cpu0, seen.cb_wait0)) {
       seen.cb_cpu0 = seen.cb_wait0 = -1;
     }
+    seen.cb_steal0 = read_steal_ns();
     seen.cb_base = now;
   }
   const std::int64_t elapsed = to_ns(now - seen.cb_first, ns_per_tick);
@@ -465,6 +498,7 @@ void stall_watchdog::scan_callback(unsigned index, std::uint64_t seq, std::uint6
       seen.cb_base = now;
       seen.cb_cpu0 = known ? cpu1 : -1;
       seen.cb_wait0 = known ? wait1 : -1;
+      seen.cb_steal0 = read_steal_ns();
       return;
     }
   }
@@ -485,6 +519,7 @@ void stall_watchdog::report_callback(unsigned index, std::int64_t elapsed_ns,
     r.watched = std::chrono::nanoseconds(to_ns(now - seen.cb_base, m_rt.ns_per_tick()));
     r.on_cpu = std::chrono::nanoseconds(std::max<std::int64_t>(cpu1 - seen.cb_cpu0, 0));
     r.runqueue_wait = std::chrono::nanoseconds(std::max<std::int64_t>(wait1 - seen.cb_wait0, 0));
+    r.steal = steal_since(seen.cb_steal0);
   }
   const long tid = w.m_tid.load(std::memory_order_relaxed);
   r.thread_state = read_thread_state(tid);
@@ -542,6 +577,7 @@ void stall_watchdog::report(unsigned index, void* running, std::uint64_t seq,
     r.watched = std::chrono::nanoseconds(to_ns(ticks() - seen.seen_ticks, m_rt.ns_per_tick()));
     r.on_cpu = std::chrono::nanoseconds(std::max<std::int64_t>(cpu1 - seen.cpu0, 0));
     r.runqueue_wait = std::chrono::nanoseconds(std::max<std::int64_t>(wait1 - seen.wait0, 0));
+    r.steal = steal_since(seen.steal0);
   }
   // Before the backtrace: its signal briefly wakes a sleeping thread.
   r.thread_state = read_thread_state(tid);
@@ -721,8 +757,13 @@ std::string format_stall(const stall_report& r) {
   if (r.watched.count() > 0) {
     os << "; of " << ms(r.watched) << " watched: " << ms(r.on_cpu) << " on CPU, "
        << ms(r.runqueue_wait) << " waiting for a CPU";
+    if (r.steal.count() > 0) {
+      os << ", " << ms(r.steal) << " stolen by the host";
+    }
     if (r.preempted()) {
-      os << " (preempted: the machine was overloaded)";
+      os << (r.runqueue_wait * 2 > r.watched
+                 ? " (preempted: the machine was overloaded)"
+                 : " (preempted: the virtual machine's host did not run its CPU)");
     }
   }
   if (r.blocked()) {
@@ -734,7 +775,8 @@ std::string format_stall(const stall_report& r) {
       os << " (kernel: " << r.wchan << ")";
     }
   } else if (r.thread_state != 0 && !r.preempted()) {
-    os << "; on CPU (busy)";
+    os << (r.on_cpu_busy() ? "; on CPU (busy)"
+                           : "; neither on a CPU nor blocked for most of it (undetermined)");
   }
   os << "\n";
   if (r.backtrace.empty()) {

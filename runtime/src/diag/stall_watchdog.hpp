@@ -49,6 +49,7 @@ private:
     std::uint64_t seen_ticks = 0;
     std::int64_t cpu0 = -1; // schedstat at the first look at seen_seq; -1: unknown
     std::int64_t wait0 = -1;
+    std::int64_t steal0 = -1; // the machine's steal time then (read_steal_ns; -1: unknown)
     std::uint64_t reported_seq = 0;
     // Between resumes: the loop seen without progress (same m_progress, same m_polls).
     bool cb_valid = false;
@@ -58,6 +59,7 @@ private:
     std::uint64_t cb_base = 0;  // ticks of the schedstat baseline (0: none yet)
     std::int64_t cb_cpu0 = -1;
     std::int64_t cb_wait0 = -1;
+    std::int64_t cb_steal0 = -1;
     bool cb_reported = false;
     std::uint64_t cb_report_id = 0; // the ring's key of its report
   };

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -287,6 +288,8 @@ void worker::resume(task_record* t) noexcept {
     if (t->m_body.done()) {
       t->m_ops->complete(t); // the body finished: its outcome into the record, its frame freed
       finish_task(t);        // `t` may be freed once this returns
+    } else if (t->m_state.load(std::memory_order_relaxed) == task_state::running) [[unlikely]] {
+      suspended_outside(t);
     }
   }
   m_running.store(nullptr, std::memory_order_relaxed);
@@ -312,6 +315,27 @@ bool worker::start_or_skip(task_record* t) noexcept {
   t->m_ops->complete(t); // the body never started: only its frame goes
   finish_task(t);
   return false;
+}
+
+void worker::suspended_outside(task_record* t) noexcept {
+  // Every suspension the runtime can end goes through counted_awaiter (state suspended) or a
+  // wake (state scheduled); a task still "running" after its resume returned, unfinished, was
+  // suspended by something else: a co_await of an awaitable that is not Zokio's, or a coroutine
+  // the compiler got wrong (README, "Compilers"). Nothing will resume it: it is a lost wake-up,
+  // said at once instead of a hang. Its state stays "running" and its last await site stays,
+  // which is how diag::find_lost_wakeups knows it (a record running while its worker runs
+  // something else).
+  charge_busy(t);
+  m_stats.lost_wakeups.add();
+  const std::string_view name = t->m_name.view();
+  std::fprintf(stderr,
+               "zokio: task %llu%s%.*s%s (spawned at %s:%u) suspended outside the runtime: its "
+               "resume returned unfinished without a Zokio await, so nothing will resume it (a "
+               "co_await of an awaitable that is not Zokio's, or GCC 12's miscompiled co_await "
+               "in a condition: README, \"Compilers\")\n",
+               static_cast<unsigned long long>(t->m_id), name.empty() ? "" : " '",
+               static_cast<int>(name.size()), name.data(), name.empty() ? "" : "'",
+               t->m_spawn_site.file, static_cast<unsigned>(t->m_spawn_site.line));
 }
 
 void worker::note_long_resume(std::uint64_t spent_ticks, std::uint64_t seq) noexcept {

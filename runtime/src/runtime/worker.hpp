@@ -147,6 +147,8 @@ private:
   /// First resume of a task already cancelled: finishes it without running its body (false).
   /// Otherwise true: go on and resume it.
   bool start_or_skip(task_record* t) noexcept;
+  /// A resume returned with the task unfinished and not suspended in a Zokio await.
+  void suspended_outside(task_record* t) noexcept;
   void note_long_resume(std::uint64_t spent_ticks, std::uint64_t seq) noexcept;
 
   /// Resumes shorter than this many ticks are never stalls: at most 100 µs on any clock of 1 GHz

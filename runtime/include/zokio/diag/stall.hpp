@@ -65,6 +65,11 @@ struct stall_report {
   std::chrono::nanoseconds watched{0};
   std::chrono::nanoseconds on_cpu{0};
   std::chrono::nanoseconds runqueue_wait{0};
+  /// The machine's steal time during the watched part: time the host of this virtual machine
+  /// did not run its virtual CPUs (/proc/stat, all CPUs together, in 10 ms steps). A thread
+  /// whose virtual CPU is not run neither runs nor waits in its kernel's run queue; this is what
+  /// tells that apart from a thread asleep. 0 on bare metal or when /proc does not tell.
+  std::chrono::nanoseconds steal{0};
   /// The stuck thread's scheduler state when the report was made, from
   /// /proc/self/task/TID/stat: 'R' on a CPU or waiting for one, 'S' asleep in the kernel, 'D'
   /// in an uninterruptible wait; 0 when /proc does not tell. For a thread not on a CPU, the
@@ -79,9 +84,30 @@ struct stall_report {
   std::vector<std::string> backtrace;
   std::string backtrace_note;
 
-  /// True when the thread waited for a CPU for most of the watched part: the machine was
-  /// overloaded, the task itself may be innocent.
-  bool preempted() const noexcept { return watched.count() > 0 && runqueue_wait * 2 > watched; }
+  /// True when the thread did not get a CPU for most of the watched part, for a reason outside
+  /// the process: it waited for one in the run queue (an overloaded machine), or it was runnable
+  /// ('R') and yet neither ran nor waited for most of it while the host stole at least half of
+  /// that time (a virtual machine's CPU not run by its host, which stops the kernel's clocks of
+  /// both). The task itself may be innocent.
+  bool preempted() const noexcept {
+    if (watched.count() <= 0) {
+      return false;
+    }
+    if (runqueue_wait * 2 > watched) {
+      return true;
+    }
+    const std::chrono::nanoseconds unexplained = watched - on_cpu - runqueue_wait;
+    return thread_state == 'R' && unexplained * 2 > watched && steal * 2 >= unexplained;
+  }
+
+  /// True when the thread computed for most of the watched part (or, with nothing watched, was
+  /// running when reported): a stall on a CPU, the task's own doing.
+  bool on_cpu_busy() const noexcept {
+    if (watched.count() <= 0) {
+      return thread_state == 'R';
+    }
+    return on_cpu * 2 >= watched;
+  }
 
   /// True when the thread was blocked in the kernel (off-CPU), not computing: a synchronous call
   /// such as a sleep or a blocking read on the loop thread (what Node's --trace-sync-io reports).

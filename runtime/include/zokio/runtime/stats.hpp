@@ -31,7 +31,9 @@ struct worker_counters {
   /// often it is reported; counted on worker 0). One deadlock seen by both is counted by both.
   std::uint64_t deadlocks_detected = 0;
   /// Wakes that could not be delivered: posted to a worker already torn down by shutdown (its
-  /// task was reported as left).
+  /// task was reported as left); and tasks suspended outside the runtime, counted when the
+  /// resume that suspended them returned (an awaitable that is not Zokio's: nothing will wake
+  /// them; README, "Compilers").
   std::uint64_t lost_wakeups = 0;
   std::uint64_t timers_pending = 0;     ///< Gauge: sleeps and timeouts armed.
   std::uint64_t blocking_in_flight = 0; ///< Gauge: `spawn_blocking` jobs not finished.
