@@ -1105,10 +1105,10 @@ void record_stall(shared_state& s, const zokio::diag::stall_report& r) {
     c = stall_class::preempted;
   } else if (r.blocked()) {
     c = stall_class::blocked;
-  } else if (!r.on_cpu_busy() ||
-             (r.watched.count() <= 0 && r.thread_state != 'S' && r.thread_state != 'D')) {
-    // Runnable, but on a CPU or waiting for one: not known; or it neither ran nor slept for
-    // most of what was watched (a virtual CPU its host did not run, with no steal on record).
+  } else if (r.watched.count() <= 0 || !r.on_cpu_busy()) {
+    // Nothing watched and not asleep: on a CPU or waiting for one, not known; or it neither ran
+    // nor slept for most of what was watched (a virtual CPU its host did not run, no steal on
+    // record).
     c = stall_class::undetermined;
   }
   s.stall_classes[static_cast<unsigned>(c)].fetch_add(1);

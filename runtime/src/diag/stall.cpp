@@ -498,7 +498,9 @@ void stall_watchdog::scan_callback(unsigned index, std::uint64_t seq, std::uint6
       seen.cb_base = now;
       seen.cb_cpu0 = known ? cpu1 : -1;
       seen.cb_wait0 = known ? wait1 : -1;
-      seen.cb_steal0 = read_steal_ns();
+      // No steal baseline here: one more /proc read every look while idle, for a report that
+      // needs the thread busy on a CPU (never a stall the host's steal explains).
+      seen.cb_steal0 = -1;
       return;
     }
   }

@@ -79,10 +79,11 @@ inline std::optional<std::string> read_chart_js(const std::string& path = chart_
   std::ifstream in(path, std::ios::binary);
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (!in || ss.str().empty()) {
+  const std::string text = ss.str();
+  if (!in || text.empty()) {
     return std::nullopt;
   }
-  return ss.str();
+  return text;
 }
 
 /// The start of a page: doctype, charset, `title` (escaped) and `style`, up to the end of the
