@@ -5,17 +5,23 @@
 #                when that is not 0, make reports "Error <code>" and exits non-zero (make's 2)
 #   make test    the same set-up, then the whole test suite three times, each in its own tree,
 #                stopping at the first pass that fails (non-zero on a failure):
-#                  release  build/       GCC, -O2: every test (what `make check` runs)
-#                  asan     build-asan/  Clang 14, ASan + UBSan (-fno-sanitize-recover=all) and
-#                                        LeakSanitizer, with the leak checks of tests/leak/
-#                  tsan     build-tsan/  Clang 14, ThreadSanitizer
+#                  release  build/       GCC, -O3 (the tests themselves -O2): every test (what
+#                                        `make check` runs)
+#                  asan     build-asan/  Clang 14 -O2 -gline-tables-only, ASan + UBSan
+#                                        (-fno-sanitize-recover=all) and LeakSanitizer, with
+#                                        the leak checks of tests/leak/
+#                  tsan     build-tsan/  Clang 14 -O2 -gline-tables-only, ThreadSanitizer
 #                The sanitizer trees build the runtime, zokio-diag, the examples and the tests,
 #                not zokio-bench or zokio-soak, and leave out tests labelled "nosan"
 #                (format_check); the tsan tree also leaves out the fuzz replays (one-thread
-#                parsers) and the public headers' compile-only check, which the other two make. Options come from the asan and tsan presets in
-#                CMakePresets.json; any sanitizer report fails the test that printed it.
-#                Each pass prints how long it took, and .ci/run the total, so the figure for
-#                a machine is in its own log.
+#                parsers) and the public headers' compile-only check, which the other two
+#                make. Options come from the asan and tsan presets in CMakePresets.json (line
+#                tables are all a symbolized sanitizer report needs, and they compile faster
+#                than -g); any sanitizer report fails the test that printed it.
+#                While a pass's suite runs, the next sanitizer tree is configured and built at
+#                nice 19 (scripts/make-test.sh), so a suite's waiting is not idle time.
+#                Each build and suite prints how long it took, and .ci/run the total, so the
+#                figure for a machine is in its own log.
 #   make check   the quick loop for daily work: release build and release suite only
 #   make test-asan, make test-tsan
 #                one sanitizer pass alone (configure, build, ctest with the preset's options)
@@ -43,7 +49,7 @@ PRESET    := release
 JOBS      ?= 2
 DIAG      := $(BUILD_DIR)/bin/zokio-diag
 
-.PHONY: run test check test-release test-asan test-tsan fuzz format clean deps configure build timed
+.PHONY: run test check test-release test-asan test-tsan fuzz format clean deps configure build
 
 run: build
 	@if [[ ! -x $(DIAG) ]]; then \
@@ -55,13 +61,10 @@ run: build
 	@# table (zokio-diag --help); make only passes the code on.
 	@./$(DIAG) --check-async
 
-# The passes run one after another (a recursive make each, so `make -j test` cannot overlap three
-# builds on two cores); each prints how long it took.
+# The passes run in order and stop at the first failure; while one pass's suite runs, the next
+# sanitizer tree builds at nice 19 (scripts/make-test.sh says why). Each step prints its time.
 test:
-	@$(MAKE) --no-print-directory timed PASS=test-release
-	@$(MAKE) --no-print-directory timed PASS=test-asan
-	@$(MAKE) --no-print-directory timed PASS=test-tsan
-	@echo "== make test: release, asan and tsan passes all passed"
+	@bash scripts/make-test.sh $(JOBS)
 
 check: test-release
 
@@ -90,12 +93,6 @@ clean:
 	rm -rf build build-debug build-asan build-tsan
 
 # --- internal steps ---------------------------------------------------------------------------
-
-timed:
-	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory $(PASS); rc=$$?; \
-	echo "== make test: $(PASS) $$( ((rc == 0)) && echo passed || echo FAILED) in $$(( $$(date +%s) - start )) s"; \
-	exit $$rc
 
 deps:
 	bash scripts/install-deps.sh
