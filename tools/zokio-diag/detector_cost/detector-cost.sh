@@ -3,16 +3,21 @@
 # (tools/zokio-bench/micro/micro_bench.cpp) with the detectors armed (the default options:
 # stall_threshold 100 ms with backtraces, deadlock_grace 1 s) against the same source built with
 # them off (micro-detectors-off: stall_threshold 0, stall_backtrace off,
-# deadlock_grace 0), alternating the two programs ROUNDS times, each a fresh process; the median
-# of each benchmark's per-operation figure. Writes the Markdown report to OUT.
+# deadlock_grace 0), alternating the two programs ROUNDS times, each a fresh process; for each
+# benchmark the median of the rounds' paired armed / off ratios with a distribution-free
+# confidence interval, and a verdict against 3%. Writes the Markdown report to OUT.
 #
 #   tools/zokio-diag/detector_cost/detector-cost.sh [BUILD_DIR] [ROUNDS] [OUT]
-#   (defaults: build 5 reports/diag/detector-cost.md)
+#   (defaults: build 15 reports/diag/detector-cost.md; 15 rounds give a 96.5% interval)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 build=${1:-$root/build}
-rounds=${2:-5}
+rounds=${2:-15}
 out=${3:-$root/reports/diag/detector-cost.md}
+if [[ ! $rounds =~ ^[1-9][0-9]*$ ]]; then
+  echo "detector-cost.sh: ROUNDS must be a positive whole number, not '$rounds'" >&2
+  exit 2
+fi
 armed=$build/bin/zokio-bench-micro
 off=$build/bin/micro-detectors-off
 for b in "$armed" "$off"; do
@@ -39,7 +44,7 @@ commit=$(git -C "$root" rev-parse --short=12 HEAD)
 dirty=$(git -C "$root" status --porcelain --untracked-files=no | grep -q . && echo " (dirty)" || true)
 mkdir -p "$(dirname "$out")"
 python3 - "$tmp" "$rounds" "$commit$dirty" "$out" <<'PY'
-import glob, json, os, platform, statistics, sys
+import glob, json, math, os, platform, statistics, sys
 tmp, rounds, commit, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def figures(kind):
     runs = {}
@@ -52,42 +57,61 @@ def figures(kind):
 armed, off = figures("armed"), figures("off")
 load = (open(os.path.join(tmp, "load.before")).read().strip(), open(os.path.join(tmp, "load.after")).read().strip())
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+
+def median_interval(values):
+    """A distribution-free confidence interval for the median of `values`: the order statistics
+    v[k] and v[n-1-k] of the sorted sample, where the median lies below v[k] only when at most k
+    of the n values fall below it (binomial, p = 1/2). The widest k whose coverage is at least 95%,
+    or the whole range (k = 0) when even that falls short. Returns (low, high, coverage)."""
+    v, n = sorted(values), len(values)
+    coverage_of = lambda k: 1 - 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    k = 0
+    while k + 1 <= (n - 1) // 2 and coverage_of(k + 1) >= 0.95:
+        k += 1
+    return v[k], v[n - 1 - k], coverage_of(k)
+
 lines = [
     "# The cost of the detectors when nothing is wrong",
     "",
     "Made by `tools/zokio-diag/detector_cost/detector-cost.sh build %d` at commit %s on %s (%d cores, "
-    "Linux %s). The micro benchmarks of `tools/zokio-bench/micro/micro_bench.cpp`, each program a "
-    "fresh process, alternated %d times (which goes first alternates too): `zokio-bench-micro` (the default options: the stall "
-    "watchdog armed at 100 ms with backtraces, deadlock detection after 1 s) against "
-    "`micro-detectors-off`, the same source with `stall_threshold` 0, "
-    "`stall_backtrace` off and `deadlock_grace` 0 (tools/zokio-diag/detector_cost/detectors_off.hpp). "
-    "Each figure is the median of the %d runs of the benchmark's per-operation figure (lower is "
-    "better); the ratio is armed / off, so above 1.00 is what the detectors cost. The machine is "
-    "shared with other work (load average %s before the runs, %s after): the verdict column says "
-    "`noise` when the difference between the medians is smaller than the spread of either "
-    "program's own runs, so that the run cannot tell the two apart." % (rounds, commit, cpu, os.cpu_count(), platform.release(), rounds, rounds, load[0], load[1]),
+    "Linux %s; load average %s before the runs, %s after). The micro benchmarks of "
+    "`tools/zokio-bench/micro/micro_bench.cpp`, each program a fresh process, in %d rounds: "
+    "`zokio-bench-micro` (the default options: the stall watchdog armed at 100 ms with backtraces and "
+    "the libuv poll-phase marks, deadlock detection after 1 s) and `micro-detectors-off`, the same "
+    "source with `stall_threshold` 0, `stall_backtrace` off and `deadlock_grace` 0 "
+    "(tools/zokio-diag/detector_cost/detectors_off.hpp), one right after the other, which goes first "
+    "alternating. Each round gives a paired ratio armed / off of the benchmark's per-operation figure "
+    "(above 1.00 is what the detectors cost); the table shows the median of the rounds' ratios and a "
+    "distribution-free confidence interval for it (order statistics, coverage in the last column). "
+    "The verdict is `within 3%%` when the whole interval is at most 1.03, `over 3%%` when it is all "
+    "above, and `undecided` when it straddles 1.03: the run cannot tell." % (
+        rounds, commit, cpu, os.cpu_count(), platform.release(), load[0], load[1], rounds),
     "",
-    "| benchmark | unit | armed (median) | off (median) | armed / off | armed spread | off spread | verdict |",
-    "|---|---|---:|---:|---:|---:|---:|---|",
+    "| benchmark | unit | armed (median) | off (median) | armed / off (median of rounds) | interval | coverage | verdict |",
+    "|---|---|---:|---:|---:|---|---:|---|",
 ]
-counts, within = {}, 0
+counts = {}
 for name in armed:
     if name not in off:
         continue
     unit, a = armed[name]
     _, o = off[name]
-    ma, mo = statistics.median(a), statistics.median(o)
-    sa, so = (max(a) - min(a)) / ma, (max(o) - min(o)) / mo
-    diff = abs(ma - mo) / mo
-    verdict = "noise" if diff < max(sa, so) else ("armed slower" if ma > mo else "armed faster")
+    ratios = [x / y for x, y in zip(a, o)]
+    low, high, coverage = median_interval(ratios)
+    verdict = "within 3%" if high <= 1.03 else ("over 3%" if low > 1.03 else "undecided")
     counts[verdict] = counts.get(verdict, 0) + 1
-    within = within + 1 if ma <= mo * 1.03 else within
-    lines.append("| %s | %s | %.1f | %.1f | %.3f | %.0f%% | %.0f%% | %s |" % (name, unit, ma, mo, ma / mo, 100 * sa, 100 * so, verdict))
-lines += ["", "Spread: (max - min) / median over the runs of one program.", "",
-          "Verdicts: " + ", ".join("%d %s" % (n, v) for v, n in sorted(counts.items())) +
-          "; armed within 3%% of off (median ratio at most 1.03): %d of %d benchmarks." % (within, sum(counts.values())),
-          "Whether the detectors stay within 3% is shown only by benchmarks whose verdict is not "
-          "`noise`; on a loaded machine, rerun the script when it is idle.", ""]
+    lines.append("| %s | %s | %.1f | %.1f | %.3f | %.3f to %.3f | %.1f%% | %s |" % (
+        name, unit, statistics.median(a), statistics.median(o), statistics.median(ratios), low, high,
+        100 * coverage, verdict))
+total = sum(counts.values())
+lines += ["", "Verdicts: " + ", ".join("%d %s" % (n, v) for v, n in sorted(counts.items())) +
+          " (of %d benchmarks)." % total, ""]
+if counts.get("within 3%", 0) == total:
+    lines.append("Every benchmark's interval is at most 1.03: in this run the armed detectors cost under 3%.")
+else:
+    lines.append("Not every interval is at most 1.03, so this run does not show that the armed detectors cost "
+                 "under 3% everywhere; an `undecided` row needs more rounds or a quieter machine.")
+lines.append("")
 tmp_out = out + ".tmp"
 open(tmp_out, "w").write("\n".join(lines))
 os.replace(tmp_out, out)
