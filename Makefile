@@ -5,8 +5,8 @@
 #                when that is not 0, make reports "Error <code>" and exits non-zero (make's 2)
 #   make test    the same set-up, then the whole test suite three times, each in its own tree,
 #                stopping at the first pass that fails (non-zero on a failure):
-#                  release  build/       GCC, -O3 (the tests themselves -O2): every test (what
-#                                        `make check` runs)
+#                  release  build/       GCC, -O3 (the tests, zokio-diag and zokio-soak -O2):
+#                                        every test (what `make check` runs)
 #                  asan     build-asan/  Clang 14 -O2 -gline-tables-only, ASan + UBSan
 #                                        (-fno-sanitize-recover=all) and LeakSanitizer, with
 #                                        the leak checks of tests/leak/

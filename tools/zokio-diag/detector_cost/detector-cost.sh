@@ -20,9 +20,14 @@ if [[ ! $rounds =~ ^[1-9][0-9]*$ ]]; then
 fi
 armed=$build/bin/zokio-bench-micro
 off=$build/bin/micro-detectors-off
+# micro-detectors-off is not part of the default build: build both (up to date) first.
+if ! cmake --build "$build" --target zokio-bench-micro micro-detectors-off >/dev/null; then
+  echo "detector-cost.sh: could not build zokio-bench-micro and micro-detectors-off in $build" >&2
+  exit 2
+fi
 for b in "$armed" "$off"; do
   [[ -x $b ]] || {
-    echo "detector-cost.sh: $b is not built (cmake --build $build --target zokio-bench-micro micro-detectors-off)" >&2
+    echo "detector-cost.sh: $b was not built" >&2
     exit 2
   }
 done
