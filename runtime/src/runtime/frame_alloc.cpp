@@ -1,5 +1,6 @@
 #include <zokio/detail/frame_alloc.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -20,8 +21,10 @@
 // - Size classes of 16 bytes from 32 bytes up to 2 KiB; larger frames go to operator new.
 // - Each thread keeps a free list per class. Allocating and freeing are a pointer pop and push;
 //   a block freed on another thread joins that thread's list.
-// - An empty list is refilled from the depot (batches other threads gave up), then by carving a
-//   new block from the thread's current slab. A thread's first MiB of slabs comes in 64 KiB
+// - An empty list is refilled from the depot (batches other threads gave up), then by carving
+//   new blocks from the thread's current slab: up to 32 at once (8 KiB at most), so that a storm
+//   of spawns takes the depot's lock once per batch, not once per frame. A thread's first MiB of
+//   slabs comes in 64 KiB
 //   pieces; after that a slab is 2 MiB, aligned and marked for transparent huge pages and
 //   populated in one call, so a storm of 100,000 spawns takes a handful of page faults rather
 //   than ten thousand (measured in docs/decisions.md).
@@ -50,6 +53,10 @@ constexpr std::size_t small_slab_budget = std::size_t{1} << 20;
 // Bytes a thread keeps on one class's list before it is set aside as a batch (and the batch set
 // aside before goes to the depot).
 constexpr std::size_t cache_bytes_per_class = std::size_t{512} << 10;
+// An empty list with nothing in the depot is refilled with up to this many blocks from the slab,
+// and no more bytes than carve_ahead_bytes (well under a list's cap of at least 64 blocks).
+constexpr std::size_t carve_ahead = 32;
+constexpr std::size_t carve_ahead_bytes = std::size_t{8} << 10;
 
 std::size_t class_of(std::size_t size) noexcept {
   if (size < min_block) {
@@ -209,7 +216,27 @@ struct pool {
       counts[c] = static_cast<std::uint32_t>(count - 1);
       return b;
     }
-    return carve(block_size(c));
+    return carve_batch(c);
+  }
+
+  /// Carves a block of class c, and up to carve_ahead - 1 more (within carve_ahead_bytes and the
+  /// current slab) onto its empty list, lowest address first.
+  void* carve_batch(std::size_t c) {
+    const std::size_t bytes = block_size(c);
+    void* first = carve(bytes);
+    std::size_t n = std::min<std::size_t>(carve_ahead - 1, carve_ahead_bytes / bytes);
+    n = std::min<std::size_t>(n, static_cast<std::size_t>(slab_end - slab) / bytes);
+    char* base = slab;
+    slab += n * bytes;
+    free_block* head = heads[c];
+    for (std::size_t i = n; i-- > 0;) {
+      auto* b = reinterpret_cast<free_block*>(base + i * bytes);
+      b->next = head;
+      head = b;
+    }
+    heads[c] = head;
+    counts[c] += static_cast<std::uint32_t>(n);
+    return first;
   }
 
   void* carve(std::size_t bytes) {
@@ -305,7 +332,7 @@ bool pool_usable() noexcept {
 }
 
 [[gnu::noinline]] void* alloc_slow(std::size_t c) {
-  if (!pool_usable()) {
+  if (t_pool.state != pool_state::ready && !pool_usable()) {
     return ::operator new(block_size(c)); // joins the pool when it is freed
   }
   pool& p = t_pool;
@@ -318,7 +345,7 @@ bool pool_usable() noexcept {
 }
 
 [[gnu::noinline]] void free_slow(free_block* b, std::size_t c) noexcept {
-  if (!pool_usable()) {
+  if (t_pool.state != pool_state::ready && !pool_usable()) {
     b->next = nullptr;
     the_depot().put(c, b, 1);
     return;
