@@ -290,8 +290,8 @@ struct pool {
 // with a destructor, whose first use registers it with the C++ runtime) on the slow path; `ready`
 // after that; `gone` once the hook has run: frames freed or allocated later on this thread (by
 // other thread-local or static destructors) go through the depot and operator new. With the
-// registration (a call) off the fast paths, each is a dozen instructions: callgrind counted 700
-// instructions a task in the chained_spawn workload before, 645 after.
+// registration (a call) off the fast paths, each is a dozen instructions (docs/decisions.md has
+// the callgrind counts before and after).
 static_assert(std::is_trivially_destructible_v<pool>);
 thread_local pool t_pool;
 
