@@ -1,5 +1,6 @@
 #include <zokio/task/spawn.hpp>
 
+#include "race.hpp"
 #include "zokio_test.hpp"
 
 #include <atomic>
@@ -75,6 +76,67 @@ TEST(spawn, a_detached_failure_reaches_on_task_error) {
   rt.block_on(detach_failing());
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0], "doomed: task failed");
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<int> fails_now() {
+  throw std::runtime_error("failed at once");
+  co_return 0;
+}
+
+zokio::task<int> succeeds_now() {
+  co_return 1;
+}
+
+// A handle dropped on a plain thread while its task finishes on its worker: the drop's detach
+// and the worker's finish race for the task's joiner word. Whichever wins, each failure is
+// reported once and each success never, and every record is freed (the clean shutdown).
+zokio::task<void> spawn_and_hand_off(std::vector<zokio::join_handle<int>>* out, int n) {
+  for (int i = 0; i < n; ++i) {
+    out->push_back(zokio::spawn_on(1, i % 2 == 0 ? fails_now() : succeeds_now()));
+  }
+  co_return;
+}
+
+TEST(spawn, detach_racing_finish_reports_each_failure_once) {
+  std::atomic<int> reports{0};
+  zokio::runtime rt{{.workers = 2, .on_task_error = [&](const zokio::task_failure&) {
+                       reports.fetch_add(1, std::memory_order_relaxed);
+                     }}};
+  constexpr int rounds = 200;
+  constexpr int per_round = 16;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<zokio::join_handle<int>> handles;
+    rt.block_on(spawn_and_hand_off(&handles, per_round));
+    // Dropped on a plain thread after a short, varying head start: some tasks are done by then
+    // (the detach reports), some not yet (the finish does).
+    std::thread dropper([&handles, round] {
+      zokio::testing::busy_for(std::chrono::microseconds(round % 20));
+      handles.clear();
+    });
+    dropper.join();
+  }
+  const int failing = rounds * per_round / 2;
+  zokio::testing::wait_until([&] { return reports.load() >= failing; }, 10s,
+                             "every detached failure reported");
+  EXPECT_EQ(reports.load(), failing);
+  EXPECT_EQ(rt.stats().tasks_failed, static_cast<std::uint64_t>(failing));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(spawn, a_failure_detached_after_it_finished_is_reported_once) {
+  int seen = 0;
+  zokio::runtime rt{{.workers = 1, .on_task_error = [&](const zokio::task_failure&) { ++seen; }}};
+  zokio::join_handle<int> h;
+  rt.block_on([](zokio::join_handle<int>* out) -> zokio::task<void> {
+    *out = zokio::spawn(fails_now());
+    while (!out->is_finished()) {
+      co_await zokio::yield_now();
+    }
+  }(&h));
+  EXPECT_EQ(seen, 0); // finished, still held: nobody has let go of its failure yet
+  h.detach();
+  EXPECT_EQ(seen, 1);
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -430,12 +430,19 @@ void finish_task(task_record* t) noexcept {
     break;
   }
   w->unlink_live(t);
-  const std::uintptr_t prev = t->m_joiner.exchange(joiner_done, std::memory_order_seq_cst);
-  if (prev != joiner_none && prev != joiner_done) {
-    auto* waiter = reinterpret_cast<completion_waiter*>(prev);
-    waiter->m_notify(waiter, t);
+  std::uintptr_t prev = t->m_joiner.load(std::memory_order_acquire);
+  if (prev == joiner_detached) {
+    // Nobody holds the handle: no other thread writes m_joiner any more.
+    t->m_joiner.store(joiner_done, std::memory_order_release);
+  } else {
+    prev = t->m_joiner.exchange(joiner_done, std::memory_order_seq_cst);
+    if (prev != joiner_none && prev != joiner_detached) {
+      auto* waiter = reinterpret_cast<completion_waiter*>(prev);
+      waiter->m_notify(waiter, t);
+    }
   }
-  if (t->m_outcome == task_outcome::error && t->m_detached.load(std::memory_order_seq_cst) &&
+  if (t->m_outcome == task_outcome::error &&
+      (prev == joiner_detached || t->m_detached.load(std::memory_order_seq_cst)) &&
       !t->m_error_reported.exchange(true)) {
     w->m_rt->report_failure(t);
   }
@@ -443,8 +450,31 @@ void finish_task(task_record* t) noexcept {
 }
 
 void detach_task(task_record* t) noexcept {
-  t->m_detached.store(true, std::memory_order_seq_cst);
-  if (t->done() && t->m_outcome == task_outcome::error && !t->m_error_reported.exchange(true)) {
+  // On the task's own worker, with only the handle and the unfinished task holding the record,
+  // nothing else can write its count or its joiner meanwhile: another reference comes only from
+  // a holder (the handle being dropped here, or the task, whose worker is this thread), and a
+  // joiner only through the handle. So no locked instruction: `spawn(...).detach()` in a task,
+  // the common case, costs two plain stores.
+  if (t_worker == t->m_worker && t->m_refs.load(std::memory_order_relaxed) == 2 &&
+      t->m_joiner.load(std::memory_order_relaxed) == joiner_none) {
+    t->m_joiner.store(joiner_detached, std::memory_order_relaxed);
+    t->m_refs.store(1, std::memory_order_relaxed);
+    return;
+  }
+  std::uintptr_t prev = joiner_none;
+  if (t->m_joiner.compare_exchange_strong(prev, joiner_detached, std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
+    t->release(); // finish_task sees joiner_detached and reports a failure itself
+    return;
+  }
+  // Done already (then report its failure here), or a waiter is still registered: then the old
+  // handshake, the flag against the exchange in finish_task.
+  if (prev != joiner_done) {
+    t->m_detached.store(true, std::memory_order_seq_cst);
+    prev = t->m_joiner.load(std::memory_order_seq_cst);
+  }
+  if (prev == joiner_done && t->m_outcome == task_outcome::error &&
+      !t->m_error_reported.exchange(true)) {
     // The handle may outlive its runtime: report through the runtime only while its worker
     // exists; after that the failure is still printed, never dropped and never a use of freed
     // memory. The lock keeps the worker alive while it reports.

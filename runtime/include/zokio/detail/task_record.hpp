@@ -23,6 +23,9 @@
 //   loads; a dump may show a slightly stale state, never a torn or freed one.
 // - `m_outcome` and `m_error` are written by the owner before `m_joiner` is exchanged to
 //   `joiner_done` (release) and read by others only after observing `joiner_done` (acquire).
+// - `m_joiner` is none, a completion_waiter* (a join, join_set, scope or timeout waits), detached
+//   (the handle let go first) or done. Only the owner moves it to done; once it is detached,
+//   only the owner writes it at all, which spares finish_task an atomic exchange.
 
 namespace zokio::detail {
 
@@ -67,6 +70,9 @@ struct completion_waiter {
 
 inline constexpr std::uintptr_t joiner_none = 0;
 inline constexpr std::uintptr_t joiner_done = 1;
+/// The join_handle let go without a joiner: nobody but the owner writes m_joiner any more, so
+/// finish_task stores joiner_done instead of exchanging it, and it reports a failure.
+inline constexpr std::uintptr_t joiner_detached = 2;
 
 /// What differs between the records of tasks of different result types.
 struct task_ops {
@@ -141,7 +147,7 @@ struct task_record {
   std::atomic<std::uint64_t> m_self_wakes{0};
 
   // --- completion ---
-  std::atomic<std::uintptr_t> m_joiner{joiner_none}; // none, done, or a completion_waiter*
+  std::atomic<std::uintptr_t> m_joiner{joiner_none}; // none, detached, done, or a waiter
   std::exception_ptr m_error;
   std::atomic<std::uint32_t> m_refs{2};
 
@@ -152,6 +158,9 @@ struct task_record {
   std::atomic<bool> m_cancel_requested{false};
 
   // --- completion ---
+  /// Set by a detach that found a completion_waiter still registered (m_joiner could not become
+  /// detached); finish_task then reads it after its exchange. error_reported makes sure a failure
+  /// is reported once when both sides see it.
   std::atomic<bool> m_detached{false};
   std::atomic<bool> m_error_reported{false};
   task_outcome m_outcome = task_outcome::pending;
@@ -177,8 +186,13 @@ struct task_record {
   }
 
   void add_ref() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
+  /// Drops one reference; the last frees the record. A holder that sees the count at 1 holds the
+  /// only reference, and no other can appear (only a holder adds one): it frees without the
+  /// atomic decrement. The acquire load pairs with the other holders' releasing decrements. Most
+  /// tasks end that way: their handle was dropped or joined before they finished, or after.
   void release() noexcept {
-    if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (m_refs.load(std::memory_order_acquire) == 1 ||
+        m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       m_ops->destroy(this);
     }
   }

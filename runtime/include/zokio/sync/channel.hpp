@@ -348,7 +348,9 @@ void close_channel(channel_state<T>* s) noexcept {
 
 template <typename T>
 void release_channel(channel_state<T>* s) noexcept {
-  if (s->m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  // The last handle sees the count at 1 (only a handle adds one): no atomic decrement then.
+  if (s->m_refs.load(std::memory_order_acquire) == 1 ||
+      s->m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     delete s;
   }
 }
