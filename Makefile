@@ -17,7 +17,10 @@
 #                parsers) and the public headers' compile-only check, which the other two
 #                make. Options come from the asan and tsan presets in CMakePresets.json (line
 #                tables are all a symbolized sanitizer report needs, and they compile faster
-#                than -g); any sanitizer report fails the test that printed it.
+#                than -g); any sanitizer report fails the test that printed it. TSan's
+#                processes wait 50 ms at exit for a late race (atexit_sleep_ms), not TSan's
+#                default second: every test case is a process of its own, and that second was
+#                most of the tsan suite's time.
 #                While a pass's suite runs, the next sanitizer tree is configured and built at
 #                nice 19 (scripts/make-test.sh), so a suite's waiting is not idle time.
 #                Each build and suite prints how long it took, and .ci/run the total, so the
@@ -32,9 +35,9 @@
 #                client's response framing), bench_compare (zokio-bench compare's JSON reader),
 #                tool_args (zokio-bench's and zokio-soak's argument parsing). FUZZ_TARGET=<name>
 #                runs one of them alone (make fuzz FUZZ_TARGET=http_router FUZZ_SECONDS=300).
-#                make test runs http_request for 30 s and each other target for 15 s in the asan
-#                pass, in parallel (ZOKIO_FUZZ_SECONDS_<target> in the asan tree's cache changes
-#                one target's time, ZOKIO_FUZZ_SECONDS every target's)
+#                make test runs each target for 30 s in the asan pass, two at a time
+#                (ZOKIO_FUZZ_SECONDS_<target> in the asan tree's cache changes one target's
+#                time, ZOKIO_FUZZ_SECONDS every target's)
 #   make format  clang-format the project's *.cpp/*.hpp in place
 #   make clean   remove the preset build directories
 #
