@@ -254,9 +254,7 @@ constexpr scenario battery[] = {
 };
 
 bool chosen(const scenario& s, const blocking_check_options& options) {
-  return (!s.planted || options.inject_blocking) &&
-         (options.only.empty() ||
-          std::find(options.only.begin(), options.only.end(), s.name) != options.only.end());
+  return selected(!s.planted || options.inject_blocking, s.name, options.only);
 }
 
 } // namespace

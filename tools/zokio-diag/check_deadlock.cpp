@@ -459,9 +459,7 @@ constexpr scenario battery[] = {
 };
 
 bool chosen(const scenario& s, const deadlock_check_options& options) {
-  return (!s.planted || options.inject_deadlock) &&
-         (options.only.empty() ||
-          std::find(options.only.begin(), options.only.end(), s.name) != options.only.end());
+  return selected(!s.planted || options.inject_deadlock, s.name, options.only);
 }
 
 } // namespace

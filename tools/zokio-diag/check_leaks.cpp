@@ -370,8 +370,7 @@ constexpr scenario battery[] = {
 };
 
 bool chosen(const scenario& s, const leak_check_options& options) {
-  return options.only.empty() ||
-         std::find(options.only.begin(), options.only.end(), s.name) != options.only.end();
+  return selected(true, s.name, options.only);
 }
 
 } // namespace

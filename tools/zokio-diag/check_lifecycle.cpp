@@ -265,9 +265,7 @@ const scenario battery[] = {
 };
 
 bool chosen(const scenario& s, const lifecycle_check_options& options) {
-  return (s.planted == nullptr || options.*(s.planted)) &&
-         (options.only.empty() ||
-          std::find(options.only.begin(), options.only.end(), s.name) != options.only.end());
+  return selected(s.planted == nullptr || options.*(s.planted), s.name, options.only);
 }
 
 } // namespace

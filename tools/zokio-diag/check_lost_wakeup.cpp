@@ -178,9 +178,7 @@ constexpr scenario battery[] = {
 };
 
 bool chosen(const scenario& s, const lost_wakeup_check_options& options) {
-  return (!s.planted || options.inject_lost_wakeup) &&
-         (options.only.empty() ||
-          std::find(options.only.begin(), options.only.end(), s.name) != options.only.end());
+  return selected(!s.planted || options.inject_lost_wakeup, s.name, options.only);
 }
 
 } // namespace

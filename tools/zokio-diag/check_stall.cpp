@@ -377,8 +377,7 @@ constexpr scenario battery[] = {
 bool chosen(const scenario& s, const stall_check_options& options) {
   const bool runs = s.by == planted::no || (s.by == planted::stall && options.inject_stall) ||
                     (s.by == planted::callback_stall && options.inject_callback_stall);
-  return runs && (options.only.empty() || std::find(options.only.begin(), options.only.end(),
-                                                    s.name) != options.only.end());
+  return selected(runs, s.name, options.only);
 }
 
 } // namespace

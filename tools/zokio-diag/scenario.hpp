@@ -9,11 +9,13 @@
 #include <zokio/diag/deadlock.hpp>
 #include <zokio/runtime/runtime.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -171,6 +173,12 @@ check_result run_battery(std::string check, const std::vector<named_scenario>& b
 
 /// Milliseconds with one decimal: "12.5 ms".
 std::string ms(std::chrono::nanoseconds d);
+
+/// Whether a scenario named `name` runs: `enabled` (it plants no bug, or --inject asked for the
+/// one it plants) and --only, `only`, is empty or names it.
+inline bool selected(bool enabled, std::string_view name, const std::vector<std::string>& only) {
+  return enabled && (only.empty() || std::find(only.begin(), only.end(), name) != only.end());
+}
 
 /// The names of the scenarios of `battery` that `chosen` picks, in battery order.
 template <typename Battery, typename Chosen>
