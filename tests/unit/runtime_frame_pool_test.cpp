@@ -80,8 +80,8 @@ zokio::task<void> storm(std::size_t n) {
   EXPECT_EQ(left, 0u);
 }
 
-TEST(frame_pool, a_second_storm_of_spawns_reuses_the_first_ones_memory) {
-  SKIP_WITHOUT_POOL();
+/// Four storms of 50,000 tasks in one runtime: the pool takes no slab after the first.
+void expect_later_storms_reuse_memory(zokio::task<void> (*storm)(std::size_t)) {
   zokio::runtime rt{{.workers = 1}};
   rt.block_on(storm(50'000));
   const std::size_t after_first = frame_pool_reserved_bytes();
@@ -90,6 +90,36 @@ TEST(frame_pool, a_second_storm_of_spawns_reuses_the_first_ones_memory) {
   }
   EXPECT_EQ(frame_pool_reserved_bytes(), after_first);
   zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(frame_pool, a_second_storm_of_spawns_reuses_the_first_ones_memory) {
+  SKIP_WITHOUT_POOL();
+  expect_later_storms_reuse_memory(&storm);
+}
+
+// The same with every task detached at its spawn (the owner-thread detach): the records and
+// frames of finished detached tasks come back too.
+zokio::task<void> detached_storm(std::size_t n) {
+  zokio::event go;
+  zokio::event all_done;
+  std::size_t left = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    zokio::spawn([](zokio::event* e, std::size_t* left, zokio::event* done) -> zokio::task<void> {
+      co_await e->wait();
+      if (--*left == 0) {
+        done->set();
+      }
+    }(&go, &left, &all_done))
+        .detach();
+  }
+  co_await zokio::yield_now(); // every task parks
+  go.set();
+  co_await all_done.wait();
+}
+
+TEST(frame_pool, a_second_storm_of_detached_spawns_reuses_the_first_ones_memory) {
+  SKIP_WITHOUT_POOL();
+  expect_later_storms_reuse_memory(&detached_storm);
 }
 
 // Blocks allocated on one thread and freed on another (a spawn_on storm) circulate through the

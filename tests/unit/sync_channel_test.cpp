@@ -393,6 +393,36 @@ TEST(channel, dropping_the_receiver_destroys_every_queued_value_once) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
+// An unbounded channel's receive takes the whole backlog at once; values sent meanwhile, and
+// after a close, still come out in order, and size() counts both.
+zokio::task<bool> backlog_taken_in_order() {
+  auto [tx, rx] = zokio::make_channel<int>(0);
+  int next_sent = 0;
+  for (; next_sent < 100; ++next_sent) {
+    co_await tx.send(int{next_sent});
+  }
+  int next_received = 0;
+  bool in_order = true;
+  for (int round = 0; round < 50; ++round) {
+    const std::optional<int> v = co_await rx.recv(); // the first takes every value queued
+    in_order = in_order && v == next_received++;
+    EXPECT_EQ(rx.size(), static_cast<std::size_t>(next_sent - next_received));
+    co_await tx.send(int{next_sent++}); // queued behind the ones taken
+    EXPECT_TRUE(rx.try_recv() == next_received++);
+  }
+  tx.close();
+  while (std::optional<int> v = co_await rx.recv()) {
+    in_order = in_order && *v == next_received++;
+  }
+  co_return in_order&& next_received == next_sent&& next_sent == 150;
+}
+
+TEST(channel, an_unbounded_receive_takes_the_backlog_and_keeps_the_order) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(backlog_taken_in_order()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
 // --- cancellation -------------------------------------------------------------------------------
 
 zokio::task<int> recv_one(zokio::receiver<int>* rx, zokio::event* started) {

@@ -21,6 +21,9 @@
 //   the two waiter lists (blocked senders, waiting receivers) with each waiter's links, value
 //   slot and outcome. It is never held across a suspension, and tasks are woken after it is
 //   released.
+// - `m_rx_buf` is the receiver's alone: on an unbounded channel, a receive that finds several
+//   values queued moves them all there under the lock, and the receives after it take them
+//   without the lock (nothing else reads them; the receiver is used by one task at a time).
 // - `m_senders` counts the live senders (the last one to go closes the channel); `m_refs` counts
 //   the handles keeping the state alive.
 //
@@ -235,7 +238,20 @@ struct channel_waiters {
 template <typename T>
 class channel_state {
 public:
-  explicit channel_state(std::size_t capacity) noexcept : m_buf(capacity), m_capacity(capacity) {}
+  explicit channel_state(std::size_t capacity) noexcept
+      : m_buf(capacity), m_rx_buf(capacity), m_capacity(capacity) {}
+
+  // --- the receiver's side only ---
+
+  /// Takes the oldest value from the values an unbounded channel's receiver took in one go
+  /// (pop_locked). False when it holds none. No lock: only the receiver touches m_rx_buf.
+  bool pop_taken(std::optional<T>& out) noexcept {
+    if (m_rx_buf.empty()) {
+      return false;
+    }
+    out.emplace(m_rx_buf.pop_front());
+    return true;
+  }
 
   // --- under m_mutex ---
 
@@ -267,9 +283,18 @@ public:
   /// Takes the oldest value into `out` and refills the freed slot from the first blocked sender
   /// (then `*wake` is that sender's task). True when done: a value was taken, or the channel is
   /// closed and drained (`out` stays empty). Never throws.
+  /// Called by the receiver only, with m_rx_buf empty (pop_taken first): on an unbounded channel
+  /// (where no sender ever waits) it takes every queued value at once into m_rx_buf, so that the
+  /// receives after it take no lock until those are gone. The values stay in order: the taken
+  /// ones are all older than anything sent after.
   bool pop_locked(std::optional<T>& out, task_record** wake) noexcept {
     if (m_buf.empty()) {
       return m_closed; // senders wait only on a full buffer: none waits now
+    }
+    if (m_capacity == 0 && m_buf.size() > 1) {
+      m_rx_buf.swap(m_buf);
+      out.emplace(m_rx_buf.pop_front());
+      return true;
     }
     out.emplace(m_buf.pop_front());
     if (channel_send_awaiter<T>* s = m_senders_waiting.pop_claimed()) {
@@ -298,6 +323,9 @@ public:
   channel_waiters<channel_send_awaiter<T>> m_senders_waiting;
   channel_waiters<channel_recv_awaiter<T>> m_receivers;
   bool m_closed = false;
+
+  // --- the receiver only (no lock): values taken from m_buf in one go, older than m_buf's ---
+  channel_queue<T> m_rx_buf;
 
   // --- immutable ---
   const std::size_t m_capacity; // 0: unbounded
@@ -448,6 +476,9 @@ public:
     if (!m_done && m_s == nullptr) {
       m_done = true; // an empty receiver: as if closed and drained
     }
+    if (!m_done && m_s->pop_taken(m_slot)) {
+      m_done = true;
+    }
     if (!m_done) {
       task_record* woken = nullptr;
       {
@@ -465,6 +496,10 @@ public:
   }
 
   bool arm() noexcept {
+    if (m_s->pop_taken(m_slot)) {
+      m_done = true;
+      return false;
+    }
     task_record* woken = nullptr;
     {
       std::lock_guard lock(m_s->m_mutex);
@@ -644,7 +679,7 @@ public:
   /// then means drained for good.
   std::optional<T> try_recv() noexcept {
     std::optional<T> out;
-    if (m_s == nullptr) {
+    if (m_s == nullptr || m_s->pop_taken(out)) {
       return out;
     }
     detail::task_record* woken = nullptr;
@@ -681,7 +716,7 @@ public:
       return 0;
     }
     std::lock_guard lock(m_s->m_mutex);
-    return m_s->m_buf.size();
+    return m_s->m_buf.size() + m_s->m_rx_buf.size();
   }
 
 private:
@@ -693,6 +728,8 @@ private:
     // Drop the queued values now, outside the lock: a value's destructor may use the channel
     // (a message that carries a sender of it, for instance).
     detail::channel_queue<T> dropped;
+    detail::channel_queue<T> dropped_taken;
+    dropped_taken.swap(m_s->m_rx_buf);
     {
       std::lock_guard lock(m_s->m_mutex);
       dropped.swap(m_s->m_buf);
@@ -714,7 +751,9 @@ struct channel_pair {
 ///
 /// `T` must be nothrow move-constructible (values move under the channel's lock). Storage is a
 /// list of blocks of about 4 KiB (channel_queue): in steady state a send and a receive allocate
-/// nothing and take one uncontended spinlock each. Each operation wakes at most
+/// nothing and take one uncontended spinlock each, except that a receive on an unbounded
+/// channel with several values queued takes them all at once, and the receives after it take no
+/// lock until they are gone. Each operation wakes at most
 /// one task (close wakes all), and a receiver woken once finds every value queued meanwhile
 /// without waiting again.
 template <typename T>
