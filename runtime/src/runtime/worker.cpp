@@ -76,7 +76,7 @@ void worker_core::remote_wake(task_record* t) noexcept {
 }
 
 bool worker::post(task_record* t, inbox_op op, void* arg) noexcept {
-  std::lock_guard<std::mutex> lock(m_inbox_mutex);
+  std::lock_guard<spinlock> lock(m_inbox_mutex);
   // Refused: the worker is torn down (a wake from a thread the runtime does not know about,
   // after shutdown: its task was reported as left), a spawn once shutdown has begun, or a
   // message that cannot be queued for want of memory.
@@ -101,18 +101,18 @@ bool worker::post(task_record* t, inbox_op op, void* arg) noexcept {
 }
 
 void worker::close_intake() noexcept {
-  std::lock_guard<std::mutex> lock(m_inbox_mutex);
+  std::lock_guard<spinlock> lock(m_inbox_mutex);
   m_intake_open = false;
 }
 
 bool worker::inbox_empty() noexcept {
-  std::lock_guard<std::mutex> lock(m_inbox_mutex);
+  std::lock_guard<spinlock> lock(m_inbox_mutex);
   return m_inbox.empty();
 }
 
 void worker::drain_inbox() noexcept {
   {
-    std::lock_guard<std::mutex> lock(m_inbox_mutex);
+    std::lock_guard<spinlock> lock(m_inbox_mutex);
     m_inbox_work.swap(m_inbox);
     m_inbox_pending.store(false, std::memory_order_relaxed);
   }
@@ -152,7 +152,7 @@ void worker::settle_leftovers(shutdown_report& report) noexcept {
   // m_async_open is false: nothing is added any more, the lock only orders us after the last
   // post().
   {
-    std::lock_guard<std::mutex> lock(m_inbox_mutex);
+    std::lock_guard<spinlock> lock(m_inbox_mutex);
     m_inbox_work.swap(m_inbox);
     m_inbox_pending.store(false, std::memory_order_relaxed);
   }
@@ -467,7 +467,7 @@ void worker::teardown(shutdown_report& report, std::chrono::steady_clock::time_p
   // a libuv request or another worker still points to. They are reported instead.
   report.tasks_left += live_count();
   {
-    std::lock_guard<std::mutex> lock(m_inbox_mutex);
+    std::lock_guard<spinlock> lock(m_inbox_mutex);
     m_async_open = false;
   }
   settle_leftovers(report);

@@ -21,7 +21,9 @@
 // Threads and ownership:
 // - The owner thread (the worker's own thread, or for worker 0 whoever is in block_on or
 //   shutdown) touches the loop, the queues, the timer heap and the counters.
-// - Any thread may post() to the inbox: it is guarded by m_inbox_mutex and followed by
+// - Any thread may post() to the inbox: it is guarded by m_inbox_mutex (a spinlock: its
+//   sections are a push_back or a swap, and a std::mutex costs a process that has more than one
+//   thread two locked instructions and two library calls a post) and followed by
 //   uv_async_send, the one thread-safe libuv call. The owner drains the whole inbox per callback.
 // - The live list is guarded by m_live_lock (a spinlock): the owner links and unlinks, task
 //   dumps from other threads read it.
@@ -169,7 +171,7 @@ private:
   bool m_closed = false;
   timer_driver m_timers;
 
-  std::mutex m_inbox_mutex;
+  spinlock m_inbox_mutex;
   std::vector<inbox_item> m_inbox;
   std::vector<inbox_item> m_inbox_work;
   std::atomic<bool> m_inbox_pending{false};
