@@ -4,21 +4,14 @@
 // when the compiler gets it right, 1 when it shows the defect. No Zokio header: the defect is the
 // compiler's alone.
 
+#include "check_task.hpp"
+
 #include <coroutine>
 #include <optional>
 
 namespace {
 
-struct task {
-  struct promise_type {
-    task get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_always final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept {}
-  };
-  std::coroutine_handle<promise_type> h;
-};
+using zokio_check::task;
 
 int values = 0;
 int got = 0;

@@ -423,6 +423,71 @@ TEST(channel, an_unbounded_receive_takes_the_backlog_and_keeps_the_order) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
+// A deep unbounded backlog grows its queue's blocks (up to 1 MiB, mapped with their pages faulted
+// in from 64 KiB on). Three million values, sent in two bursts with a partial drain between (so
+// that both the receiver's taken backlog and the sender's queue hold grown blocks), come out in
+// order.
+zokio::task<bool> deep_backlog_in_order() {
+  auto [tx, rx] = zokio::make_channel<std::uint64_t>(0);
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  bool in_order = true;
+  for (; sent < 1'000'000; ++sent) {
+    in_order = in_order && co_await tx.send(std::uint64_t{sent});
+  }
+  for (; received < 400'000; ++received) {
+    const std::optional<std::uint64_t> v = co_await rx.recv();
+    in_order = in_order && v == received;
+  }
+  for (; sent < 3'000'000; ++sent) {
+    in_order = in_order && co_await tx.send(std::uint64_t{sent});
+  }
+  EXPECT_EQ(rx.size(), sent - received);
+  tx.close();
+  for (;;) {
+    const std::optional<std::uint64_t> v = co_await rx.recv();
+    if (!v) {
+      break;
+    }
+    in_order = in_order && *v == received++;
+  }
+  co_return in_order&& received == 3'000'000;
+}
+
+TEST(channel, a_deep_unbounded_backlog_grows_its_blocks_and_keeps_the_order) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_TRUE(rt.block_on(deep_backlog_in_order()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// Over-aligned values that own memory, left queued in grown blocks (the receiver's taken backlog
+// and the sender's queue both) when the channel goes: each is destroyed exactly once.
+struct alignas(64) tracked_value {
+  std::shared_ptr<int> live;
+};
+
+zokio::task<long> drop_deep_backlog(std::shared_ptr<int> live) {
+  auto [tx, rx] = zokio::make_channel<tracked_value>(0);
+  for (int i = 0; i < 200'000; ++i) {
+    tracked_value v{live}; // not `send(tracked_value{live})`: GCC 12 destroys that twice
+    co_await tx.send(std::move(v));
+  }
+  const std::optional<tracked_value> first = co_await rx.recv(); // takes the whole backlog
+  for (int i = 0; i < 100'000; ++i) {
+    tracked_value v{live};
+    co_await tx.send(std::move(v));
+  }
+  co_return live.use_count() - 3; // less the caller's, this task's and `first`'s copies
+}
+
+TEST(channel, grown_blocks_destroy_every_queued_value_once) {
+  zokio::runtime rt{{.workers = 1}};
+  auto live = std::make_shared<int>(0);
+  EXPECT_EQ(rt.block_on(drop_deep_backlog(live)), 299'999);
+  EXPECT_EQ(live.use_count(), 1);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
 // --- cancellation -------------------------------------------------------------------------------
 
 zokio::task<int> recv_one(zokio::receiver<int>* rx, zokio::event* started) {

@@ -54,15 +54,27 @@ enum class send_status : std::uint8_t {
 
 namespace detail {
 
-/// The channel's queue: a list of fixed-size blocks (about 4 KiB of values each, or the bound of
-/// a smaller bounded channel). A send past the last block links a new one; a receive that empties
-/// a block unlinks it and keeps it as the spare, so a channel in steady state allocates nothing
-/// per message, a burst never copies the values already queued (as a doubling ring would), and a
-/// drained queue gives its memory back but for one block. Not thread-safe.
+/// Maps `bytes` (a whole number of pages) of zeroed memory with every page already faulted in
+/// (MAP_POPULATE on Linux: one system call instead of a page fault per 4 KiB on first touch).
+/// Throws std::bad_alloc.
+void* map_queue_block(std::size_t bytes);
+void unmap_queue_block(void* p, std::size_t bytes) noexcept;
+
+/// The channel's queue: a list of blocks (about 4 KiB of values each, or the bound of a smaller
+/// bounded channel). A send past the last block links a new one; a receive that empties a block
+/// unlinks it and keeps it as the spare, so a channel in steady state allocates nothing per
+/// message, a burst never copies the values already queued (as a doubling ring would), and a
+/// drained queue gives its memory back but for one block.
+/// An unbounded queue holding more than four blocks' worth grows: each new block twice the last,
+/// up to 1 MiB. From 64 KiB on, a block is mapped with its pages faulted in at once, so a deep
+/// backlog costs a system call per block instead of a page fault per page (on a virtual machine
+/// a fault is several microseconds). Only base-size blocks are kept as the spare. Not
+/// thread-safe.
 template <typename T>
 class channel_queue {
 public:
-  explicit channel_queue(std::size_t capacity = 0) noexcept : m_block_slots(slots_for(capacity)) {}
+  explicit channel_queue(std::size_t capacity = 0) noexcept
+      : m_block_slots(slots_for(capacity)), m_grows(capacity == 0) {}
   channel_queue(const channel_queue&) = delete;
   channel_queue& operator=(const channel_queue&) = delete;
   ~channel_queue() {
@@ -75,17 +87,8 @@ public:
 
   /// Appends. May throw std::bad_alloc (a new block), before anything changed.
   void push_back(T&& v) {
-    if (m_tail_block == nullptr || m_tail == m_block_slots) {
-      block* b = m_spare != nullptr ? std::exchange(m_spare, nullptr) : new_block();
-      b->m_next = nullptr;
-      if (m_tail_block != nullptr) {
-        m_tail_block->m_next = b;
-      } else {
-        m_head_block = b;
-        m_head = 0;
-      }
-      m_tail_block = b;
-      m_tail = 0;
+    if (m_tail_block == nullptr || m_tail == m_tail_block->m_slots) {
+      link_block();
     }
     std::construct_at(slot(m_tail_block, m_tail), std::move(v));
     ++m_tail;
@@ -93,10 +96,10 @@ public:
   }
 
   /// Sets a block aside now, so that the next push past a block's end does not allocate. May
-  /// throw std::bad_alloc.
+  /// throw std::bad_alloc. (Bounded queues only: their blocks are all of the base size.)
   void reserve_spare() {
     if (m_spare == nullptr) {
-      m_spare = new_block();
+      m_spare = new_block(m_block_slots);
     }
   }
 
@@ -108,7 +111,7 @@ public:
     ++m_head;
     if (--m_size == 0) {
       m_head = m_tail = 0; // one block left, reused from its start (a ping-pong stays in it)
-    } else if (m_head == m_block_slots) {
+    } else if (m_head == m_head_block->m_slots) {
       block* done = std::exchange(m_head_block, m_head_block->m_next);
       m_head = 0;
       recycle(done);
@@ -124,6 +127,7 @@ public:
     std::swap(m_tail, o.m_tail);
     std::swap(m_size, o.m_size);
     std::swap(m_block_slots, o.m_block_slots);
+    std::swap(m_grows, o.m_grows);
   }
 
   /// Destroys every value and frees every block but the spare.
@@ -141,10 +145,18 @@ public:
 private:
   struct block {
     block* m_next;
+    std::size_t m_slots;
   };
   static constexpr std::size_t k_align = alignof(T) > alignof(block) ? alignof(T) : alignof(block);
   static constexpr std::size_t k_offset =
       (sizeof(block) + alignof(T) - 1) / alignof(T) * alignof(T);
+  static constexpr std::size_t k_grow_after = 4;             // base blocks' worth queued
+  static constexpr std::size_t k_max_block_bytes = 1u << 20; // a grown block's limit
+  static constexpr std::size_t k_mapped_bytes = 64u << 10;   // from here on, mapped
+  static constexpr std::size_t k_page = 4096;
+  // The aligned operator new only where the values need it: glibc serves it with memalign, which
+  // splits each block out of a larger chunk and leaves the remainders in its bins.
+  static constexpr bool k_overaligned = k_align > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
   static std::size_t slots_for(std::size_t capacity) noexcept {
     std::size_t n = 4096 / sizeof(T);
@@ -153,22 +165,67 @@ private:
     }
     return capacity != 0 && capacity < n ? capacity : n;
   }
-  std::size_t block_bytes() const noexcept { return k_offset + m_block_slots * sizeof(T); }
+  static std::size_t bytes_for(std::size_t slots) noexcept { return k_offset + slots * sizeof(T); }
+  static bool mapped(std::size_t bytes) noexcept {
+    return bytes >= k_mapped_bytes && k_align <= k_page;
+  }
   static T* slot(block* b, std::size_t i) noexcept {
     return reinterpret_cast<T*>(reinterpret_cast<std::byte*>(b) + k_offset) + i;
   }
-  block* new_block() {
-    void* p = ::operator new (block_bytes(), std::align_val_t{k_align});
-    return ::new (p) block{nullptr};
+
+  /// The slots of the next tail block: the base, or on an unbounded queue with a deep backlog
+  /// twice the current tail's (within k_max_block_bytes, whole pages once mapped).
+  std::size_t next_slots() const noexcept {
+    if (!m_grows || m_tail_block == nullptr || m_size < k_grow_after * m_block_slots) {
+      return m_block_slots;
+    }
+    const std::size_t most = (k_max_block_bytes - k_offset) / sizeof(T);
+    std::size_t slots = m_tail_block->m_slots * 2;
+    if (slots > most) {
+      slots = most > m_block_slots ? most : m_block_slots;
+    }
+    if (const std::size_t bytes = bytes_for(slots); mapped(bytes)) {
+      slots = ((bytes + k_page - 1) / k_page * k_page - k_offset) / sizeof(T); // fill the pages
+    }
+    return slots;
   }
-  void free_block(block* b) noexcept {
-    if (b != nullptr) {
+  void link_block() {
+    const std::size_t slots = next_slots();
+    block* b = slots == m_block_slots && m_spare != nullptr ? std::exchange(m_spare, nullptr)
+                                                            : new_block(slots);
+    b->m_next = nullptr;
+    if (m_tail_block != nullptr) {
+      m_tail_block->m_next = b;
+    } else {
+      m_head_block = b;
+      m_head = 0;
+    }
+    m_tail_block = b;
+    m_tail = 0;
+  }
+  static block* new_block(std::size_t slots) {
+    const std::size_t bytes = bytes_for(slots);
+    void* p = mapped(bytes)   ? map_queue_block((bytes + k_page - 1) / k_page * k_page)
+              : k_overaligned ? ::operator new (bytes, std::align_val_t{k_align})
+                              : ::operator new(bytes);
+    return ::new (p) block{nullptr, slots};
+  }
+  static void free_block(block* b) noexcept {
+    if (b == nullptr) {
+      return;
+    }
+    const std::size_t bytes = bytes_for(b->m_slots);
+    if (mapped(bytes)) {
+      unmap_queue_block(b, (bytes + k_page - 1) / k_page * k_page);
+    } else if constexpr (k_overaligned) {
       // Unsized: Clang does not declare sized deallocation functions by default.
       ::operator delete (b, std::align_val_t{k_align});
+    } else {
+      ::operator delete(b);
     }
   }
   void recycle(block* b) noexcept {
-    if (m_spare == nullptr) {
+    if (m_spare == nullptr && b->m_slots == m_block_slots) {
       m_spare = b;
     } else {
       free_block(b);
@@ -181,7 +238,8 @@ private:
   std::size_t m_head = 0; // next value to receive: slot m_head of m_head_block
   std::size_t m_tail = 0; // next free slot of m_tail_block
   std::size_t m_size = 0;
-  std::size_t m_block_slots;
+  std::size_t m_block_slots; // the base block's
+  bool m_grows;              // unbounded: deep backlogs get larger blocks
 };
 
 template <typename T>

@@ -1,0 +1,33 @@
+#include <zokio/sync/channel.hpp>
+
+#include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace zokio::detail {
+
+void* map_queue_block(std::size_t bytes) {
+#if defined(__linux__)
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (p == MAP_FAILED) {
+    throw std::bad_alloc();
+  }
+  return p;
+#else
+  return ::operator new (bytes, std::align_val_t{4096});
+#endif
+}
+
+void unmap_queue_block(void* p, std::size_t bytes) noexcept {
+#if defined(__linux__)
+  ::munmap(p, bytes);
+#else
+  (void)bytes;
+  ::operator delete (p, std::align_val_t{4096});
+#endif
+}
+
+} // namespace zokio::detail
