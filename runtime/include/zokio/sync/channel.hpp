@@ -67,9 +67,9 @@ void unmap_queue_block(void* p, std::size_t bytes) noexcept;
 /// drained queue gives its memory back but for one block.
 /// An unbounded queue holding more than four blocks' worth grows: each new block twice the last,
 /// up to 1 MiB. From 64 KiB on, a block is mapped with its pages faulted in at once, so a deep
-/// backlog costs a system call per block instead of a page fault per page (on a virtual machine
-/// a fault is several microseconds). Only base-size blocks are kept as the spare. Not
-/// thread-safe.
+/// backlog costs a system call per block instead of a page fault per page (docs/decisions.md,
+/// "A deep unbounded backlog gets larger blocks"). Only base-size blocks are kept as the spare.
+/// Not thread-safe.
 template <typename T>
 class channel_queue {
 public:
@@ -169,6 +169,9 @@ private:
   static bool mapped(std::size_t bytes) noexcept {
     return bytes >= k_mapped_bytes && k_align <= k_page;
   }
+  static std::size_t whole_pages(std::size_t bytes) noexcept {
+    return (bytes + k_page - 1) / k_page * k_page;
+  }
   static T* slot(block* b, std::size_t i) noexcept {
     return reinterpret_cast<T*>(reinterpret_cast<std::byte*>(b) + k_offset) + i;
   }
@@ -185,7 +188,7 @@ private:
       slots = most > m_block_slots ? most : m_block_slots;
     }
     if (const std::size_t bytes = bytes_for(slots); mapped(bytes)) {
-      slots = ((bytes + k_page - 1) / k_page * k_page - k_offset) / sizeof(T); // fill the pages
+      slots = (whole_pages(bytes) - k_offset) / sizeof(T); // fill the pages
     }
     return slots;
   }
@@ -205,7 +208,7 @@ private:
   }
   static block* new_block(std::size_t slots) {
     const std::size_t bytes = bytes_for(slots);
-    void* p = mapped(bytes)   ? map_queue_block((bytes + k_page - 1) / k_page * k_page)
+    void* p = mapped(bytes)   ? map_queue_block(whole_pages(bytes))
               : k_overaligned ? ::operator new (bytes, std::align_val_t{k_align})
                               : ::operator new(bytes);
     return ::new (p) block{nullptr, slots};
@@ -216,7 +219,7 @@ private:
     }
     const std::size_t bytes = bytes_for(b->m_slots);
     if (mapped(bytes)) {
-      unmap_queue_block(b, (bytes + k_page - 1) / k_page * k_page);
+      unmap_queue_block(b, whole_pages(bytes));
     } else if constexpr (k_overaligned) {
       // Unsized: Clang does not declare sized deallocation functions by default.
       ::operator delete (b, std::align_val_t{k_align});
