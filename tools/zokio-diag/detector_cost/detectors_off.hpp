@@ -7,17 +7,45 @@
 // with the detectors armed (the defaults, zokio-bench-micro) and off
 // (micro-detectors-off). tools/zokio-diag/detector_cost/detector-cost.sh compares
 // them into reports/diag/detector-cost.md.
+//
+// With ZOKIO_DETECTORS_OFF_IDLE_THREAD defined (the target micro-detectors-off-idle-thread), each
+// runtime also starts one thread that does nothing but wait for the runtime's end: the detectors
+// stay off, but the process has a second thread, as the armed program has the stall watchdog's.
+// It tells a cost of the detectors' work from a cost of merely not being single-threaded
+// (glibc's mutex, for one, is nearly free in a one-thread process).
 
 #include <zokio/zokio.hpp>
 
 #include <chrono>
 #include <utility>
+#if defined(ZOKIO_DETECTORS_OFF_IDLE_THREAD)
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#endif
 
 namespace zokio {
 
 class runtime_detectors_off : public runtime {
 public:
-  explicit runtime_detectors_off(runtime_options o = {}) : runtime(off(std::move(o))) {}
+  explicit runtime_detectors_off(runtime_options o = {}) : runtime(off(std::move(o))) {
+#if defined(ZOKIO_DETECTORS_OFF_IDLE_THREAD)
+    m_idle = std::thread([this] {
+      std::unique_lock<std::mutex> lock(m_idle_mutex);
+      m_idle_end.wait(lock, [this] { return m_idle_done; });
+    });
+#endif
+  }
+#if defined(ZOKIO_DETECTORS_OFF_IDLE_THREAD)
+  ~runtime_detectors_off() {
+    {
+      std::lock_guard<std::mutex> lock(m_idle_mutex);
+      m_idle_done = true;
+    }
+    m_idle_end.notify_one();
+    m_idle.join();
+  }
+#endif
 
 private:
   static runtime_options off(runtime_options o) {
@@ -26,6 +54,12 @@ private:
     o.deadlock_grace = std::chrono::milliseconds(0);
     return o;
   }
+#if defined(ZOKIO_DETECTORS_OFF_IDLE_THREAD)
+  std::mutex m_idle_mutex;
+  std::condition_variable m_idle_end;
+  bool m_idle_done = false;
+  std::thread m_idle;
+#endif
 };
 
 } // namespace zokio
