@@ -81,6 +81,7 @@ bool worker::post(task_record* t, inbox_op op, void* arg) noexcept {
   // after shutdown: its task was reported as left), a spawn once shutdown has begun, or a
   // message that cannot be queued for want of memory.
   bool taken = m_async_open && (op != inbox_op::spawn || m_intake_open);
+  const bool was_empty = m_inbox.empty();
   if (taken) {
     try {
       m_inbox.push_back({t, op, arg});
@@ -95,8 +96,13 @@ bool worker::post(task_record* t, inbox_op op, void* arg) noexcept {
     return false;
   }
   m_inbox_pending.store(true, std::memory_order_release);
-  m_rt->m_epoch.fetch_add(1, std::memory_order_acq_rel);
-  uv_async_send(m_async);
+  // The post that found the inbox empty woke the loop (inside this lock, so before we took it),
+  // and the drain that takes its message has not swapped yet: it takes this one too. A post onto
+  // a busy worker's inbox is a push and no more. (The deadlock detector's epoch moves at the
+  // drain: every post is either drained after it or still in an inbox when the detector looks.)
+  if (was_empty) {
+    uv_async_send(m_async);
+  }
   return true;
 }
 
@@ -115,6 +121,9 @@ void worker::drain_inbox() noexcept {
     std::lock_guard<spinlock> lock(m_inbox_mutex);
     m_inbox_work.swap(m_inbox);
     m_inbox_pending.store(false, std::memory_order_relaxed);
+  }
+  if (!m_inbox_work.empty()) {
+    m_rt->m_epoch.fetch_add(1, std::memory_order_acq_rel); // cross-thread progress: see post()
   }
   for (const inbox_item& item : m_inbox_work) {
     task_record* t = item.task;
@@ -155,6 +164,9 @@ void worker::settle_leftovers(shutdown_report& report) noexcept {
     std::lock_guard<spinlock> lock(m_inbox_mutex);
     m_inbox_work.swap(m_inbox);
     m_inbox_pending.store(false, std::memory_order_relaxed);
+  }
+  if (!m_inbox_work.empty()) {
+    m_rt->m_epoch.fetch_add(1, std::memory_order_acq_rel); // cross-thread progress: see post()
   }
   for (const inbox_item& item : m_inbox_work) {
     switch (item.op) {

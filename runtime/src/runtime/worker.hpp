@@ -24,7 +24,8 @@
 // - Any thread may post() to the inbox: it is guarded by m_inbox_mutex (a spinlock: its
 //   sections are a push_back or a swap, and a std::mutex costs a process that has more than one
 //   thread two locked instructions and two library calls a post) and followed by
-//   uv_async_send, the one thread-safe libuv call. The owner drains the whole inbox per callback.
+//   uv_async_send, the one thread-safe libuv call, by the post that found the inbox empty. The
+//   owner drains the whole inbox per callback.
 // - The live list is guarded by m_live_lock (a spinlock): the owner links and unlinks, task
 //   dumps from other threads read it.
 // - m_quiet is written by the owner and read by worker 0 for deadlock detection.
@@ -234,8 +235,8 @@ public:
   // the flags every worker reads on every spawn (`perf annotate` of
   // multi_worker_spawn_many showed the id counter's locked add stalling on that line).
   alignas(64) std::atomic<std::uint64_t> m_next_id{1}; // worker threads take ids in blocks
-  alignas(64) std::atomic<std::uint64_t> m_epoch{
-      0}; // bumped by every inbox post: cross-thread progress
+  // Bumped by every drain that took messages from an inbox: cross-thread progress.
+  alignas(64) std::atomic<std::uint64_t> m_epoch{0};
   alignas(64) std::atomic<bool> m_shutting_down{false};
   std::atomic<bool> m_in_block_on{false};
   std::atomic<unsigned> m_next_worker{0};
