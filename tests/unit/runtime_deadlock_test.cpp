@@ -3,6 +3,7 @@
 #include "zokio_test.hpp"
 
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -83,6 +84,40 @@ zokio::task<int> wait_for_other_worker() {
 TEST(deadlock, quiescence_is_judged_over_the_whole_runtime) {
   zokio::runtime rt{{.workers = 2, .deadlock_grace = 50ms}};
   EXPECT_EQ(rt.block_on(wait_for_other_worker()), 2);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> nothing() {
+  co_return;
+}
+
+zokio::task<int> wait_for_plain_thread(zokio::event* e) {
+  co_await e->wait();
+  co_return 3;
+}
+
+// Between the spawns of a plain thread the runtime is idle with nothing external pending; what
+// it has is messages in its inboxes, drained as they come. The detector must count those as
+// progress (the epoch moves at each drain), or it declares a deadlock a grace period in.
+TEST(deadlock, a_plain_thread_that_keeps_spawning_is_progress) {
+  zokio::runtime rt{{.workers = 2, .deadlock_grace = 200ms}};
+  zokio::event e;
+  std::thread feeder([&rt, &e] {
+    for (int i = 0; i < 200; ++i) { // a second: five grace periods
+      std::this_thread::sleep_for(5ms);
+      rt.spawn(nothing()).detach();
+    }
+    e.set();
+  });
+  int got = 0;
+  try {
+    got = rt.block_on(wait_for_plain_thread(&e));
+  } catch (const zokio::deadlock_error& err) {
+    ADD_FAILURE() << "taken for a deadlock: " << err.what();
+  }
+  feeder.join();
+  EXPECT_EQ(got, 3);
+  EXPECT_EQ(rt.stats().deadlocks_detected, 0u);
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <zokio/detail/refcount.hpp>
 #include <zokio/util/site.hpp>
 
 #include <atomic>
@@ -186,13 +187,9 @@ struct task_record {
   }
 
   void add_ref() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
-  /// Drops one reference; the last frees the record. A holder that sees the count at 1 holds the
-  /// only reference, and no other can appear (only a holder adds one): it frees without the
-  /// atomic decrement. The acquire load pairs with the other holders' releasing decrements. Most
-  /// tasks end that way: their handle was dropped or joined before they finished, or after.
+  /// Drops one reference; the last frees the record (release_ref).
   void release() noexcept {
-    if (m_refs.load(std::memory_order_acquire) == 1 ||
-        m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (release_ref(m_refs)) {
       m_ops->destroy(this);
     }
   }

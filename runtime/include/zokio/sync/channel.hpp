@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zokio/detail/awaiter.hpp>
+#include <zokio/detail/refcount.hpp>
 #include <zokio/detail/spinlock.hpp>
 #include <zokio/util/site.hpp>
 
@@ -437,9 +438,7 @@ void close_channel(channel_state<T>* s) noexcept {
 
 template <typename T>
 void release_channel(channel_state<T>* s) noexcept {
-  // The last handle sees the count at 1 (only a handle adds one): no atomic decrement then.
-  if (s->m_refs.load(std::memory_order_acquire) == 1 ||
-      s->m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  if (release_ref(s->m_refs)) {
     delete s;
   }
 }

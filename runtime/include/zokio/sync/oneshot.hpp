@@ -2,6 +2,7 @@
 
 #include <zokio/detail/awaiter.hpp>
 #include <zokio/detail/frame_alloc.hpp>
+#include <zokio/detail/refcount.hpp>
 #include <zokio/util/result.hpp>
 #include <zokio/util/site.hpp>
 
@@ -34,11 +35,8 @@ struct oneshot_state : pooled_frame { // pooled like frames: a ping-pong allocat
   std::atomic<bool> m_receiver_gone{false};
   std::optional<T> m_value;
 
-  /// The end that sees the count at 1 is the last (nothing adds a reference): it frees without
-  /// the atomic decrement (task_record::release has the reasoning).
   void release() noexcept {
-    if (m_refs.load(std::memory_order_acquire) == 1 ||
-        m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (release_ref(m_refs)) {
       delete this;
     }
   }
