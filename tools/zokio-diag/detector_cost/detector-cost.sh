@@ -34,14 +34,24 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.before"
-# Odd rounds run the armed program first, even rounds the other: neither always goes first.
+# Both programs of a round run on one CPU: the CPUs of a shared virtual machine need not be
+# equally fast (on the team's, one ran some benchmarks a third slower than the other for minutes
+# at a time), and a pair split across two of them measures the CPUs, not the detectors. The
+# rounds take the CPUs this script may use in turn, two rounds each. Odd rounds run the armed
+# program first, even rounds the other: neither always goes first.
+mapfile -t cpus < <(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)), sep="\n")')
+pin() { "$@"; }
+if command -v taskset >/dev/null && ((${#cpus[@]} > 0)); then
+  pin() { taskset -c "$cpu" "$@"; }
+fi
 for ((r = 1; r <= rounds; r++)); do
+  cpu=${cpus[$(((r - 1) / 2 % ${#cpus[@]}))]}
   if ((r % 2 == 1)); then
-    "$armed" --benchmark_min_time=0.2 --json "$tmp/armed.$r.json" >/dev/null 2>&1
-    "$off" --benchmark_min_time=0.2 --json "$tmp/off.$r.json" >/dev/null 2>&1
+    pin "$armed" --benchmark_min_time=0.2 --json "$tmp/armed.$r.json" >/dev/null 2>&1
+    pin "$off" --benchmark_min_time=0.2 --json "$tmp/off.$r.json" >/dev/null 2>&1
   else
-    "$off" --benchmark_min_time=0.2 --json "$tmp/off.$r.json" >/dev/null 2>&1
-    "$armed" --benchmark_min_time=0.2 --json "$tmp/armed.$r.json" >/dev/null 2>&1
+    pin "$off" --benchmark_min_time=0.2 --json "$tmp/off.$r.json" >/dev/null 2>&1
+    pin "$armed" --benchmark_min_time=0.2 --json "$tmp/armed.$r.json" >/dev/null 2>&1
   fi
 done
 cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.after"
@@ -84,8 +94,8 @@ lines = [
     "`zokio-bench-micro` (the default options: the stall watchdog armed at 100 ms with backtraces and "
     "the libuv poll-phase marks, deadlock detection after 1 s) and `micro-detectors-off`, the same "
     "source with `stall_threshold` 0, `stall_backtrace` off and `deadlock_grace` 0 "
-    "(tools/zokio-diag/detector_cost/detectors_off.hpp), one right after the other, which goes first "
-    "alternating. Each round gives a paired ratio armed / off of the benchmark's per-operation figure "
+    "(tools/zokio-diag/detector_cost/detectors_off.hpp), one right after the other on the same CPU (the rounds take the CPUs in turn, two rounds each; "
+    "every thread of both programs on that one CPU), which goes first alternating. Each round gives a paired ratio armed / off of the benchmark's per-operation figure "
     "(above 1.00 is what the detectors cost); the table shows the median of the rounds' ratios and a "
     "distribution-free confidence interval for it (order statistics, coverage in the last column). "
     "The verdict is `within 3%%` when the whole interval is at most 1.03, `over 3%%` when it is all "
