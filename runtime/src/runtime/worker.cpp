@@ -165,9 +165,6 @@ void worker::settle_leftovers(shutdown_report& report) noexcept {
     m_inbox_work.swap(m_inbox);
     m_inbox_pending.store(false, std::memory_order_relaxed);
   }
-  if (!m_inbox_work.empty()) {
-    m_rt->m_epoch.fetch_add(1, std::memory_order_acq_rel); // cross-thread progress: see post()
-  }
   for (const inbox_item& item : m_inbox_work) {
     switch (item.op) {
     case inbox_op::spawn:
