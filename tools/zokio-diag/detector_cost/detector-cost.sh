@@ -35,17 +35,19 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.before"
 # Both programs of a round run on one CPU: the CPUs of a shared virtual machine need not be
-# equally fast (on the team's, one ran some benchmarks a third slower than the other for minutes
-# at a time), and a pair split across two of them measures the CPUs, not the detectors. The
-# rounds take the CPUs this script may use in turn, two rounds each. Odd rounds run the armed
-# program first, even rounds the other: neither always goes first.
+# equally fast (tools/zokio-diag/README.md, "Why one CPU a round"), and a pair split across two of
+# them measures the CPUs, not the detectors. The rounds take the CPUs this script may use in turn,
+# two rounds each (unpinned where taskset is missing). Odd rounds run the armed program first,
+# even rounds the other: neither always goes first.
 mapfile -t cpus < <(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)), sep="\n")')
 pin() { "$@"; }
 if command -v taskset >/dev/null && ((${#cpus[@]} > 0)); then
   pin() { taskset -c "$cpu" "$@"; }
 fi
 for ((r = 1; r <= rounds; r++)); do
-  cpu=${cpus[$(((r - 1) / 2 % ${#cpus[@]}))]}
+  if ((${#cpus[@]} > 0)); then
+    cpu=${cpus[$(((r - 1) / 2 % ${#cpus[@]}))]}
+  fi
   if ((r % 2 == 1)); then
     pin "$armed" --benchmark_min_time=0.2 --json "$tmp/armed.$r.json" >/dev/null 2>&1
     pin "$off" --benchmark_min_time=0.2 --json "$tmp/off.$r.json" >/dev/null 2>&1
