@@ -4,10 +4,12 @@
 
 #include <zokio/detail/duration.hpp>
 #include <zokio/sync/channel.hpp>
+#include <zokio/task/yield.hpp>
 #include <zokio/time/interval.hpp>
 #include <zokio/time/sleep.hpp>
 #include <zokio/time/timeout.hpp>
 
+#include "race.hpp"
 #include "zokio_test.hpp"
 
 #include <chrono>
@@ -161,6 +163,25 @@ TEST(saturate, runtime_options_of_any_length) {
                      .deadlock_grace = std::chrono::milliseconds::max(),
                      .shutdown_grace = std::chrono::milliseconds::max()}};
   rt.block_on(quick());
+  EXPECT_EQ(rt.stats().stalls, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<void> short_resumes_for(std::chrono::milliseconds total) {
+  const auto end = std::chrono::steady_clock::now() + total;
+  while (std::chrono::steady_clock::now() < end) {
+    zokio::testing::busy_for(200us);
+    co_await zokio::yield_now();
+  }
+}
+
+TEST(saturate, the_stall_watchdog_looks_with_a_threshold_of_any_length) {
+  // With a threshold of milliseconds::max(), a watchdog look that catches a resume under 0.5 ms
+  // old computed threshold - elapsed + 0.5 ms and overflowed (UBSan in CI, when a look happened
+  // to land there). Here worker 0 runs nothing but 200 us resumes for 1.2 s, so nearly every
+  // look (every 500 ms) lands in one; worker 1 waits in its poller through the same looks.
+  zokio::runtime rt{{.workers = 2, .stall_threshold = std::chrono::milliseconds::max()}};
+  rt.block_on(short_resumes_for(1200ms));
   EXPECT_EQ(rt.stats().stalls, 0u);
   zokio::testing::expect_clean_shutdown(rt);
 }

@@ -330,6 +330,16 @@ std::int64_t to_ns(std::uint64_t ticks_, double ns_per_tick) {
   return static_cast<std::int64_t>(static_cast<double>(ticks_) * ns_per_tick);
 }
 
+// The next look for something `elapsed_ns` into a threshold it has not reached: just after it
+// would reach it, unless an earlier look is due anyway. Saturating: the threshold may be
+// milliseconds::max(), where threshold - elapsed + slack overflows.
+std::int64_t look_again_by(std::int64_t sleep_ns, std::int64_t threshold_ns,
+                           std::int64_t elapsed_ns) {
+  constexpr std::int64_t slack = 500'000;
+  const std::int64_t left = threshold_ns - elapsed_ns; // > 0: elapsed < threshold, both >= 0
+  return left < sleep_ns - slack ? left + slack : sleep_ns;
+}
+
 constexpr std::size_t ring_capacity = 64;
 
 } // namespace
@@ -375,7 +385,8 @@ void stall_watchdog::main() noexcept {
         sleep_ns = scan();
       }
     } catch (...) {
-      sleep_ns = m_threshold_ns / 2; // out of memory for a report: look again later
+      // Out of memory for a report: look again later.
+      sleep_ns = std::clamp<std::int64_t>(m_threshold_ns / 2, 1'000'000, 500'000'000);
     }
     if (m_dump_on_sigquit) {
       if (const std::uint64_t n = g_sigquits.load(std::memory_order_relaxed); n != m_dumps_seen) {
@@ -427,7 +438,7 @@ std::int64_t stall_watchdog::scan() {
         report(i, running, seq, elapsed, seen);
       }
     } else {
-      sleep_ns = std::min(sleep_ns, m_threshold_ns - elapsed + 500'000);
+      sleep_ns = look_again_by(sleep_ns, m_threshold_ns, elapsed);
     }
   }
   return sleep_ns;
@@ -481,7 +492,7 @@ void stall_watchdog::scan_callback(unsigned index, std::uint64_t seq, std::uint6
   }
   const std::int64_t elapsed = to_ns(now - seen.cb_first, ns_per_tick);
   if (elapsed < m_threshold_ns) {
-    sleep_ns = std::min(sleep_ns, m_threshold_ns - elapsed + 500'000);
+    sleep_ns = look_again_by(sleep_ns, m_threshold_ns, elapsed);
     return;
   }
   std::int64_t cpu1 = -1;
