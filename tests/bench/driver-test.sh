@@ -145,6 +145,37 @@ formats)
   tail -n 1 "$tmp/cp.err" | grep -Fq "zokio-bench: --json -: " ||
     fail "closed pipe: the last line does not name the output"
   ;;
+pin)
+  # --pin: a one-worker runtime workload's repetition runs its peers on one CPU, the repetitions
+  # taking the CPUs in turn; multi-worker workloads keep every CPU, and so does a run without it.
+  d=$tmp/peers
+  good_peers "$d"
+  w="--workloads spawn_join,multi_worker_spawn_many --peers zokio,libuv --scale 0.01"
+  # shellcheck disable=SC2086
+  expect 0 "$bench" --peer-dir "$d" $w --repetitions 3 --pin --json "$tmp/pin.json" \
+    --markdown "$tmp/pin.md"
+  has "$tmp/out" "each repetition of a one-worker runtime workload ran all its peers on one CPU"
+  has "$tmp/pin.md" "Pinned (\`--pin\`)"
+  # shellcheck disable=SC2086
+  expect 0 "$bench" --peer-dir "$d" $w --repetitions 1 --json "$tmp/free.json"
+  python3 - "$tmp/pin.json" "$tmp/free.json" <<'PY' || fail "--pin did not pin as documented"
+import json, os, sys
+pinned, free = (json.load(open(p)) for p in sys.argv[1:3])
+everything = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+cpus = sorted(os.sched_getaffinity(0))
+assert pinned["context"]["pin"] is True and free["context"]["pin"] is False
+for b in pinned["benchmarks"]:
+    if b["name"].startswith("runtime/spawn_join/"):
+        # three repetitions: the CPUs in turn, each sample on one CPU; the last is in "extra"
+        assert b["sample_cpus"] == [cpus[i % len(cpus)] for i in range(3)], b
+        assert b["extra"]["allowed_cpus"] == str(cpus[2 % len(cpus)]), b
+    else:  # multi_worker_spawn_many: not pinned, and the driver's own set came back after
+        assert "sample_cpus" not in b, b
+        assert b["extra"]["allowed_cpus"] == everything, b
+for b in free["benchmarks"]:
+    assert "sample_cpus" not in b and b["extra"]["allowed_cpus"] == everything, b
+PY
+  ;;
 malformed)
   d=$tmp/peers
   mkpeer "$d" zokio cheat

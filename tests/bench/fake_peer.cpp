@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -57,6 +58,24 @@ const char* const workloads[] = {"spawn_many_local",
                                  "http_connections"};
 
 using clk = std::chrono::steady_clock;
+
+/// The CPUs this process may run on, as "0,1".
+std::string allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::string out;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int i = 0; i < CPU_SETSIZE; ++i) {
+      if (CPU_ISSET(i, &set)) {
+        if (!out.empty()) {
+          out += ',';
+        }
+        out += std::to_string(i);
+      }
+    }
+  }
+  return out;
+}
 
 int serve(const std::string& mode) {
   sigset_t set;
@@ -237,10 +256,15 @@ int main(int argc, char** argv) {
              (mode == "cheat" && w == "spawn_join" ? "1" : "0") + ",\"clean_shutdown\":true}";
   }
   // park_memory's figure is the RSS growth the peer reports (the "bad" peer leaves it out).
-  const std::string extra =
-      w == "park_memory" && mode != "bad"
-          ? ",\"extra\":{\"rss_growth_bytes\":" + std::to_string(n * 200) + "}"
-          : "";
+  // Every good run reports the CPUs it was allowed on, for the test of --pin.
+  std::string extra;
+  if (mode != "bad") {
+    extra = ",\"extra\":{\"allowed_cpus\":\"" + allowed_cpus() + "\"";
+    if (w == "park_memory") {
+      extra += ",\"rss_growth_bytes\":" + std::to_string(n * 200);
+    }
+    extra += "}";
+  }
   std::printf("{\"workload\":\"%s\",\"ops\":%lld,\"seconds\":%.9f%s%s%s}\n", w.c_str(), n, seconds,
               latency.c_str(), checks.c_str(), extra.c_str());
   return 0;

@@ -111,6 +111,10 @@ cli_result parse_cli(int argc, const char* const* argv) {
                  "Threads for multi_worker_* and the HTTP servers (default: the cores, " +
                      std::to_string(workers) + ")")
       ->type_name("W");
+  app.add_flag("--pin", o.pin,
+               "Run each repetition of a one-worker runtime workload with every peer on the same "
+               "CPU, the repetitions taking the CPUs in turn (a shared machine's CPUs need not be "
+               "equally fast; a peer's helper threads share that CPU too)");
   app.add_option("--timeout", timeout_s,
                  "Watchdog per repetition: a peer still running after SEC is killed and the "
                  "repetition fails (exit 3) (default 120)")

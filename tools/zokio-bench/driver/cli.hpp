@@ -26,6 +26,7 @@ struct cli_run {
   std::string markdown_path;
   std::string github_path;
   std::string peer_dir; ///< as given; empty: beside the executable
+  bool pin = false;     ///< --pin
 };
 
 /// `zokio-bench compare BASE HEAD [--threshold T]`, checked.

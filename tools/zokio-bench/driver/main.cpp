@@ -119,6 +119,7 @@ int run(int argc, char** argv) {
   run.options.workers = o.workers;
   run.options.timeout_s = o.timeout_s;
   run.options.peer_dir = peer_dir;
+  run.options.pin = o.pin;
   std::vector<std::string> args(argv, argv + argc);
   run.options.command_line = joined(args, " ");
 

@@ -36,6 +36,7 @@ struct sample {
   long long ops = 0;
   double seconds = 0;     ///< measured wall time of the peer (or wrk's duration)
   double cpu_seconds = 0; ///< CPU of the peer process (the server for http), all of it
+  int cpu = -1;           ///< the one CPU it ran on (--pin), or -1: not pinned
   std::map<std::string, double> latency_us;
   ojson checks;
   ojson extra;
@@ -67,6 +68,9 @@ struct run_options {
   int timeout_s = 0;
   std::string peer_dir;
   std::string command_line;
+  /// --pin: the one-worker runtime workloads run every peer of a repetition on one CPU, the
+  /// repetitions taking the CPUs in turn (runner.cpp, pin_cpus).
+  bool pin = false;
 };
 
 struct run_result {

@@ -161,10 +161,22 @@ std::optional<double> ratio(const run_result& run, const workload& w, const std:
   return info(w.metric).bigger_is_better ? ps->median / zs->median : zs->median / ps->median;
 }
 
+namespace {
+
+const char* pin_rule() {
+  return "each repetition of a one-worker runtime workload ran all its peers on one CPU, the "
+         "repetitions taking the CPUs in turn (samples' CPUs in the JSON's sample_cpus)";
+}
+
+} // namespace
+
 void print_table(std::FILE* out, const run_result& run) {
   const auto& peers = run.options.peers;
   std::fprintf(out, "zokio-bench: median of %d repetition(s) per workload and peer; %s\n",
                run.options.repetitions, ratio_rule().c_str());
+  if (run.options.pin) {
+    std::fprintf(out, "zokio-bench: %s\n", pin_rule());
+  }
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> head = {"suite", "workload", "unit"};
   head.insert(head.end(), peers.begin(), peers.end());
@@ -346,6 +358,14 @@ ojson to_json(const run_result& run) {
                          std::to_string(min_repetitions_for_ci()) + ")";
       }
       b["samples"] = values_of(*c);
+      if (std::any_of(c->samples.begin(), c->samples.end(),
+                      [](const sample& x) { return x.cpu >= 0; })) {
+        ojson cpus = ojson::array();
+        for (const sample& x : c->samples) {
+          cpus.push_back(x.cpu);
+        }
+        b["sample_cpus"] = cpus; // --pin: the CPU of each sample, in the order of "samples"
+      }
       b["failed_repetitions"] = c->failures.size();
       std::map<std::string, std::vector<double>> lat;
       for (const sample& x : c->samples) {
@@ -464,6 +484,9 @@ std::string to_markdown(const run_result& run) {
   md << "## zokio-bench\n\n";
   md << "Median of " << run.options.repetitions << " repetition(s) per workload and peer; "
      << ratio_rule() << ". `n/i`: not implemented by that peer; `!`: some repetitions failed.\n\n";
+  if (run.options.pin) {
+    md << "Pinned (`--pin`): " << pin_rule() << ".\n\n";
+  }
   md << "| suite | workload | unit |";
   for (const std::string& p : run.options.peers) {
     md << " " << p << " |";

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include <limits.h>
+#include <sched.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -312,8 +313,65 @@ outcome parse_run_output(const workload& w, const std::string& peer, const child
   return s;
 }
 
+namespace {
+
+/// The CPUs this process may run on, in order; empty when that cannot be known.
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int i = 0; i < CPU_SETSIZE; ++i) {
+      if (CPU_ISSET(i, &set)) {
+        cpus.push_back(i);
+      }
+    }
+  }
+  return cpus;
+}
+
+/// While alive, the calling thread runs on `cpu` alone, and so does every process it starts
+/// (a child inherits its parent thread's affinity); the previous set comes back after.
+class pinned_thread {
+public:
+  explicit pinned_thread(int cpu) noexcept {
+    if (cpu < 0 || ::sched_getaffinity(0, sizeof m_old, &m_old) != 0) {
+      return;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    m_pinned = ::sched_setaffinity(0, sizeof one, &one) == 0;
+  }
+  ~pinned_thread() {
+    if (m_pinned) {
+      (void)::sched_setaffinity(0, sizeof m_old, &m_old);
+    }
+  }
+  pinned_thread(const pinned_thread&) = delete;
+  pinned_thread& operator=(const pinned_thread&) = delete;
+  bool pinned() const noexcept { return m_pinned; }
+
+private:
+  cpu_set_t m_old{};
+  bool m_pinned = false;
+};
+
+} // namespace
+
 void run_all(run_result& run) {
   const run_options& o = run.options;
+  // --pin: a repetition of a one-worker runtime workload runs all its peers on one CPU, and the
+  // repetitions take the CPUs in turn. A shared machine's virtual CPUs need not be equally fast
+  // (tools/zokio-diag/README.md, "Why one CPU a round"); peers on different CPUs would compare
+  // the CPUs. Multi-worker workloads, io and http stay unpinned: they need their threads spread.
+  const std::vector<int> cpus = o.pin ? allowed_cpus() : std::vector<int>{};
+  const auto cpu_for = [&cpus](const workload& w, int rep) {
+    if (cpus.empty() || w.suite != "runtime" || w.per_worker) {
+      return -1;
+    }
+    return cpus[static_cast<std::size_t>(rep - 1) % cpus.size()];
+  };
   progress_line progress;
   for (const cell& c : run.cells) {
     if (!c.skipped && c.failures.empty()) {
@@ -350,11 +408,15 @@ void run_all(run_result& run) {
         } else if (c.w->name == "http_connections") {
           result = run_http_connections(p, c.size, o);
         } else {
+          const pinned_thread pin(cpu_for(*c.w, rep));
           const child_result r =
               run_child({p.path, "--run", c.w->name, "--size", std::to_string(c.size), "--workers",
                          std::to_string(o.workers)},
                         std::chrono::seconds(o.timeout_s));
           result = parse_run_output(*c.w, c.peer, r, o.timeout_s);
+          if (pin.pinned() && std::holds_alternative<sample>(result)) {
+            std::get<sample>(result).cpu = cpu_for(*c.w, rep);
+          }
         }
         ++progress.done;
         if (std::holds_alternative<sample>(result)) {
@@ -477,8 +539,13 @@ ojson environment_context(const run_result& run) {
   c["workers"] = o.workers;
   c["timeout_s"] = o.timeout_s;
   c["peer_dir"] = o.peer_dir;
+  c["pin"] = o.pin;
   c["command"] = o.command_line;
-  c["method"] = "each repetition is a fresh process; repetitions interleaved across peers; "
+  c["method"] = std::string("each repetition is a fresh process; repetitions interleaved across "
+                            "peers; ") +
+                (o.pin ? "one-worker runtime workloads: each repetition's peers on one CPU, the "
+                         "repetitions taking the CPUs in turn; "
+                       : "") +
                 "median, min, max, and a distribution-free 95% interval of the median";
   return c;
 }
