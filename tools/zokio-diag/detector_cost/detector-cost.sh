@@ -3,8 +3,9 @@
 # (tools/zokio-bench/micro/micro_bench.cpp) with the detectors armed (the default options:
 # stall_threshold 100 ms with backtraces, deadlock_grace 1 s) against the same source built with
 # them off (micro-detectors-off: stall_threshold 0, stall_backtrace off,
-# deadlock_grace 0), alternating the two programs ROUNDS times, each a fresh process; for each
-# benchmark the median of the rounds' paired armed / off ratios with a distribution-free
+# deadlock_grace 0). In each of ROUNDS rounds every benchmark runs alone in a fresh process of
+# each program, the two back to back; for each benchmark the median of the rounds' paired
+# armed / off ratios with a distribution-free
 # confidence interval, and a verdict against 3%. Writes the Markdown report to OUT.
 #
 #   tools/zokio-diag/detector_cost/detector-cost.sh [BUILD_DIR] [ROUNDS] [OUT]
@@ -44,17 +45,32 @@ pin() { "$@"; }
 if command -v taskset >/dev/null && ((${#cpus[@]} > 0)); then
   pin() { taskset -c "$cpu" "$@"; }
 fi
+# Each benchmark is a pair of its own: the armed program and the off one run it alone
+# (--benchmark_filter), back to back, a second apart instead of a whole suite apart. This
+# machine's speed drifts by several percent within seconds (tools/zokio-diag/README.md, "Pairs
+# a benchmark apart"); the nearer the two halves of a pair, the less of that drift is in its ratio.
+mapfile -t benchmarks < <("$armed" --benchmark_list_tests)
+if ((${#benchmarks[@]} == 0)); then
+  echo "detector-cost.sh: $armed lists no benchmarks" >&2
+  exit 2
+fi
+one() { # KIND PROGRAM ROUND INDEX NAME
+  pin "$2" --benchmark_filter="^$5\$" --benchmark_min_time=0.2 --json "$tmp/$1.$3.$4.json" \
+    >/dev/null 2>&1 || echo "detector-cost.sh: $1 round $3: $5 failed" >&2
+}
 for ((r = 1; r <= rounds; r++)); do
   if ((${#cpus[@]} > 0)); then
     cpu=${cpus[$(((r - 1) / 2 % ${#cpus[@]}))]}
   fi
-  if ((r % 2 == 1)); then
-    pin "$armed" --benchmark_min_time=0.2 --json "$tmp/armed.$r.json" >/dev/null 2>&1
-    pin "$off" --benchmark_min_time=0.2 --json "$tmp/off.$r.json" >/dev/null 2>&1
-  else
-    pin "$off" --benchmark_min_time=0.2 --json "$tmp/off.$r.json" >/dev/null 2>&1
-    pin "$armed" --benchmark_min_time=0.2 --json "$tmp/armed.$r.json" >/dev/null 2>&1
-  fi
+  for i in "${!benchmarks[@]}"; do
+    if ((r % 2 == 1)); then
+      one armed "$armed" "$r" "$i" "${benchmarks[$i]}"
+      one off "$off" "$r" "$i" "${benchmarks[$i]}"
+    else
+      one off "$off" "$r" "$i" "${benchmarks[$i]}"
+      one armed "$armed" "$r" "$i" "${benchmarks[$i]}"
+    fi
+  done
 done
 cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.after"
 commit=$(git -C "$root" rev-parse --short=12 HEAD)
@@ -64,13 +80,19 @@ python3 - "$tmp" "$rounds" "$commit$dirty" "$out" <<'PY'
 import glob, json, math, os, platform, statistics, sys
 tmp, rounds, commit, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def figures(kind):
+    """name -> (unit, {round: value}); a pair is the same name in the same round."""
     runs = {}
-    for path in sorted(glob.glob(os.path.join(tmp, kind + ".*.json"))):
-        for b in json.load(open(path))["benchmarks"]:
+    for path in glob.glob(os.path.join(tmp, kind + ".*.json")):
+        r, i = (int(x) for x in os.path.basename(path).split(".")[1:3])
+        try:
+            doc = json.load(open(path))
+        except ValueError:
+            continue  # a failed run (reported above): that pair is left out
+        for b in doc["benchmarks"]:
             unit = next((k for k in b if k.startswith("ns_per_")), None)
             value = b[unit] if unit else b["real_time"]
-            runs.setdefault(b["name"].replace("/real_time", ""), (unit or b["time_unit"], []))[1].append(value)
-    return runs
+            runs.setdefault(b["name"].replace("/real_time", ""), (unit or b["time_unit"], {}, i))[1][r] = value
+    return dict(sorted(runs.items(), key=lambda kv: kv[1][2]))  # the suite's order
 armed, off = figures("armed"), figures("off")
 load = (open(os.path.join(tmp, "load.before")).read().strip(), open(os.path.join(tmp, "load.after")).read().strip())
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -96,7 +118,8 @@ lines = [
     "`zokio-bench-micro` (the default options: the stall watchdog armed at 100 ms with backtraces and "
     "the libuv poll-phase marks, deadlock detection after 1 s) and `micro-detectors-off`, the same "
     "source with `stall_threshold` 0, `stall_backtrace` off and `deadlock_grace` 0 "
-    "(tools/zokio-diag/detector_cost/detectors_off.hpp), one right after the other on the same CPU (the rounds take the CPUs in turn, two rounds each; "
+    "(tools/zokio-diag/detector_cost/detectors_off.hpp). In each round every benchmark runs alone (`--benchmark_filter`) in the two programs "
+    "one right after the other on the same CPU (the rounds take the CPUs in turn, two rounds each; "
     "every thread of both programs on that one CPU), which goes first alternating. Each round gives a paired ratio armed / off of the benchmark's per-operation figure "
     "(above 1.00 is what the detectors cost); the table shows the median of the rounds' ratios and a "
     "distribution-free confidence interval for it (order statistics, coverage in the last column). "
@@ -111,14 +134,20 @@ counts = {}
 for name in armed:
     if name not in off:
         continue
-    unit, a = armed[name]
-    _, o = off[name]
+    unit, a_by_round, _ = armed[name]
+    o_by_round = off[name][1]
+    paired = sorted(set(a_by_round) & set(o_by_round))
+    if not paired:
+        continue
+    a = [a_by_round[r] for r in paired]
+    o = [o_by_round[r] for r in paired]
     ratios = [x / y for x, y in zip(a, o)]
     low, high, coverage = median_interval(ratios)
     verdict = "within 3%" if high <= 1.03 else ("over 3%" if low > 1.03 else "undecided")
     counts[verdict] = counts.get(verdict, 0) + 1
     lines.append("| %s | %s | %.1f | %.1f | %.3f | %.3f to %.3f | %.1f%% | %s |" % (
-        name, unit, statistics.median(a), statistics.median(o), statistics.median(ratios), low, high,
+        name + ("" if len(paired) == rounds else " (%d pairs)" % len(paired)), unit,
+        statistics.median(a), statistics.median(o), statistics.median(ratios), low, high,
         100 * coverage, verdict))
 total = sum(counts.values())
 lines += ["", "Verdicts: " + ", ".join("%d %s" % (n, v) for v, n in sorted(counts.items())) +
