@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The cost of the runtime's detectors when nothing is wrong: the micro benchmarks
 # (tools/zokio-bench/micro/micro_bench.cpp) with the detectors armed (the default options:
-# stall_threshold 100 ms with backtraces, deadlock_grace 1 s) against the same source built with
-# them off (micro-detectors-off: stall_threshold 0, stall_backtrace off,
-# deadlock_grace 0). In each of ROUNDS rounds every benchmark runs alone in a fresh process of
-# each program, the two back to back; for each benchmark the median of the rounds' paired
+# stall_threshold 100 ms with backtraces, deadlock_grace 1 s) against them off (stall_threshold 0,
+# stall_backtrace off, deadlock_grace 0), both from the one binary micro-detectors-off (armed with
+# ZOKIO_DETECTORS=armed). In each of ROUNDS rounds every benchmark runs alone in a fresh process
+# each way, the two back to back; for each benchmark the median of the rounds' paired
 # armed / off ratios with a distribution-free
 # confidence interval, and a verdict against 3%. Writes the Markdown report to OUT.
 #
@@ -19,19 +19,21 @@ if [[ ! $rounds =~ ^[1-9][0-9]*$ ]]; then
   echo "detector-cost.sh: ROUNDS must be a positive whole number, not '$rounds'" >&2
   exit 2
 fi
-armed=$build/bin/zokio-bench-micro
-off=$build/bin/micro-detectors-off
-# micro-detectors-off is not part of the default build: build both (up to date) first.
-if ! cmake --build "$build" --target zokio-bench-micro micro-detectors-off >/dev/null; then
-  echo "detector-cost.sh: could not build zokio-bench-micro and micro-detectors-off in $build" >&2
+# One binary, both ways: micro-detectors-off runs with the detectors off, and with
+# ZOKIO_DETECTORS=armed with the default options (detectors_off.hpp). The pair then differs in the
+# options alone, not in how the compiler laid out two builds of the same source.
+prog=$build/bin/micro-detectors-off
+# micro-detectors-off is not part of the default build: build it (up to date) first.
+if ! cmake --build "$build" --target micro-detectors-off >/dev/null; then
+  echo "detector-cost.sh: could not build micro-detectors-off in $build" >&2
   exit 2
 fi
-for b in "$armed" "$off"; do
-  [[ -x $b ]] || {
-    echo "detector-cost.sh: $b was not built" >&2
-    exit 2
-  }
-done
+[[ -x $prog ]] || {
+  echo "detector-cost.sh: $prog was not built" >&2
+  exit 2
+}
+armed=(env ZOKIO_DETECTORS=armed "$prog")
+off=(env -u ZOKIO_DETECTORS "$prog")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.before"
@@ -49,14 +51,15 @@ fi
 # (--benchmark_filter), back to back, a second apart instead of a whole suite apart. This
 # machine's speed drifts by several percent within seconds (tools/zokio-diag/README.md, "Pairs
 # a benchmark apart"); the nearer the two halves of a pair, the less of that drift is in its ratio.
-mapfile -t benchmarks < <("$armed" --benchmark_list_tests)
+mapfile -t benchmarks < <("$prog" --benchmark_list_tests)
 if ((${#benchmarks[@]} == 0)); then
-  echo "detector-cost.sh: $armed lists no benchmarks" >&2
+  echo "detector-cost.sh: $prog lists no benchmarks" >&2
   exit 2
 fi
-one() { # KIND PROGRAM ROUND INDEX NAME
-  pin "$2" --benchmark_filter="^$5\$" --benchmark_min_time=0.2 --json "$tmp/$1.$3.$4.json" \
-    >/dev/null 2>&1 || echo "detector-cost.sh: $1 round $3: $5 failed" >&2
+one() { # KIND ROUND INDEX NAME
+  local -n cmd=$1
+  pin "${cmd[@]}" --benchmark_filter="^$4\$" --benchmark_min_time=0.2 --json "$tmp/$1.$2.$3.json" \
+    >/dev/null 2>&1 || echo "detector-cost.sh: $1 round $2: $4 failed" >&2
 }
 for ((r = 1; r <= rounds; r++)); do
   if ((${#cpus[@]} > 0)); then
@@ -64,11 +67,11 @@ for ((r = 1; r <= rounds; r++)); do
   fi
   for i in "${!benchmarks[@]}"; do
     if ((r % 2 == 1)); then
-      one armed "$armed" "$r" "$i" "${benchmarks[$i]}"
-      one off "$off" "$r" "$i" "${benchmarks[$i]}"
+      one armed "$r" "$i" "${benchmarks[$i]}"
+      one off "$r" "$i" "${benchmarks[$i]}"
     else
-      one off "$off" "$r" "$i" "${benchmarks[$i]}"
-      one armed "$armed" "$r" "$i" "${benchmarks[$i]}"
+      one off "$r" "$i" "${benchmarks[$i]}"
+      one armed "$r" "$i" "${benchmarks[$i]}"
     fi
   done
 done
@@ -114,13 +117,14 @@ lines = [
     "",
     "Made by `tools/zokio-diag/detector_cost/detector-cost.sh build %d` at commit %s on %s (%d cores, "
     "Linux %s; load average %s before the runs, %s after). The micro benchmarks of "
-    "`tools/zokio-bench/micro/micro_bench.cpp`, each program a fresh process, in %d rounds: "
-    "`zokio-bench-micro` (the default options: the stall watchdog armed at 100 ms with backtraces and "
-    "the libuv poll-phase marks, deadlock detection after 1 s) and `micro-detectors-off`, the same "
-    "source with `stall_threshold` 0, `stall_backtrace` off and `deadlock_grace` 0 "
-    "(tools/zokio-diag/detector_cost/detectors_off.hpp). In each round every benchmark runs alone (`--benchmark_filter`) in the two programs "
+    "`tools/zokio-bench/micro/micro_bench.cpp` in %d rounds, from one binary (`micro-detectors-off`, "
+    "tools/zokio-diag/detector_cost/detectors_off.hpp) run two ways: armed (`ZOKIO_DETECTORS=armed`: "
+    "the default options, the stall watchdog at 100 ms with backtraces and the libuv poll-phase marks, "
+    "deadlock detection after 1 s) and off (`stall_threshold` 0, `stall_backtrace` off, `deadlock_grace` 0), "
+    "so that the two differ in the options only, not in code layout. In each round every benchmark runs alone "
+    "(`--benchmark_filter`) in a fresh process each way, "
     "one right after the other on the same CPU (the rounds take the CPUs in turn, two rounds each; "
-    "every thread of both programs on that one CPU), which goes first alternating. Each round gives a paired ratio armed / off of the benchmark's per-operation figure "
+    "every thread of both processes on that one CPU), which goes first alternating. Each round gives a paired ratio armed / off of the benchmark's per-operation figure "
     "(above 1.00 is what the detectors cost); the table shows the median of the rounds' ratios and a "
     "distribution-free confidence interval for it (order statistics, coverage in the last column). "
     "The verdict is `within 3%%` when the whole interval is at most 1.03, `over 3%%` when it is all "

@@ -13,10 +13,18 @@
 // stay off, but the process has a second thread, as the armed program has the stall watchdog's.
 // It tells a cost of the detectors' work from a cost of merely not being single-threaded
 // (glibc's mutex, for one, is nearly free in a one-thread process).
+//
+// With ZOKIO_DETECTORS=armed in the environment, the runtime keeps the options it was given (the
+// detectors armed, as in zokio-bench-micro). detector-cost.sh runs this one binary both ways, so
+// that the two halves of a pair differ in the options only, never in code layout: two builds of
+// micro_bench.cpp place and align its inlined hot loops differently, which alone moved single
+// benchmarks by 4% either way (tools/zokio-diag/README.md, "One binary, two option sets").
 
 #include <zokio/zokio.hpp>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 #if defined(ZOKIO_DETECTORS_OFF_IDLE_THREAD)
 #include <condition_variable>
@@ -49,6 +57,10 @@ public:
 
 private:
   static runtime_options off(runtime_options o) {
+    if (const char* e = std::getenv("ZOKIO_DETECTORS");
+        e != nullptr && std::strcmp(e, "armed") == 0) {
+      return o;
+    }
     o.stall_threshold = std::chrono::milliseconds(0);
     o.stall_backtrace = false;
     o.deadlock_grace = std::chrono::milliseconds(0);
