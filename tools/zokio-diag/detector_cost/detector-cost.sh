@@ -32,8 +32,14 @@ fi
   echo "detector-cost.sh: $prog was not built" >&2
   exit 2
 }
+# The two halves of a pair also start from the same stack and environment layout: values and file
+# names of equal length, and a padding variable of the same random length (0 to 4095 bytes, new
+# each round). Where a process's stack starts depends on the size of its environment and
+# arguments, and a few bytes there moved a single benchmark by 5% either way (README, "The same
+# layout for both halves"); a random padding each round spreads that over the rounds instead of
+# giving one half a fixed advantage.
 armed=(env ZOKIO_DETECTORS=armed "$prog")
-off=(env -u ZOKIO_DETECTORS "$prog")
+off=(env ZOKIO_DETECTORS=unarm "$prog")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.before"
@@ -56,15 +62,17 @@ if ((${#benchmarks[@]} == 0)); then
   echo "detector-cost.sh: $prog lists no benchmarks" >&2
   exit 2
 fi
-one() { # KIND ROUND INDEX NAME
+one() { # KIND ROUND INDEX NAME (KIND: armed or off; the file names are of equal length)
   local -n cmd=$1
-  pin "${cmd[@]}" --benchmark_filter="^$4\$" --benchmark_min_time=0.2 --json "$tmp/$1.$2.$3.json" \
-    >/dev/null 2>&1 || echo "detector-cost.sh: $1 round $2: $4 failed" >&2
+  local file=$tmp/${1:0:3}.$2.$3.json
+  ZOKIO_LAYOUT_PAD=$pad pin "${cmd[@]}" --benchmark_filter="^$4\$" --benchmark_min_time=0.2 \
+    --json "$file" >/dev/null 2>&1 || echo "detector-cost.sh: $1 round $2: $4 failed" >&2
 }
 for ((r = 1; r <= rounds; r++)); do
   if ((${#cpus[@]} > 0)); then
     cpu=${cpus[$(((r - 1) / 2 % ${#cpus[@]}))]}
   fi
+  pad=$(printf "%$((RANDOM % 4096))s" "")
   for i in "${!benchmarks[@]}"; do
     if ((r % 2 == 1)); then
       one armed "$r" "$i" "${benchmarks[$i]}"
@@ -96,7 +104,7 @@ def figures(kind):
             value = b[unit] if unit else b["real_time"]
             runs.setdefault(b["name"].replace("/real_time", ""), (unit or b["time_unit"], {}, i))[1][r] = value
     return dict(sorted(runs.items(), key=lambda kv: kv[1][2]))  # the suite's order
-armed, off = figures("armed"), figures("off")
+armed, off = figures("arm"), figures("off")
 load = (open(os.path.join(tmp, "load.before")).read().strip(), open(os.path.join(tmp, "load.after")).read().strip())
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 
@@ -121,7 +129,8 @@ lines = [
     "tools/zokio-diag/detector_cost/detectors_off.hpp) run two ways: armed (`ZOKIO_DETECTORS=armed`: "
     "the default options, the stall watchdog at 100 ms with backtraces and the libuv poll-phase marks, "
     "deadlock detection after 1 s) and off (`stall_threshold` 0, `stall_backtrace` off, `deadlock_grace` 0), "
-    "so that the two differ in the options only, not in code layout. In each round every benchmark runs alone "
+    "so that the two differ in the options only, not in code layout; both halves of a pair get environments and arguments of the same length "
+    "(a padding variable of a random length, the same for both, new each round), so their stacks start alike. In each round every benchmark runs alone "
     "(`--benchmark_filter`) in a fresh process each way, "
     "one right after the other on the same CPU (the rounds take the CPUs in turn, two rounds each; "
     "every thread of both processes on that one CPU), which goes first alternating. Each round gives a paired ratio armed / off of the benchmark's per-operation figure "
