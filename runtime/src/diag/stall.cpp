@@ -347,7 +347,7 @@ constexpr std::size_t ring_capacity = 64;
 stall_watchdog::stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, dump_format dump)
     : m_rt(rt), m_threshold_ns(threshold_ns),
       m_dump_on_sigquit(dump != dump_format::none && install_sigquit()), m_dump_format(dump),
-      m_watched(rt.size()), m_ended(rt.size()) {
+      m_watched(rt.size()), m_tick_progress(rt.size()), m_ended(rt.size()) {
   m_dumps_seen = g_sigquits.load(std::memory_order_relaxed);
   if (threshold_ns > 0 && rt.m_options.stall_backtrace) {
     (void)install_handler();
@@ -376,31 +376,61 @@ void stall_watchdog::main() noexcept {
   name.resize(std::min<std::size_t>(name.size(), 9));
   pthread_setname_np(pthread_self(), (name + "-stall").c_str());
 #endif
+  using clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(m_wake_mutex);
+  clock::time_point next_look = clock::now();
   while (!m_stop) {
     lock.unlock();
-    std::int64_t sleep_ns = 500'000'000;
-    try {
-      if (m_threshold_ns > 0) {
-        sleep_ns = scan();
+    clock::time_point now = clock::now();
+    if (now >= next_look) {
+      std::int64_t sleep_ns = 500'000'000;
+      try {
+        if (m_threshold_ns > 0) {
+          sleep_ns = scan();
+        }
+      } catch (...) {
+        // Out of memory for a report: look again later.
+        sleep_ns = std::clamp<std::int64_t>(m_threshold_ns / 2, 1'000'000, 500'000'000);
       }
-    } catch (...) {
-      // Out of memory for a report: look again later.
-      sleep_ns = std::clamp<std::int64_t>(m_threshold_ns / 2, 1'000'000, 500'000'000);
+      if (m_dump_on_sigquit) {
+        if (const std::uint64_t n = g_sigquits.load(std::memory_order_relaxed); n != m_dumps_seen) {
+          m_dumps_seen = n;
+          dump();
+        }
+        sleep_ns = std::min<std::int64_t>(sleep_ns, 200'000'000);
+      }
+      now = clock::now();
+      next_look = now + std::chrono::nanoseconds(sleep_ns);
     }
-    if (m_dump_on_sigquit) {
-      if (const std::uint64_t n = g_sigquits.load(std::memory_order_relaxed); n != m_dumps_seen) {
-        m_dumps_seen = n;
-        dump();
-      }
-      sleep_ns = std::min<std::int64_t>(sleep_ns, 200'000'000);
+    // Between looks, a tick of the busy-time clock every millisecond while the workers run
+    // tasks (a look costs /proc reads; a tick, two loads per worker and one add).
+    clock::time_point until = next_look;
+    if (m_threshold_ns > 0 && tick_busy_clock()) {
+      until = std::min(until, now + std::chrono::milliseconds(1));
     }
     lock.lock();
     if (m_stop) {
       break;
     }
-    m_wake.wait_for(lock, std::chrono::nanoseconds(sleep_ns));
+    m_wake.wait_until(lock, until);
   }
+}
+
+bool stall_watchdog::tick_busy_clock() {
+  bool busy = false;
+  for (unsigned i = 0; i < m_rt.size(); ++i) {
+    worker& w = m_rt.at(i);
+    const std::uint64_t seq = w.m_progress.load(std::memory_order_relaxed);
+    busy =
+        busy || seq != m_tick_progress[i] || w.m_running.load(std::memory_order_relaxed) != nullptr;
+    m_tick_progress[i] = seq;
+  }
+  // The mode first, then the tick (release): a worker that sees the new tick sees its mode. One
+  // writer: a plain load and store.
+  busy_clock& c = m_rt.m_busy_clock;
+  c.fast.store(busy, std::memory_order_relaxed);
+  c.tick.store(c.tick.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  return busy;
 }
 
 std::int64_t stall_watchdog::scan() {

@@ -73,6 +73,10 @@ private:
   void dump() noexcept;
   /// Looks at every worker once; returns how long to sleep before the next look.
   std::int64_t scan();
+  /// Bumps the runtime's busy clock (stall watching only). True while a worker runs tasks: it
+  /// resumed one since the last tick, or one runs now; the next tick is then due in a
+  /// millisecond, and the clock is marked fast.
+  bool tick_busy_clock();
   void report(unsigned index, void* running, std::uint64_t seq, std::int64_t elapsed_ns,
               const watched_worker& seen);
   /// Between resumes: watches worker `index`'s loop for a callback that does not return.
@@ -90,6 +94,8 @@ private:
   const dump_format m_dump_format;
   std::uint64_t m_dumps_seen = 0;        // the SIGQUIT count already answered
   std::vector<watched_worker> m_watched; // the watchdog thread's own
+  /// Each worker's m_progress at the last busy-time tick (the watchdog thread's own).
+  std::vector<std::uint64_t> m_tick_progress;
 
   mutable std::mutex m_ring_mutex;
   struct ring_entry {

@@ -30,6 +30,9 @@ worker::worker(runtime_impl* rt, unsigned index, const runtime_options& options)
   m_rt = rt;
   m_force_async = options.force_async;
   m_inject_inline = options.testing.inline_awaits;
+  if (m_stall_ns > 0) {
+    m_clock = &rt->m_busy_clock; // the runtime then has a stall watchdog, which ticks it
+  }
   if (int r = uv_loop_init(&m_loop); r != 0) {
     fatal("uv_loop_init", r);
   }
@@ -359,6 +362,10 @@ void worker::note_long_resume(std::uint64_t spent_ticks, std::uint64_t seq) noex
 }
 
 void worker::run_ready() noexcept {
+  if (m_clock != nullptr) {
+    m_seen_tick = m_clock->tick.load(std::memory_order_acquire);
+    m_clock_fast = m_clock->fast.load(std::memory_order_relaxed);
+  }
   m_resume_start.store(ticks(), std::memory_order_relaxed);
   for (unsigned n = 0; n < m_budget; ++n) {
     task_record* t = m_ready.pop();

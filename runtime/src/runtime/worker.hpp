@@ -237,6 +237,8 @@ public:
   alignas(64) std::atomic<std::uint64_t> m_next_id{1}; // worker threads take ids in blocks
   // Bumped by every drain that took messages from an inbox: cross-thread progress.
   alignas(64) std::atomic<std::uint64_t> m_epoch{0};
+  // Written by the stall watchdog, read by every worker at its transitions.
+  busy_clock m_busy_clock;
   alignas(64) std::atomic<bool> m_shutting_down{false};
   std::atomic<bool> m_in_block_on{false};
   std::atomic<unsigned> m_next_worker{0};
