@@ -363,8 +363,7 @@ void worker::note_long_resume(std::uint64_t spent_ticks, std::uint64_t seq) noex
 
 void worker::run_ready() noexcept {
   if (m_clock != nullptr) {
-    m_seen_tick = m_clock->tick.load(std::memory_order_acquire);
-    m_clock_fast = m_clock->fast.load(std::memory_order_relaxed);
+    see_busy_clock(m_clock->tick.load(std::memory_order_acquire));
   }
   m_resume_start.store(ticks(), std::memory_order_relaxed);
   for (unsigned n = 0; n < m_budget; ++n) {

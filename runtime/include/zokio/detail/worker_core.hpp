@@ -140,6 +140,12 @@ struct worker_core {
   std::uint64_t m_seen_tick = 0;
   bool m_clock_fast = false;
 
+  /// Records the busy clock's tick `tick` (loaded with acquire) and its mode, as of a counter read.
+  void see_busy_clock(std::uint64_t tick) noexcept {
+    m_seen_tick = tick;
+    m_clock_fast = m_clock->fast.load(std::memory_order_relaxed);
+  }
+
   /// Adds the time since the last counter read to `t`'s busy time, and moves m_resume_start to
   /// now. While the clock ticks fast, only at a transition that sees the tick moved (each batch
   /// of resumes starts with a read): a resume that spans a tick is charged from the read before
@@ -156,8 +162,7 @@ struct worker_core {
           return;
         }
       } else {
-        m_seen_tick = tick;
-        m_clock_fast = m_clock->fast.load(std::memory_order_relaxed);
+        see_busy_clock(tick);
       }
     }
     const std::uint64_t now = ticks();
