@@ -352,7 +352,10 @@ stall_watchdog::stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, dump
   if (threshold_ns > 0 && rt.m_options.stall_backtrace) {
     (void)install_handler();
   }
+  // Returns once the thread runs, as worker::start_thread does (see there): the watchdog watches
+  // from the moment the runtime exists, and its thread never first runs out of descriptors.
   m_thread = std::thread([this] { main(); });
+  m_started.wait(false, std::memory_order_acquire);
 }
 
 stall_watchdog::~stall_watchdog() {
@@ -376,6 +379,8 @@ void stall_watchdog::main() noexcept {
   name.resize(std::min<std::size_t>(name.size(), 9));
   pthread_setname_np(pthread_self(), (name + "-stall").c_str());
 #endif
+  m_started.store(true, std::memory_order_release); // named: the constructor may return
+  m_started.notify_one();
   using clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(m_wake_mutex);
   clock::time_point next_look = clock::now();

@@ -2,6 +2,7 @@
 
 #include <zokio/diag/stall.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -109,7 +110,8 @@ private:
 
   std::mutex m_wake_mutex;
   std::condition_variable m_wake;
-  bool m_stop = false; // m_wake_mutex
+  bool m_stop = false;                // m_wake_mutex
+  std::atomic<bool> m_started{false}; // set once m_thread runs, named; the constructor waits
   std::thread m_thread;
 };
 

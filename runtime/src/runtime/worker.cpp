@@ -453,8 +453,13 @@ void worker::stop_watch() noexcept {
   uv_timer_stop(m_watch);
 }
 
+// Returns once the thread runs: the runtime a constructor returns has all its threads, and none
+// first runs later, when the program may have no descriptor left. (A thread's first run is where
+// UBSan checks its std::thread state's dynamic type, through a pipe; with no descriptor for the
+// pipe it reports a valid state as "invalid vptr", as make test's asan pass once did.)
 void worker::start_thread() {
   m_thread = std::thread([this] { thread_main(); });
+  m_thread_started.wait(false, std::memory_order_acquire);
 }
 
 void worker::join_thread() {
@@ -472,6 +477,8 @@ void worker::thread_main() {
   thread_name += suffix;
   pthread_setname_np(pthread_self(), thread_name.c_str());
 #endif
+  m_thread_started.store(true, std::memory_order_release);
+  m_thread_started.notify_one();
   run([this] { return m_stop.load(std::memory_order_acquire); });
 }
 

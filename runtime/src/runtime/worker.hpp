@@ -192,6 +192,7 @@ private:
   std::uint64_t m_live = 0;
 
   std::thread m_thread;
+  std::atomic<bool> m_thread_started{false}; // set once m_thread runs, named; start_thread waits
   std::atomic<bool> m_stop{false};
   std::atomic<bool> m_quiet{false};
 
