@@ -45,7 +45,7 @@ void event::set() noexcept {
   // waiters taken are suspended until fired, so their frames stay valid until then.
   while (waiters != nullptr) {
     detail::event_awaiter* next = waiters->m_next; // read first: the fire may free the waiter
-    waiters->fire();
+    waiters->fire_exclusive(); // set() took it under the lock: withdraw() now fails
     waiters = next;
   }
 }

@@ -67,6 +67,11 @@ enum class task_outcome : std::uint8_t { pending, value, error, cancelled };
 /// Notified once when a task finishes. The join awaiter, join_set and timeout implement it.
 struct completion_waiter {
   void (*m_notify)(completion_waiter* self, task_record* done) noexcept = nullptr;
+  /// Set by a join awaiter whose task runs on the joined task's own worker: the waiting task and
+  /// the handle it holds are then on the thread that finishes the task, so while it is
+  /// registered nothing else writes the joiner word (finish_task stores instead of exchanging).
+  /// Null for every other waiter.
+  worker_core* m_same_worker = nullptr;
 };
 
 inline constexpr std::uintptr_t joiner_none = 0;
@@ -174,6 +179,15 @@ struct task_record {
 
   /// Registers `w` to be notified at completion. False when the task is already done.
   bool set_joiner(completion_waiter* w) noexcept {
+    if (w->m_same_worker != nullptr) {
+      // On the task's own worker, by the handle's holder: the task cannot finish meanwhile (it
+      // finishes on this thread), and only that holder writes the word otherwise.
+      if (m_joiner.load(std::memory_order_relaxed) != joiner_none) {
+        return false;
+      }
+      m_joiner.store(reinterpret_cast<std::uintptr_t>(w), std::memory_order_relaxed);
+      return true;
+    }
     std::uintptr_t expected = joiner_none;
     return m_joiner.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(w),
                                             std::memory_order_acq_rel, std::memory_order_acquire);

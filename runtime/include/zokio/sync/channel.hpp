@@ -282,18 +282,16 @@ struct channel_waiters {
     }
     w->m_linked = false;
   }
-  /// Unlinks and claims the first waiter; nullptr if none. Under the wake protocol that claim
-  /// always succeeds (cancellation withdraws under the same lock before it claims, so it never
-  /// claims a linked waiter). Were a claim ever to fail, that waiter would be skipped and the next
-  /// one served, so a value or a slot never goes to a waiter that will not take it.
+  /// Unlinks and claims the first waiter; nullptr if none. A linked waiter is claimed by nobody
+  /// else (cancellation withdraws under the same lock before it claims, so it never claims a
+  /// linked waiter): the claim is a plain store, as in awaiter_base::fire_exclusive.
   W* pop_claimed() noexcept {
-    while (W* w = m_head) {
+    W* w = m_head;
+    if (w != nullptr) {
       remove(w);
-      if (w->claim()) {
-        return w;
-      }
+      w->m_claimed.store(true, std::memory_order_relaxed);
     }
-    return nullptr;
+    return w;
   }
 };
 

@@ -116,7 +116,8 @@ public:
         m_s->m_state.exchange(detail::oneshot_state<T>::sent, std::memory_order_acq_rel);
     auto* s = std::exchange(m_s, nullptr);
     if (prev > detail::oneshot_state<T>::closed) {
-      reinterpret_cast<detail::awaiter_base*>(prev)->fire();
+      // The exchange took the awaiter out of the state: its withdraw() can no longer succeed.
+      reinterpret_cast<detail::awaiter_base*>(prev)->fire_exclusive();
     }
     s->release();
     return true;
@@ -133,7 +134,7 @@ private:
                                                std::memory_order_acq_rel)) {
     }
     if (cur > detail::oneshot_state<T>::closed) {
-      reinterpret_cast<detail::awaiter_base*>(cur)->fire();
+      reinterpret_cast<detail::awaiter_base*>(cur)->fire_exclusive(); // as in send()
     }
     std::exchange(m_s, nullptr)->release();
   }

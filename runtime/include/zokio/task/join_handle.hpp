@@ -119,13 +119,16 @@ public:
       throw std::logic_error("zokio: join_handle awaited twice, or after detach()");
     }
     this->m_notify = [](completion_waiter* w, task_record*) noexcept {
-      static_cast<join_awaiter*>(w)->fire();
+      // finish_task's exchange of the joiner word took it: clear_joiner() (withdraw) has lost.
+      static_cast<join_awaiter*>(w)->fire_exclusive();
     };
   }
 
   bool ready() const noexcept { return m_target->done(); }
   bool arm() {
     this->m_task->m_wait_target.store(m_target->m_id, std::memory_order_relaxed);
+    this->m_same_worker =
+        m_target->m_worker == this->m_task->m_worker ? m_target->m_worker : nullptr;
     if (m_target->set_joiner(this)) {
       return true;
     }
@@ -160,7 +163,7 @@ public:
   settle_awaiter(root_promise<T>* target, const site& where) noexcept
       : counted_awaiter<settle_awaiter<T>>(where), m_target(target) {
     this->m_notify = [](completion_waiter* w, task_record*) noexcept {
-      static_cast<settle_awaiter*>(w)->fire();
+      static_cast<settle_awaiter*>(w)->fire_exclusive(); // nothing else completes it
     };
   }
 

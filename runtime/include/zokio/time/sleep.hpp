@@ -21,7 +21,9 @@ public:
 
   bool ready() const noexcept { return m_deadline_ns <= now_ns(); }
   bool arm() {
-    m_on_fire = [](timer_entry* e) noexcept { static_cast<sleep_awaiter*>(e)->fire(); };
+    // The heap fires an entry it has removed, on the owner thread, where withdraw() removes it:
+    // one or the other.
+    m_on_fire = [](timer_entry* e) noexcept { static_cast<sleep_awaiter*>(e)->fire_exclusive(); };
     timer_add(m_task->m_worker, this);
     return true;
   }
