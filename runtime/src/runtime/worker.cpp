@@ -219,15 +219,15 @@ void worker::untrack_io(io_object* o) noexcept {
 }
 
 void worker::accept_new(task_record* t) noexcept {
-  m_live_lock.lock();
+  m_live_lock.owner_lock();
   t->m_live_prev = nullptr;
   t->m_live_next = m_live_head;
   if (m_live_head != nullptr) {
     m_live_head->m_live_prev = t;
   }
   m_live_head = t;
-  ++m_live;
-  m_live_lock.unlock();
+  m_live.store(m_live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  m_live_lock.owner_unlock();
   m_stats.tasks_spawned.add();
   m_stats.tasks_live.add();
   if (m_rt->m_shutting_down.load(std::memory_order_relaxed)) {
@@ -238,7 +238,7 @@ void worker::accept_new(task_record* t) noexcept {
 }
 
 void worker::unlink_live(task_record* t) noexcept {
-  m_live_lock.lock();
+  m_live_lock.owner_lock();
   if (t->m_live_prev != nullptr) {
     t->m_live_prev->m_live_next = t->m_live_next;
   } else {
@@ -248,16 +248,13 @@ void worker::unlink_live(task_record* t) noexcept {
     t->m_live_next->m_live_prev = t->m_live_prev;
   }
   t->m_live_prev = t->m_live_next = nullptr;
-  --m_live;
-  m_live_lock.unlock();
+  m_live.store(m_live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  m_live_lock.owner_unlock();
   m_stats.tasks_live.sub();
 }
 
 std::uint64_t worker::live_count() noexcept {
-  m_live_lock.lock();
-  const std::uint64_t n = m_live;
-  m_live_lock.unlock();
-  return n;
+  return m_live.load(std::memory_order_relaxed); // no lock: shutdown polls it in a loop
 }
 
 void worker::cancel_local(task_record* t) noexcept {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "diag/stall_watchdog.hpp"
+#include "runtime/owner_lock.hpp"
 #include "task/blocking_pool.hpp"
 #include "time/timer_driver.hpp"
 
@@ -26,8 +27,8 @@
 //   thread two locked instructions and two library calls a post) and followed by
 //   uv_async_send, the one thread-safe libuv call, by the post that found the inbox empty. The
 //   owner drains the whole inbox per callback.
-// - The live list is guarded by m_live_lock (a spinlock): the owner links and unlinks, task
-//   dumps from other threads read it.
+// - The live list is guarded by m_live_lock (owner_biased_lock): the owner links and unlinks
+//   with plain stores, task dumps from other threads read it after a membarrier().
 // - m_quiet is written by the owner and read by worker 0 for deadlock detection.
 // - Handle memory (async, timers) is freed only in close callbacks.
 
@@ -187,9 +188,9 @@ private:
 
   io_object* m_io_head = nullptr; // I/O objects with an open handle
 
-  spinlock m_live_lock;
+  owner_biased_lock m_live_lock;
   task_record* m_live_head = nullptr;
-  std::uint64_t m_live = 0;
+  std::atomic<std::uint64_t> m_live{0}; // written by the owner under the lock, read by anyone
 
   std::thread m_thread;
   std::atomic<bool> m_thread_started{false}; // set once m_thread runs, named; start_thread waits
