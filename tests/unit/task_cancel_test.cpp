@@ -3,6 +3,7 @@
 #include "zokio_test.hpp"
 
 #include <atomic>
+#include <string>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -155,6 +156,102 @@ TEST(cancel, cancelling_a_joiner_leaves_the_joined_task_running) {
   zokio::runtime rt{{.workers = 1}};
   EXPECT_TRUE(zokio::testing::block_on_within(rt, 10s, "the cancelled joiner to unwind",
                                               cancel_a_joiner()));
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// --- a join racing the joined task's finish and the joiner's cancel ------------------------------
+//
+// A join from the joined task's own worker needs no locked instruction (the joiner word is
+// stored, finish_task stores joiner_done); one from another worker is arbitrated by an exchange
+// against clear_joiner's compare-exchange. Either way the joiner resumes exactly once: with the
+// value, or cancelled, never both and never neither, whichever of the finish and the cancel
+// comes first in the same loop turn.
+
+zokio::task<int> seven_after(zokio::event* go) {
+  co_await go->wait();
+  co_return 7;
+}
+
+struct join_outcome {
+  int resumes = 0;
+  int value = 0;
+  bool cancelled = false;
+};
+
+zokio::task<void> join_and_record(zokio::join_handle<int>* target, join_outcome* out) {
+  try {
+    out->value = co_await *target;
+  } catch (const zokio::operation_cancelled&) {
+    out->cancelled = true;
+  }
+  ++out->resumes;
+}
+
+zokio::task<std::string> race_joins(unsigned target_worker, int rounds) {
+  int values = 0;
+  int cancels = 0;
+  for (int i = 0; i < rounds; ++i) {
+    zokio::event go;
+    join_outcome out;
+    auto target = zokio::spawn_on(target_worker, seven_after(&go));
+    auto joiner = zokio::spawn(join_and_record(&target, &out));
+    for (int y = 0; y < 3; ++y) { // both run to their first suspension (the joiner's: the join)
+      co_await zokio::yield_now();
+    }
+    switch (i % 3) {
+    case 0: // the target is woken, then the joiner cancelled, in one turn
+      go.set();
+      joiner.cancel();
+      break;
+    case 1: // the other way round
+      joiner.cancel();
+      go.set();
+      break;
+    default: // the target finishes first: its wake of the joiner races the cancel
+      go.set();
+      while (!target.is_finished()) {
+        co_await zokio::yield_now();
+      }
+      joiner.cancel();
+      break;
+    }
+    try {
+      co_await joiner;
+    } catch (const zokio::operation_cancelled&) {
+      // cancelled before its join resumed it: out says so
+    }
+    if (out.resumes != 1 || out.cancelled == (out.value == 7)) {
+      co_return "round " + std::to_string(i) + ": resumed " + std::to_string(out.resumes) +
+          " times, value " + std::to_string(out.value) + (out.cancelled ? ", cancelled" : "");
+    }
+    if (out.cancelled) {
+      ++cancels;
+      if (const int v = co_await target; v != 7) { // the join withdrawn: the handle still joins
+        co_return "round " + std::to_string(i) + ": the target gave " + std::to_string(v);
+      }
+    } else {
+      ++values;
+    }
+  }
+  if (values == 0 || cancels == 0) { // both sides of the race were taken
+    co_return "only " + std::string(values == 0 ? "cancels" : "values") + " in every round";
+  }
+  co_return "";
+}
+
+TEST(cancel, a_join_on_one_worker_racing_finish_and_cancel_resumes_once) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_EQ(
+      zokio::testing::block_on_within(rt, 30s, "300 join races on one worker", race_joins(0, 300)),
+      "");
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(cancel, a_join_across_workers_racing_finish_and_cancel_resumes_once) {
+  zokio::runtime rt{{.workers = 2}};
+  EXPECT_EQ(
+      zokio::testing::block_on_within(rt, 30s, "300 join races across workers", race_joins(1, 300)),
+      "");
   zokio::testing::expect_clean_shutdown(rt);
 }
 

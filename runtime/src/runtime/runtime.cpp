@@ -434,17 +434,16 @@ void finish_task(task_record* t) noexcept {
   if (prev == joiner_detached) {
     // Nobody holds the handle: no other thread writes m_joiner any more.
     t->m_joiner.store(joiner_done, std::memory_order_release);
-  } else if (prev != joiner_none &&
-             reinterpret_cast<completion_waiter*>(prev)->m_same_worker == w) {
+  } else if ((prev & joiner_same_worker) != 0) {
     // A join from a task of this worker: it holds the handle, suspended on this thread, so no
     // other thread writes the word (see completion_waiter::m_same_worker).
     t->m_joiner.store(joiner_done, std::memory_order_release);
-    auto* waiter = reinterpret_cast<completion_waiter*>(prev);
+    auto* waiter = reinterpret_cast<completion_waiter*>(prev & ~joiner_same_worker);
     waiter->m_notify(waiter, t);
   } else {
     prev = t->m_joiner.exchange(joiner_done, std::memory_order_seq_cst);
     if (prev != joiner_none && prev != joiner_detached) {
-      auto* waiter = reinterpret_cast<completion_waiter*>(prev);
+      auto* waiter = reinterpret_cast<completion_waiter*>(prev & ~joiner_same_worker);
       waiter->m_notify(waiter, t);
     }
   }

@@ -70,8 +70,8 @@ struct completion_waiter {
   /// Set by a join awaiter whose task runs on the joined task's own worker: the waiting task and
   /// the handle it holds are then on the thread that finishes the task, so while it is
   /// registered nothing else writes the joiner word (finish_task stores instead of exchanging).
-  /// Null for every other waiter.
-  worker_core* m_same_worker = nullptr;
+  /// False for every other waiter.
+  bool m_same_worker = false;
 };
 
 inline constexpr std::uintptr_t joiner_none = 0;
@@ -79,6 +79,11 @@ inline constexpr std::uintptr_t joiner_done = 1;
 /// The join_handle let go without a joiner: nobody but the owner writes m_joiner any more, so
 /// finish_task stores joiner_done instead of exchanging it, and it reports a failure.
 inline constexpr std::uintptr_t joiner_detached = 2;
+/// Or'ed into the address of a waiter with m_same_worker in m_joiner. finish_task learns from
+/// the word alone that it may store: it must not read a waiter it has not taken, which a joiner
+/// on another thread frees once its clear_joiner wins.
+inline constexpr std::uintptr_t joiner_same_worker = 4;
+static_assert(alignof(completion_waiter) > joiner_same_worker);
 
 /// What differs between the records of tasks of different result types.
 struct task_ops {
@@ -179,13 +184,14 @@ struct task_record {
 
   /// Registers `w` to be notified at completion. False when the task is already done.
   bool set_joiner(completion_waiter* w) noexcept {
-    if (w->m_same_worker != nullptr) {
+    if (w->m_same_worker) {
       // On the task's own worker, by the handle's holder: the task cannot finish meanwhile (it
       // finishes on this thread), and only that holder writes the word otherwise.
       if (m_joiner.load(std::memory_order_relaxed) != joiner_none) {
         return false;
       }
-      m_joiner.store(reinterpret_cast<std::uintptr_t>(w), std::memory_order_relaxed);
+      m_joiner.store(reinterpret_cast<std::uintptr_t>(w) | joiner_same_worker,
+                     std::memory_order_relaxed);
       return true;
     }
     std::uintptr_t expected = joiner_none;
@@ -195,7 +201,8 @@ struct task_record {
 
   /// Withdraws `w`. False when completion already took it (then it is being notified).
   bool clear_joiner(completion_waiter* w) noexcept {
-    auto expected = reinterpret_cast<std::uintptr_t>(w);
+    auto expected =
+        reinterpret_cast<std::uintptr_t>(w) | (w->m_same_worker ? joiner_same_worker : 0);
     return m_joiner.compare_exchange_strong(expected, joiner_none, std::memory_order_acq_rel,
                                             std::memory_order_acquire);
   }
