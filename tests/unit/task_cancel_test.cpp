@@ -239,20 +239,20 @@ zokio::task<std::string> race_joins(unsigned target_worker, int rounds) {
   co_return "";
 }
 
-TEST(cancel, a_join_on_one_worker_racing_finish_and_cancel_resumes_once) {
-  zokio::runtime rt{{.workers = 1}};
+void expect_join_races(unsigned workers, unsigned target_worker) {
+  zokio::runtime rt{{.workers = workers}};
   EXPECT_EQ(
-      zokio::testing::block_on_within(rt, 30s, "300 join races on one worker", race_joins(0, 300)),
+      zokio::testing::block_on_within(rt, 30s, "300 join races", race_joins(target_worker, 300)),
       "");
   zokio::testing::expect_clean_shutdown(rt);
 }
 
+TEST(cancel, a_join_on_one_worker_racing_finish_and_cancel_resumes_once) {
+  expect_join_races(1, 0);
+}
+
 TEST(cancel, a_join_across_workers_racing_finish_and_cancel_resumes_once) {
-  zokio::runtime rt{{.workers = 2}};
-  EXPECT_EQ(
-      zokio::testing::block_on_within(rt, 30s, "300 join races across workers", race_joins(1, 300)),
-      "");
-  zokio::testing::expect_clean_shutdown(rt);
+  expect_join_races(2, 1);
 }
 
 zokio::task<void> spawn_sleepers(probe* probes, int n) {

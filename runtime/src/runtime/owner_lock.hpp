@@ -3,7 +3,6 @@
 #include <zokio/detail/spinlock.hpp>
 
 #include <atomic>
-#include <thread>
 
 // A lock biased toward one owner thread: the owner's sections (a worker linking and unlinking
 // the records of the tasks it spawns and finishes, twice a task) cost plain stores and loads,
@@ -75,16 +74,8 @@ public:
 
 private:
   static void wait_while(const std::atomic<bool>& flag) noexcept {
-    int spins = 0;
-    while (flag.load(std::memory_order_acquire)) {
-      if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-      } else {
-        std::this_thread::yield();
-      }
-    }
+    spin_while_set(flag);
+    std::atomic_thread_fence(std::memory_order_acquire); // what the clearing side wrote before
   }
 
   const bool m_biased;

@@ -5,6 +5,22 @@
 
 namespace zokio::detail {
 
+/// Spins while `flag` is set: a read and a pause, after 64 of them a yield of the core, so that a
+/// holder preempted on a busy machine gets the CPU back. Relaxed: a caller that needs what the
+/// clearing thread wrote before adds its own acquire.
+inline void spin_while_set(const std::atomic<bool>& flag) noexcept {
+  int spins = 0;
+  while (flag.load(std::memory_order_relaxed)) {
+    if (++spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
 /// A test-and-test-and-set lock for critical sections of a few dozen instructions that never
 /// suspend or block (the channel's queue, waiter lists, a worker's live list). Uncontended, lock
 /// is one exchange and unlock a plain release store, where std::mutex pays a locked instruction
@@ -14,25 +30,14 @@ class spinlock {
 public:
   void lock() noexcept {
     while (m_flag.exchange(true, std::memory_order_acquire)) {
-      int spins = 0;
-      while (m_flag.load(std::memory_order_relaxed)) {
-        if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-          __builtin_ia32_pause();
-#endif
-        } else {
-          std::this_thread::yield();
-        }
-      }
+      spin_while_set(m_flag);
     }
   }
   bool try_lock() noexcept {
     return !m_flag.load(std::memory_order_relaxed) &&
            !m_flag.exchange(true, std::memory_order_acquire);
   }
-  void unlock() noexcept {
-    m_flag.store(false, std::memory_order_release);
-  }
+  void unlock() noexcept { m_flag.store(false, std::memory_order_release); }
 
 private:
   std::atomic<bool> m_flag{false};
