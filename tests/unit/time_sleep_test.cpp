@@ -2,6 +2,7 @@
 
 #include "zokio_test.hpp"
 
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -127,6 +128,65 @@ TEST(timeout, passes_a_value_through_in_time) {
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r.value(), 7);
   EXPECT_EQ(rt.stats().timers_pending, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// A timer withdrawn before its deadline (here, a timeout whose operation completed) is left
+// armed for the next one (timer_driver::remove), but never as pending work: the runtime shuts
+// down at once, and a task then waiting on nothing is a deadlock within the grace, not when the
+// abandoned deadline comes (30 s here).
+
+zokio::task<int> timeouts_in_time(int n) {
+  int sum = 0;
+  for (int i = 0; i < n; ++i) {
+    zokio::result<int> r = co_await zokio::timeout(30s, quick_value());
+    sum += r.ok() ? r.value() : 0;
+  }
+  co_return sum;
+}
+
+/// The worker's gauge of active handles after a few loop turns in which the worker stays busy
+/// (a turn comes after every ready_budget resumes, 128 by default, and refreshes the gauge; an
+/// idle worker would stop the timer before it blocks).
+zokio::task<std::uint64_t> handles_active(zokio::runtime* rt) {
+  for (int i = 0; i < 1000; ++i) {
+    co_await zokio::yield_now();
+  }
+  co_return rt->stats().workers.at(0).handles_active;
+}
+
+/// The gauge before and after the timeouts.
+zokio::task<std::pair<std::uint64_t, std::uint64_t>> handles_around_timeouts(zokio::runtime* rt) {
+  const std::uint64_t before = co_await handles_active(rt);
+  if (co_await timeouts_in_time(100) != 700) {
+    co_return std::pair{before, std::uint64_t{1000}};
+  }
+  co_return std::pair{before, co_await handles_active(rt)};
+}
+
+TEST(timeout, one_completed_in_time_leaves_nothing_pending_at_shutdown) {
+  zokio::runtime rt{{.workers = 1}};
+  const auto [before, after] = rt.block_on(handles_around_timeouts(&rt));
+  EXPECT_EQ(after, before) << "a stale timer counted as an active handle";
+  EXPECT_EQ(rt.stats().timers_pending, 0u);
+  const auto start = std::chrono::steady_clock::now();
+  zokio::testing::expect_clean_shutdown(rt);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "shutdown waited for a stale timer";
+}
+
+zokio::task<void> timeouts_then_wait_never_set() {
+  (void)co_await timeouts_in_time(100);
+  zokio::event never;
+  co_await never.wait();
+}
+
+TEST(timeout, one_completed_in_time_does_not_hide_a_deadlock) {
+  zokio::runtime rt{{.workers = 1, .deadlock_grace = 100ms}};
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(zokio::testing::block_on_within(rt, 60s, "the deadlock to be reported",
+                                               timeouts_then_wait_never_set()),
+               zokio::deadlock_error);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << "the abandoned deadline hid it";
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -398,6 +398,7 @@ void worker::run(const std::function<bool()>& done) {
     const bool idle =
         m_ready.empty() && m_deferred.empty() && !m_inbox_pending.load(std::memory_order_acquire);
     if (idle) {
+      m_timers.settle(); // no wake for a timer left armed with nothing due
       m_quiet.store(external_pending() == 0, std::memory_order_release);
       if (m_index == 0 && m_rt->m_options.deadlock_grace.count() > 0 && !m_rt->m_deadlock_armed &&
           m_rt->m_in_block_on.load(std::memory_order_relaxed)) {

@@ -24,7 +24,12 @@ void timer_driver::add(timer_entry* e) {
   sift_up(m_heap.size() - 1);
   m_owner->m_stats.timers_pending.add();
   if (m_heap.size() == 1) {
-    uv_check_start(m_check, &timer_driver::on_check);
+    if (m_timer_unrefd) {
+      // Left armed when the heap emptied (see remove): it counts again as pending work.
+      uv_ref(reinterpret_cast<uv_handle_t*>(m_timer));
+      m_timer_unrefd = false;
+    }
+    uv_check_start(m_check, &timer_driver::on_check); // returns at once if still active
   }
   if (m_heap.front() == e) {
     rearm();
@@ -45,12 +50,27 @@ void timer_driver::remove(timer_entry* e) noexcept {
     sift_up(i);
     sift_down(last->m_heap_index);
   }
-  if (m_heap.empty()) {
-    uv_timer_stop(m_timer);
-    uv_check_stop(m_check);
-    m_armed_for = INT64_MAX;
+  if (m_heap.empty() && !m_timer_unrefd) {
+    // Left armed and the check left running: the next add, often in the same turn (a timeout
+    // around an operation that completed, a sleep in a loop), then finds the timer armed for an
+    // earlier deadline and starts nothing, where stopping here and starting again cost two
+    // clock reads and four libuv calls per timer. Unreferenced, so that it keeps no loop alive
+    // and counts as no pending work (deadlock detection); stopped before the worker blocks
+    // (settle), so that an idle loop does not wake for it.
+    uv_unref(reinterpret_cast<uv_handle_t*>(m_timer));
+    m_timer_unrefd = true;
   }
   // A later first deadline is left armed: the callback finds nothing due and re-arms.
+}
+
+void timer_driver::settle() noexcept {
+  if (m_heap.empty() && m_timer_unrefd) {
+    uv_timer_stop(m_timer);
+    uv_check_stop(m_check);
+    uv_ref(reinterpret_cast<uv_handle_t*>(m_timer)); // stopped: counted again once started
+    m_timer_unrefd = false;
+    m_armed_for = INT64_MAX;
+  }
 }
 
 void timer_driver::close() noexcept {

@@ -27,6 +27,9 @@ public:
   void add(timer_entry* e);
   void remove(timer_entry* e) noexcept;
   std::size_t size() const noexcept { return m_heap.size(); }
+  /// Stops the timer and the check left running when the heap emptied. The worker calls it
+  /// before it blocks in the poll.
+  void settle() noexcept;
   /// Closes the uv timer; entries left belong to frames that never unwound and are dropped.
   void close() noexcept;
 
@@ -52,6 +55,7 @@ private:
   uv_check_t* m_check = nullptr; // active while the heap is not empty
   std::vector<timer_entry*> m_heap;
   std::int64_t m_armed_for = INT64_MAX;
+  bool m_timer_unrefd = false; // the heap emptied with m_timer left armed, unreferenced
   std::uint64_t m_seq = 0;
 };
 
