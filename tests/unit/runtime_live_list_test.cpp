@@ -51,10 +51,10 @@ TEST(live_list, dumps_from_another_thread_see_only_whole_records_during_a_storm)
     while (!stop.load(std::memory_order_acquire)) {
       for (const zokio::diag::task_info& t : zokio::diag::task_dump(rt)) {
         ++seen;
-        if (t.worker > 1 || t.spawn_site.line == 0 ||
+        if (t.worker > 1 || t.spawn_site.line == 0 || t.age < 0ns || t.busy < 0ns ||
             (t.name != "churned" && t.name != "churn" && t.name != "block_on")) {
           bad = "task " + std::to_string(t.id) + " '" + t.name + "' on worker " +
-                std::to_string(t.worker);
+                std::to_string(t.worker) + ", age " + std::to_string(t.age.count()) + " ns";
         }
       }
       ++dumps;

@@ -38,8 +38,11 @@ std::vector<diag::task_info> collect_tasks(runtime_impl& rt) {
       i.self_wakes = std::min(r->m_self_wakes.load(std::memory_order_relaxed), i.wakes);
       i.busy = std::chrono::nanoseconds(static_cast<std::int64_t>(
           static_cast<double>(r->m_busy_ticks.load(std::memory_order_relaxed)) * ns_per_tick));
-      i.age = std::chrono::nanoseconds(
-          static_cast<std::int64_t>(static_cast<double>(now - r->m_spawned_at) * ns_per_tick));
+      // A task spawned since `now` was read (by a resume that began after it, whose start
+      // stands in for the spawn time) is of age 0, not a wrapped-around one.
+      const std::uint64_t spawned = r->m_spawned_at;
+      i.age = std::chrono::nanoseconds(static_cast<std::int64_t>(
+          static_cast<double>(now > spawned ? now - spawned : 0) * ns_per_tick));
       out.push_back(std::move(i));
     });
   }
