@@ -1,6 +1,7 @@
 #include <zokio/http/server.hpp>
 
 #include "http_client.hpp"
+#include "threads.hpp"
 #include "zokio_test.hpp"
 
 #include <atomic>
@@ -9,7 +10,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -825,10 +825,7 @@ TEST(HttpFault, OutOfDescriptorsOnAcceptTheServerWaitsAndServesAgain) {
 bool stall_watchdog_started() {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline) {
-    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
-      std::ifstream comm(e.path() / "comm");
-      std::string name;
-      std::getline(comm, name);
+    for (const std::string& name : zokio::testing::thread_names()) {
       if (name.size() >= 6 && name.compare(name.size() - 6, 6, "-stall") == 0) {
         return true;
       }

@@ -1,13 +1,12 @@
 #include <zokio/runtime/options.hpp>
 
+#include "threads.hpp"
 #include "zokio_test.hpp"
 
 #include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -48,18 +47,6 @@ TEST(runtime_options, name_is_shown_in_worker_thread_names) {
   EXPECT_EQ(thread_name, "svc-1");
 }
 
-// The names of this process's threads, as /proc/self/task shows them now.
-std::vector<std::string> thread_names() {
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(e.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    names.push_back(name);
-  }
-  return names;
-}
-
 TEST(runtime_options, every_thread_runs_and_is_named_when_the_constructor_returns) {
   // A runtime's threads run before its constructor returns (worker::start_thread, the stall
   // watchdog's constructor): none first runs later, when the program may have run out of
@@ -69,7 +56,7 @@ TEST(runtime_options, every_thread_runs_and_is_named_when_the_constructor_return
   for (int round = 0; round < 20; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     zokio::runtime rt{{.workers = 3, .name = "ctor"}};
-    const std::vector<std::string> names = thread_names();
+    const std::vector<std::string> names = zokio::testing::thread_names();
     for (const char* expected : {"ctor-1", "ctor-2", "ctor-stall"}) {
       EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end())
           << expected << " was not running when the constructor returned";

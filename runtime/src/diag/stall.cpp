@@ -326,10 +326,6 @@ bool install_sigquit() {
   return g_sigquit_installed;
 }
 
-std::int64_t to_ns(std::uint64_t ticks_, double ns_per_tick) {
-  return static_cast<std::int64_t>(static_cast<double>(ticks_) * ns_per_tick);
-}
-
 // The next look for something `elapsed_ns` into a threshold it has not reached: just after it
 // would reach it, unless an earlier look is due anyway. Saturating: the threshold may be
 // milliseconds::max(), where threshold - elapsed + slack overflows.

@@ -36,13 +36,12 @@ std::vector<diag::task_info> collect_tasks(runtime_impl& rt) {
       i.wakes = i.resumes > 0 ? i.resumes - 1 + (st == task_state::scheduled ? 1 : 0) : 0;
       // Read apart while the task runs: the self-wakes never show more than the wakes.
       i.self_wakes = std::min(r->m_self_wakes.load(std::memory_order_relaxed), i.wakes);
-      i.busy = std::chrono::nanoseconds(static_cast<std::int64_t>(
-          static_cast<double>(r->m_busy_ticks.load(std::memory_order_relaxed)) * ns_per_tick));
+      i.busy = std::chrono::nanoseconds(
+          to_ns(r->m_busy_ticks.load(std::memory_order_relaxed), ns_per_tick));
       // A task spawned since `now` was read (by a resume that began after it, whose start
       // stands in for the spawn time) is of age 0, not a wrapped-around one.
       const std::uint64_t spawned = r->m_spawned_at;
-      i.age = std::chrono::nanoseconds(static_cast<std::int64_t>(
-          static_cast<double>(now > spawned ? now - spawned : 0) * ns_per_tick));
+      i.age = std::chrono::nanoseconds(to_ns(now > spawned ? now - spawned : 0, ns_per_tick));
       out.push_back(std::move(i));
     });
   }

@@ -443,7 +443,7 @@ void finish_task(task_record* t) noexcept {
   } else {
     prev = t->m_joiner.exchange(joiner_done, std::memory_order_seq_cst);
     if (prev != joiner_none && prev != joiner_detached) {
-      auto* waiter = reinterpret_cast<completion_waiter*>(prev & ~joiner_same_worker);
+      auto* waiter = reinterpret_cast<completion_waiter*>(prev); // never tagged: see above
       waiter->m_notify(waiter, t);
     }
   }

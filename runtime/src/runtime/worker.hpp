@@ -212,6 +212,11 @@ void unregister_worker(const worker_core* w) noexcept;
 bool worker_alive(const worker_core* w) noexcept;
 
 /// The runtime behind zokio::runtime.
+/// A count of time-stamp-counter ticks in nanoseconds (runtime_impl::ns_per_tick).
+inline std::int64_t to_ns(std::uint64_t ticks_, double ns_per_tick) {
+  return static_cast<std::int64_t>(static_cast<double>(ticks_) * ns_per_tick);
+}
+
 class runtime_impl {
 public:
   explicit runtime_impl(runtime_options options);

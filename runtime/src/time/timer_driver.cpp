@@ -50,7 +50,7 @@ void timer_driver::remove(timer_entry* e) noexcept {
     sift_up(i);
     sift_down(last->m_heap_index);
   }
-  if (m_heap.empty() && !m_timer_unrefd) {
+  if (m_heap.empty()) {
     // Left armed and the check left running: the next add, often in the same turn (a timeout
     // around an operation that completed, a sleep in a loop), then finds the timer armed for an
     // earlier deadline and starts nothing, where stopping here and starting again cost two

@@ -52,7 +52,7 @@ private:
   uv_loop_t* m_loop = nullptr;
   worker_core* m_owner = nullptr;
   uv_timer_t* m_timer = nullptr;
-  uv_check_t* m_check = nullptr; // active while the heap is not empty
+  uv_check_t* m_check = nullptr; // active while the heap is not empty, and until settle()
   std::vector<timer_entry*> m_heap;
   std::int64_t m_armed_for = INT64_MAX;
   bool m_timer_unrefd = false; // the heap emptied with m_timer left armed, unreferenced

@@ -67,11 +67,6 @@ enum class task_outcome : std::uint8_t { pending, value, error, cancelled };
 /// Notified once when a task finishes. The join awaiter, join_set and timeout implement it.
 struct completion_waiter {
   void (*m_notify)(completion_waiter* self, task_record* done) noexcept = nullptr;
-  /// Set by a join awaiter whose task runs on the joined task's own worker: the waiting task and
-  /// the handle it holds are then on the thread that finishes the task, so while it is
-  /// registered nothing else writes the joiner word (finish_task stores instead of exchanging).
-  /// False for every other waiter.
-  bool m_same_worker = false;
 };
 
 inline constexpr std::uintptr_t joiner_none = 0;
@@ -79,9 +74,9 @@ inline constexpr std::uintptr_t joiner_done = 1;
 /// The join_handle let go without a joiner: nobody but the owner writes m_joiner any more, so
 /// finish_task stores joiner_done instead of exchanging it, and it reports a failure.
 inline constexpr std::uintptr_t joiner_detached = 2;
-/// Or'ed into the address of a waiter with m_same_worker in m_joiner. finish_task learns from
-/// the word alone that it may store: it must not read a waiter it has not taken, which a joiner
-/// on another thread frees once its clear_joiner wins.
+/// Or'ed into the address of a waiter registered with `same_worker` (set_joiner) in m_joiner.
+/// finish_task learns from the word alone that it may store: it must not read a waiter it has
+/// not taken, which a joiner on another thread frees once its clear_joiner wins.
 inline constexpr std::uintptr_t joiner_same_worker = 4;
 static_assert(alignof(completion_waiter) > joiner_same_worker);
 
@@ -183,10 +178,14 @@ struct task_record {
   bool done() const noexcept { return m_joiner.load(std::memory_order_acquire) == joiner_done; }
 
   /// Registers `w` to be notified at completion. False when the task is already done.
-  bool set_joiner(completion_waiter* w) noexcept {
-    if (w->m_same_worker) {
-      // On the task's own worker, by the handle's holder: the task cannot finish meanwhile (it
-      // finishes on this thread), and only that holder writes the word otherwise.
+  /// `same_worker`: `w` is a join from a task on this task's own worker. The waiting task and the
+  /// handle it holds are then on the thread that finishes the task, so while it is registered
+  /// nothing else writes the word: plain stores here and in finish_task. clear_joiner must be
+  /// given the same flag.
+  bool set_joiner(completion_waiter* w, bool same_worker = false) noexcept {
+    if (same_worker) {
+      // The task cannot finish meanwhile (it finishes on this thread), and only the handle's
+      // holder writes the word otherwise.
       if (m_joiner.load(std::memory_order_relaxed) != joiner_none) {
         return false;
       }
@@ -200,9 +199,8 @@ struct task_record {
   }
 
   /// Withdraws `w`. False when completion already took it (then it is being notified).
-  bool clear_joiner(completion_waiter* w) noexcept {
-    auto expected =
-        reinterpret_cast<std::uintptr_t>(w) | (w->m_same_worker ? joiner_same_worker : 0);
+  bool clear_joiner(completion_waiter* w, bool same_worker = false) noexcept {
+    auto expected = reinterpret_cast<std::uintptr_t>(w) | (same_worker ? joiner_same_worker : 0);
     return m_joiner.compare_exchange_strong(expected, joiner_none, std::memory_order_acq_rel,
                                             std::memory_order_acquire);
   }

@@ -289,7 +289,7 @@ struct channel_waiters {
     W* w = m_head;
     if (w != nullptr) {
       remove(w);
-      w->m_claimed.store(true, std::memory_order_relaxed);
+      w->claim_exclusive();
     }
     return w;
   }

@@ -127,9 +127,7 @@ public:
   bool ready() const noexcept { return m_target->done(); }
   bool arm() {
     this->m_task->m_wait_target.store(m_target->m_id, std::memory_order_relaxed);
-    this->m_same_worker =
-        m_target->m_worker == this->m_task->m_worker ? m_target->m_worker : nullptr;
-    if (m_target->set_joiner(this)) {
+    if (m_target->set_joiner(this, on_targets_worker())) {
       return true;
     }
     if (!m_target->done()) {
@@ -137,7 +135,7 @@ public:
     }
     return false;
   }
-  bool withdraw() noexcept { return m_target->clear_joiner(this); }
+  bool withdraw() noexcept { return m_target->clear_joiner(this, on_targets_worker()); }
   T take() {
     this->throw_if_cancelled();
     *m_observed = true;
@@ -145,6 +143,10 @@ public:
   }
 
 private:
+  /// The joining task runs on the joined task's worker (neither moves): the join is registered
+  /// and withdrawn with plain stores (task_record::set_joiner).
+  bool on_targets_worker() const noexcept { return m_target->m_worker == this->m_task->m_worker; }
+
   root_promise<T>* m_target;
   bool* m_observed;
 };
