@@ -436,7 +436,7 @@ void finish_task(task_record* t) noexcept {
     t->m_joiner.store(joiner_done, std::memory_order_release);
   } else if ((prev & joiner_same_worker) != 0) {
     // A join from a task of this worker: it holds the handle, suspended on this thread, so no
-    // other thread writes the word (see completion_waiter::m_same_worker).
+    // other thread writes the word (see task_record::set_joiner).
     t->m_joiner.store(joiner_done, std::memory_order_release);
     auto* waiter = reinterpret_cast<completion_waiter*>(prev & ~joiner_same_worker);
     waiter->m_notify(waiter, t);
