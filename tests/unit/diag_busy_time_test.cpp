@@ -1,5 +1,6 @@
-// Busy time per task (the dump's `busy`, the console's sort): exact without a stall watchdog,
-// sampled by the watchdog's millisecond tick with one (worker_core::charge_busy). Sampled, a
+// Busy time per task (the dump's `busy`, the console's sort): exact without a stall watchdog
+// (or with runtime_options::testing.exact_busy_time), sampled by the watchdog's millisecond tick
+// with one (worker_core::charge_busy). Sampled, a
 // long resume is still charged in full, and short resumes share the time by what they used,
 // not by how often they ran.
 
@@ -110,6 +111,22 @@ TEST(busy_time, without_a_watchdog_every_resume_is_charged) {
   EXPECT_GE(r.light, 10ms) << "500 resumes of 20 us";
   EXPECT_GE(r.heavy, 50ms) << "500 resumes of 100 us";
   EXPECT_LE(r.heavy + r.light, r.wall + 1ms);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(busy_time, exact_busy_time_charges_every_resume_beside_a_watchdog) {
+  // With the watchdog ticking fast, a single resume of 200 us spans a tick one time in five and
+  // is charged nothing otherwise (sampled). testing.exact_busy_time reads at every transition:
+  // each of twenty such tasks is charged its resume. (Without the option about four of the
+  // twenty are, 4 to 6 in three runs: the count below is what fails.)
+  zokio::runtime rt{{.workers = 1, .stall_threshold = 100ms, .testing = {.exact_busy_time = true}}};
+  int charged = 0;
+  for (int round = 0; round < 20; ++round) {
+    const two_tasks r = rt.block_on(side_by_side(&rt, 1, 200us, 0ns, round == 0 ? 120ms : 5ms));
+    charged += r.light >= 200us ? 1 : 0;
+    EXPECT_LE(r.heavy + r.light, r.wall + 1ms);
+  }
+  EXPECT_EQ(charged, 20);
   zokio::testing::expect_clean_shutdown(rt);
 }
 

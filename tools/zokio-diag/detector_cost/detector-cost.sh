@@ -3,10 +3,12 @@
 # (tools/zokio-bench/micro/micro_bench.cpp) with the detectors armed (the default options:
 # stall_threshold 100 ms with backtraces, deadlock_grace 1 s) against them off (stall_threshold 0,
 # stall_backtrace off, deadlock_grace 0), both from the one binary micro-detectors-off (armed with
-# ZOKIO_DETECTORS=armed). In each of ROUNDS rounds every benchmark runs alone in a fresh process
-# each way, the two back to back; for each benchmark the median of the rounds' paired
-# armed / off ratios with a distribution-free
-# confidence interval, and a verdict against 3%. Writes the Markdown report to OUT.
+# ZOKIO_DETECTORS=armed). A third way, exact (ZOKIO_DETECTORS=exact), is armed but reads busy time
+# at every transition as off does, instead of sampling it by the watchdog's tick: armed / off is
+# what a user gets, exact / off what the detectors' own work costs. In each of ROUNDS rounds every
+# benchmark runs alone in a fresh process each way, the three back to back; for each benchmark the
+# median of the rounds' paired ratios with a distribution-free confidence interval, and a verdict
+# against 3%. Writes the Markdown report to OUT.
 #
 #   tools/zokio-diag/detector_cost/detector-cost.sh [BUILD_DIR] [ROUNDS] [OUT]
 #   (defaults: build 15 reports/diag/detector-cost.md; 15 rounds give a 96.5% interval)
@@ -40,14 +42,15 @@ fi
 # giving one half a fixed advantage.
 armed=(env ZOKIO_DETECTORS=armed "$prog")
 off=(env ZOKIO_DETECTORS=unarm "$prog")
+exact=(env ZOKIO_DETECTORS=exact "$prog")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.before"
 # Both programs of a round run on one CPU: the CPUs of a shared virtual machine need not be
 # equally fast (tools/zokio-diag/README.md, "Why one CPU a round"), and a pair split across two of
 # them measures the CPUs, not the detectors. The rounds take the CPUs this script may use in turn,
-# two rounds each (unpinned where taskset is missing). Odd rounds run the armed program first,
-# even rounds the other: neither always goes first.
+# two rounds each (unpinned where taskset is missing). The rounds take the six orders of the three
+# ways in turn: no way always goes first, and each goes before each other one as often as after.
 mapfile -t cpus < <(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)), sep="\n")')
 pin() { "$@"; }
 if command -v taskset >/dev/null && ((${#cpus[@]} > 0)); then
@@ -62,25 +65,24 @@ if ((${#benchmarks[@]} == 0)); then
   echo "detector-cost.sh: $prog lists no benchmarks" >&2
   exit 2
 fi
-one() { # KIND ROUND INDEX NAME (KIND: armed or off; the file names are of equal length)
+one() { # KIND ROUND INDEX NAME (KIND: armed, off or exact; the file names are of equal length)
   local -n cmd=$1
   local file=$tmp/${1:0:3}.$2.$3.json
   ZOKIO_LAYOUT_PAD=$pad pin "${cmd[@]}" --benchmark_filter="^$4\$" --benchmark_min_time=0.2 \
     --json "$file" >/dev/null 2>&1 || echo "detector-cost.sh: $1 round $2: $4 failed" >&2
 }
+orders=("armed off exact" "off exact armed" "exact armed off" "armed exact off" "exact off armed"
+  "off armed exact")
 for ((r = 1; r <= rounds; r++)); do
   if ((${#cpus[@]} > 0)); then
     cpu=${cpus[$(((r - 1) / 2 % ${#cpus[@]}))]}
   fi
   pad=$(printf "%$((RANDOM % 4096))s" "")
+  read -r -a order <<<"${orders[$(((r - 1) % 6))]}"
   for i in "${!benchmarks[@]}"; do
-    if ((r % 2 == 1)); then
-      one armed "$r" "$i" "${benchmarks[$i]}"
-      one off "$r" "$i" "${benchmarks[$i]}"
-    else
-      one off "$r" "$i" "${benchmarks[$i]}"
-      one armed "$r" "$i" "${benchmarks[$i]}"
-    fi
+    for kind in "${order[@]}"; do
+      one "$kind" "$r" "$i" "${benchmarks[$i]}"
+    done
   done
 done
 cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.after"
@@ -104,7 +106,7 @@ def figures(kind):
             value = b[unit] if unit else b["real_time"]
             runs.setdefault(b["name"].replace("/real_time", ""), (unit or b["time_unit"], {}, i))[1][r] = value
     return dict(sorted(runs.items(), key=lambda kv: kv[1][2]))  # the suite's order
-armed, off = figures("arm"), figures("off")
+armed, off, exact = figures("arm"), figures("off"), figures("exa")
 load = (open(os.path.join(tmp, "load.before")).read().strip(), open(os.path.join(tmp, "load.after")).read().strip())
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 
@@ -126,51 +128,69 @@ lines = [
     "Made by `tools/zokio-diag/detector_cost/detector-cost.sh build %d` at commit %s on %s (%d cores, "
     "Linux %s; load average %s before the runs, %s after). The micro benchmarks of "
     "`tools/zokio-bench/micro/micro_bench.cpp` in %d rounds, from one binary (`micro-detectors-off`, "
-    "tools/zokio-diag/detector_cost/detectors_off.hpp) run two ways: armed (`ZOKIO_DETECTORS=armed`: "
+    "tools/zokio-diag/detector_cost/detectors_off.hpp) run three ways: armed (`ZOKIO_DETECTORS=armed`: "
     "the default options, the stall watchdog at 100 ms with backtraces and the libuv poll-phase marks, "
-    "deadlock detection after 1 s) and off (`stall_threshold` 0, `stall_backtrace` off, `deadlock_grace` 0), "
-    "so that the two differ in the options only, not in code layout; both halves of a pair get environments and arguments of the same length "
-    "(a padding variable of a random length, the same for both, new each round), so their stacks start alike. In each round every benchmark runs alone "
+    "deadlock detection after 1 s; busy time sampled by the watchdog's millisecond tick), exact "
+    "(`ZOKIO_DETECTORS=exact`: armed, but busy time read at every transition, "
+    "`runtime_options::testing.exact_busy_time`) and off (`stall_threshold` 0, `stall_backtrace` off, "
+    "`deadlock_grace` 0; with no watchdog busy time is read at every transition), "
+    "so that the three differ in the options only, not in code layout; all of them get environments and arguments of the same length "
+    "(a padding variable of a random length, the same for all, new each round), so their stacks start alike. In each round every benchmark runs alone "
     "(`--benchmark_filter`) in a fresh process each way, "
     "one right after the other on the same CPU (the rounds take the CPUs in turn, two rounds each; "
-    "every thread of both processes on that one CPU), which goes first alternating. Each round gives a paired ratio armed / off of the benchmark's per-operation figure "
-    "(above 1.00 is what the detectors cost); the table shows the median of the rounds' ratios and a "
+    "every thread of the processes on that one CPU), the rounds taking the six orders of the three in turn. "
+    "Each round gives paired ratios of the benchmark's per-operation figure: armed / off is what a user "
+    "who keeps the defaults pays or saves, exact / off what the detectors' own work costs with busy "
+    "time measured the same way on both sides (above 1.00 is a cost). The tables show the median of the rounds' ratios and a "
     "distribution-free confidence interval for it (order statistics, coverage in the last column). "
     "The verdict is `within 3%%` when the whole interval is at most 1.03, `over 3%%` when it is all "
     "above, and `undecided` when it straddles 1.03: the run cannot tell." % (
         rounds, commit, cpu, os.cpu_count(), platform.release(), load[0], load[1], rounds),
     "",
-    "| benchmark | unit | armed (median) | off (median) | armed / off (median of rounds) | interval | coverage | verdict |",
-    "|---|---|---:|---:|---:|---|---:|---|",
 ]
-counts = {}
-for name in armed:
-    if name not in off:
-        continue
-    unit, a_by_round, _ = armed[name]
-    o_by_round = off[name][1]
-    paired = sorted(set(a_by_round) & set(o_by_round))
-    if not paired:
-        continue
-    a = [a_by_round[r] for r in paired]
-    o = [o_by_round[r] for r in paired]
-    ratios = [x / y for x, y in zip(a, o)]
-    low, high, coverage = median_interval(ratios)
-    verdict = "within 3%" if high <= 1.03 else ("over 3%" if low > 1.03 else "undecided")
-    counts[verdict] = counts.get(verdict, 0) + 1
-    lines.append("| %s | %s | %.1f | %.1f | %.3f | %.3f to %.3f | %.1f%% | %s |" % (
-        name + ("" if len(paired) == rounds else " (%d pairs)" % len(paired)), unit,
-        statistics.median(a), statistics.median(o), statistics.median(ratios), low, high,
-        100 * coverage, verdict))
-total = sum(counts.values())
-lines += ["", "Verdicts: " + ", ".join("%d %s" % (n, v) for v, n in sorted(counts.items())) +
-          " (of %d benchmarks)." % total, ""]
-if counts.get("within 3%", 0) == total:
-    lines.append("Every benchmark's interval is at most 1.03: in this run the armed detectors cost under 3%.")
-else:
-    lines.append("Not every interval is at most 1.03, so this run does not show that the armed detectors cost "
-                 "under 3% everywhere; an `undecided` row needs more rounds or a quieter machine.")
-lines.append("")
+
+def compare(title, num, num_label):
+    """A table of num / off for every benchmark both have; returns {verdict: count}."""
+    lines.extend([
+        "## " + title,
+        "",
+        "| benchmark | unit | %s (median) | off (median) | %s / off (median of rounds) | interval | coverage | verdict |" % (num_label, num_label),
+        "|---|---|---:|---:|---:|---|---:|---|",
+    ])
+    counts = {}
+    for name in num:
+        if name not in off:
+            continue
+        unit, n_by_round, _ = num[name]
+        o_by_round = off[name][1]
+        paired = sorted(set(n_by_round) & set(o_by_round))
+        if not paired:
+            continue
+        a = [n_by_round[r] for r in paired]
+        o = [o_by_round[r] for r in paired]
+        ratios = [x / y for x, y in zip(a, o)]
+        low, high, coverage = median_interval(ratios)
+        verdict = "within 3%" if high <= 1.03 else ("over 3%" if low > 1.03 else "undecided")
+        counts[verdict] = counts.get(verdict, 0) + 1
+        lines.append("| %s | %s | %.1f | %.1f | %.3f | %.3f to %.3f | %.1f%% | %s |" % (
+            name + ("" if len(paired) == rounds else " (%d pairs)" % len(paired)), unit,
+            statistics.median(a), statistics.median(o), statistics.median(ratios), low, high,
+            100 * coverage, verdict))
+    total = sum(counts.values())
+    lines.extend(["", "Verdicts: " + ", ".join("%d %s" % (n, v) for v, n in sorted(counts.items())) +
+                  " (of %d benchmarks)." % total, ""])
+    return counts, total
+
+armed_counts, armed_total = compare("Armed as users run them, against off", armed, "armed")
+exact_counts, exact_total = compare("The detectors' own work: armed with exact busy time, against off", exact, "exact")
+for what, (counts, total) in (("the armed detectors, as users run them,", (armed_counts, armed_total)),
+                              ("the detectors' own work (exact against off)", (exact_counts, exact_total))):
+    if total > 0 and counts.get("within 3%", 0) == total:
+        lines.append("Every interval is at most 1.03: in this run %s cost under 3%%." % what)
+    else:
+        lines.append("Not every interval is at most 1.03, so this run does not show that %s cost "
+                     "under 3%% everywhere; an `undecided` row needs more rounds or a quieter machine." % what)
+    lines.append("")
 tmp_out = out + ".tmp"
 open(tmp_out, "w").write("\n".join(lines))
 os.replace(tmp_out, out)

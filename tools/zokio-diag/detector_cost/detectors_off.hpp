@@ -15,10 +15,14 @@
 // (glibc's mutex, for one, is nearly free in a one-thread process).
 //
 // With ZOKIO_DETECTORS=armed in the environment, the runtime keeps the options it was given (the
-// detectors armed, as in zokio-bench-micro). detector-cost.sh runs this one binary both ways, so
-// that the two halves of a pair differ in the options only, never in code layout: two builds of
-// micro_bench.cpp place and align its inlined hot loops differently, which alone moved single
-// benchmarks by 4% either way (tools/zokio-diag/README.md, "One binary, two option sets").
+// detectors armed, as in zokio-bench-micro). With ZOKIO_DETECTORS=exact it keeps them too, but
+// reads busy time at every transition as the detectors-off runtime does
+// (runtime_options::testing.exact_busy_time) instead of sampling it by the stall watchdog's tick:
+// exact against off is what the detectors themselves cost, apart from what sampling saves.
+// detector-cost.sh runs this one binary both ways, so that the two halves of a pair differ in the
+// options only, never in code layout: two builds of micro_bench.cpp place and align its inlined hot
+// loops differently, which alone moved single benchmarks by 4% either way
+// (tools/zokio-diag/README.md, "One binary, two option sets").
 
 #include <zokio/zokio.hpp>
 
@@ -57,8 +61,12 @@ public:
 
 private:
   static runtime_options off(runtime_options o) {
-    if (const char* e = std::getenv("ZOKIO_DETECTORS");
-        e != nullptr && std::strcmp(e, "armed") == 0) {
+    const char* e = std::getenv("ZOKIO_DETECTORS");
+    if (e != nullptr && std::strcmp(e, "armed") == 0) {
+      return o;
+    }
+    if (e != nullptr && std::strcmp(e, "exact") == 0) {
+      o.testing.exact_busy_time = true;
       return o;
     }
     o.stall_threshold = std::chrono::milliseconds(0);

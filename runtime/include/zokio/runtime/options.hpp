@@ -27,6 +27,11 @@ struct runtime_testing_options {
   /// Under `force_async`, this many awaits complete inline anyway, as the original Zokio's sync
   /// fallback did. `zokio-diag --check-async --inject sync-fallback` uses it.
   unsigned inline_awaits = 0;
+  /// Busy time is read at every transition (a suspension or a finish) even with a stall
+  /// watchdog, as it is without one, instead of sampled by the watchdog's millisecond tick.
+  /// tools/zokio-diag/detector_cost/detector-cost.sh uses it to measure what the detectors
+  /// themselves cost, apart from what sampling saves.
+  bool exact_busy_time = false;
 };
 
 /// Options of a runtime. The members' order is part of the API (designated initializers depend
