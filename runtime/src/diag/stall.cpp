@@ -342,6 +342,7 @@ constexpr std::size_t ring_capacity = 64;
 
 stall_watchdog::stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, dump_format dump)
     : m_rt(rt), m_threshold_ns(threshold_ns),
+      m_ticks_busy_clock(threshold_ns > 0 && !rt.m_options.testing.exact_busy_time),
       m_dump_on_sigquit(dump != dump_format::none && install_sigquit()), m_dump_format(dump),
       m_watched(rt.size()), m_tick_progress(rt.size()), m_ended(rt.size()) {
   m_dumps_seen = g_sigquits.load(std::memory_order_relaxed);
@@ -404,9 +405,10 @@ void stall_watchdog::main() noexcept {
       next_look = now + std::chrono::nanoseconds(sleep_ns);
     }
     // Between looks, a tick of the busy-time clock every millisecond while the workers run
-    // tasks (a look costs /proc reads; a tick, two loads per worker and one add).
+    // tasks (a look costs /proc reads; a tick, two loads per worker and one add). Not with
+    // testing.exact_busy_time: no worker reads the clock then.
     clock::time_point until = next_look;
-    if (m_threshold_ns > 0 && tick_busy_clock()) {
+    if (m_ticks_busy_clock && tick_busy_clock()) {
       until = std::min(until, now + std::chrono::milliseconds(1));
     }
     lock.lock();

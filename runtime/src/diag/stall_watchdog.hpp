@@ -91,6 +91,8 @@ private:
 
   runtime_impl& m_rt;
   const std::int64_t m_threshold_ns;
+  /// The workers sample busy time by the clock this watchdog ticks (worker_core::m_clock).
+  const bool m_ticks_busy_clock;
   const bool m_dump_on_sigquit;
   const dump_format m_dump_format;
   std::uint64_t m_dumps_seen = 0;        // the SIGQUIT count already answered
