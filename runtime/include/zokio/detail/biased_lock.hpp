@@ -1,0 +1,89 @@
+#pragma once
+
+#include <zokio/detail/spinlock.hpp>
+#include <zokio/detail/worker_core.hpp>
+
+#include <atomic>
+
+namespace zokio::detail {
+
+/// True when membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) is registered for this process (the
+/// first call registers it). False without it (a kernel before 4.14, a seccomp filter) and under
+/// ThreadSanitizer, which cannot see the system call's ordering.
+bool asymmetric_fences() noexcept;
+/// A full memory barrier on every running thread of the process (membarrier); only when
+/// asymmetric_fences().
+void heavy_fence() noexcept;
+
+/// A spinlock biased to the worker that made it, until any other thread takes it.
+///
+/// A channel made in a task is often used by tasks of that one worker only (a producer and a
+/// consumer on one worker, a current_thread-style runtime). While that lasts, the worker's
+/// sections cost plain stores and loads instead of a locked exchange, which also waits for every
+/// store before it (mpsc_uncontended's send spent 41% of its time right after that exchange:
+/// docs/decisions.md, "A channel's lock is biased to the worker that made it").
+///
+/// The first lock from any other thread revokes the bias, once and for good: it sets `revoked`,
+/// runs membarrier() (a full barrier on every thread of the process) and waits until the owner
+/// is out of a section it had begun. Dekker's argument, with the fence made heavy on the rare
+/// side: either the owner's `in` store is visible to the revoker's wait, or the revoker's
+/// `revoked` store is visible to the owner's check; never neither. From then on every thread,
+/// the owner too, takes the spinlock, as if the lock had never been biased: a channel used
+/// across threads pays one system call in its life.
+///
+///   owner:   in = true; compiler fence; if (!revoked) enter biased; else in = false, spinlock
+///   other:   if (!revoked) { spinlock; revoked = true; membarrier(); wait while (in) } else spinlock
+///
+/// Without asymmetric fences (or when made outside a worker) it is the plain spinlock.
+class worker_biased_lock {
+public:
+  /// `owner`: the worker whose thread gets the biased path (normally t_worker), or null.
+  explicit worker_biased_lock(const worker_core* owner) noexcept
+      : m_owner(owner != nullptr && asymmetric_fences() ? owner : nullptr) {}
+  worker_biased_lock(const worker_biased_lock&) = delete;
+  worker_biased_lock& operator=(const worker_biased_lock&) = delete;
+
+  void lock() noexcept {
+    if (m_owner != nullptr) {
+      if (t_worker == m_owner) {
+        m_owner_in.store(true, std::memory_order_relaxed);
+        std::atomic_signal_fence(std::memory_order_seq_cst); // the revoker's fence is heavy
+        if (!m_revoked.load(std::memory_order_relaxed)) [[likely]] {
+          return; // only this thread ever entered: nothing of another's to acquire
+        }
+        m_owner_in.store(false, std::memory_order_release);
+      } else if (!m_revoked.load(std::memory_order_relaxed)) {
+        revoke(); // returns holding m_lock
+        return;
+      }
+    }
+    m_lock.lock();
+  }
+
+  void unlock() noexcept {
+    // m_owner_in is written by the owner's thread alone: on that thread it says exactly whether
+    // this section was entered biased.
+    if (m_owner != nullptr && t_worker == m_owner &&
+        m_owner_in.load(std::memory_order_relaxed)) {
+      m_owner_in.store(false, std::memory_order_release);
+      return;
+    }
+    m_lock.unlock();
+  }
+
+  /// True while the owner still takes the biased path (a snapshot; for tests).
+  bool biased() const noexcept {
+    return m_owner != nullptr && !m_revoked.load(std::memory_order_acquire);
+  }
+
+private:
+  /// Takes m_lock and, the first time, revokes the bias (out of line: once in a lock's life).
+  void revoke() noexcept;
+
+  const worker_core* const m_owner;
+  std::atomic<bool> m_owner_in{false};
+  std::atomic<bool> m_revoked{false};
+  spinlock m_lock;
+};
+
+} // namespace zokio::detail

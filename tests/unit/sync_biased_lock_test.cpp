@@ -1,0 +1,170 @@
+// A channel's lock (worker_biased_lock): biased to the worker that made it, so that worker's
+// sections cost no locked instruction, until another thread takes it, which revokes the bias
+// once and for good. The revocation races the owner's own sections: mutual exclusion must hold
+// across it (a lost increment of a plain counter, or a torn channel queue, says it did not).
+
+#include <zokio/detail/biased_lock.hpp>
+
+#include "zokio_test.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using zokio::detail::asymmetric_fences;
+using zokio::detail::worker_biased_lock;
+
+zokio::task<void> owner_then_other() {
+  worker_biased_lock lock(zokio::detail::t_worker);
+  // Biased where the kernel has membarrier (not under TSan, which gets the plain spinlock).
+  EXPECT_EQ(lock.biased(), asymmetric_fences());
+  for (int i = 0; i < 1000; ++i) {
+    lock.lock();
+    lock.unlock();
+  }
+  EXPECT_EQ(lock.biased(), asymmetric_fences()) << "the owner's own locks keep the bias";
+  std::thread([&lock] {
+    lock.lock();
+    lock.unlock();
+  }).join();
+  EXPECT_FALSE(lock.biased()) << "another thread's lock revokes it";
+  lock.lock(); // the owner, on the plain path from now on
+  lock.unlock();
+  EXPECT_FALSE(lock.biased()) << "for good";
+  co_return;
+}
+
+TEST(biased_lock, the_owner_keeps_the_bias_until_another_thread_locks) {
+  zokio::runtime rt{{.workers = 1}};
+  rt.block_on(owner_then_other());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+TEST(biased_lock, made_outside_a_worker_it_is_a_plain_spinlock) {
+  worker_biased_lock lock(zokio::detail::t_worker); // no worker on this thread
+  EXPECT_FALSE(lock.biased());
+  lock.lock();
+  lock.unlock();
+}
+
+struct storm {
+  worker_biased_lock* lock = nullptr;
+  std::uint64_t count = 0; // plain: only ever changed under the lock
+  std::atomic<bool> owner_running{false};
+};
+
+constexpr std::uint64_t k_owner_adds = 200'000;
+constexpr std::uint64_t k_other_adds = 20'000;
+
+/// The owner adds in a tight loop (never suspending), so the other thread's first lock, and so
+/// the revocation, lands in the middle of it.
+zokio::task<std::uint64_t> owner_adds(storm* s) {
+  worker_biased_lock lock(zokio::detail::t_worker);
+  s->lock = &lock;
+  s->owner_running.store(true, std::memory_order_release);
+  for (std::uint64_t i = 0; i < k_owner_adds; ++i) {
+    lock.lock();
+    ++s->count;
+    lock.unlock();
+  }
+  // Wait (without the lock) until the other thread is done, then read under the lock.
+  while (s->owner_running.load(std::memory_order_acquire)) {
+    std::this_thread::yield();
+  }
+  lock.lock();
+  const std::uint64_t total = s->count;
+  lock.unlock();
+  co_return total;
+}
+
+TEST(biased_lock, a_revocation_racing_the_owners_sections_loses_no_update) {
+  zokio::runtime rt{{.workers = 1}};
+  int revoked_mid_loop = 0;
+  for (int round = 0; round < 40; ++round) {
+    storm s;
+    std::thread other([&s, &revoked_mid_loop] {
+      while (!s.owner_running.load(std::memory_order_acquire)) {
+        std::this_thread::yield();
+      }
+      for (std::uint64_t i = 0; i < k_other_adds; ++i) {
+        s.lock->lock();
+        if (i == 0 && s.count < k_owner_adds) {
+          ++revoked_mid_loop; // the owner was still adding when the bias went
+        }
+        ++s.count;
+        s.lock->unlock();
+      }
+      s.owner_running.store(false, std::memory_order_release);
+    });
+    const std::uint64_t total = rt.block_on(owner_adds(&s));
+    other.join();
+    ASSERT_EQ(total, k_owner_adds + k_other_adds) << "round " << round;
+  }
+  // The race this test is about happened (the owner had 200,000 sections left to run).
+  EXPECT_GT(revoked_mid_loop, 0);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+/// A channel made on worker 0 and used there, then sent to from plain threads while worker 0
+/// keeps sending: every value arrives once, each sender's in order.
+zokio::task<void> owner_sends(zokio::sender<std::uint64_t> tx, std::uint64_t n) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const bool sent = co_await tx.send(i); // not in EXPECT_TRUE's `if` (README, "Compilers")
+    EXPECT_TRUE(sent);
+  }
+}
+
+zokio::task<void> mixed_senders() {
+  constexpr std::uint64_t owner_n = 300'000;
+  constexpr std::uint64_t thread_n = 50'000;
+  constexpr int threads = 2;
+  auto channel = zokio::make_channel<std::uint64_t>(0);
+  zokio::receiver<std::uint64_t> rx = std::move(channel.rx);
+  zokio::sender<std::uint64_t> tx = std::move(channel.tx);
+  auto owner = zokio::spawn(owner_sends(tx, owner_n));
+  std::vector<std::thread> others;
+  for (int t = 0; t < threads; ++t) {
+    others.emplace_back([tx, t]() mutable {
+      const std::uint64_t tag = static_cast<std::uint64_t>(t + 1) << 32;
+      for (std::uint64_t i = 0; i < thread_n; ++i) {
+        while (tx.try_send(tag | i) != zokio::send_status::sent) {
+        }
+      }
+    });
+  }
+  tx = {};
+  std::vector<std::uint64_t> next(threads + 1, 0);
+  std::uint64_t got = 0;
+  for (;;) {
+    std::optional<std::uint64_t> v = co_await rx.recv();
+    if (!v) {
+      break;
+    }
+    const std::uint64_t who = *v >> 32;
+    const std::uint64_t i = *v & 0xffffffffu;
+    EXPECT_LE(who, static_cast<std::uint64_t>(threads));
+    if (who > static_cast<std::uint64_t>(threads)) {
+      break;
+    }
+    EXPECT_EQ(i, next[who]) << "sender " << who;
+    next[who] = i + 1;
+    ++got;
+  }
+  co_await owner;
+  for (std::thread& t : others) {
+    t.join();
+  }
+  EXPECT_EQ(got, owner_n + threads * thread_n);
+  EXPECT_EQ(next[0], owner_n);
+}
+
+TEST(biased_lock, a_channel_sent_to_by_its_worker_and_plain_threads_keeps_every_order) {
+  zokio::runtime rt{{.workers = 1}};
+  rt.block_on(mixed_senders());
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+} // namespace
