@@ -53,4 +53,14 @@ void heavy_fence() noexcept {
 #endif
 }
 
+void worker_biased_lock::revoke() noexcept {
+  m_lock.lock(); // revokers and, once revoked, everybody: one at a time
+  if (!m_revoked.load(std::memory_order_relaxed)) {
+    m_revoked.store(true, std::memory_order_relaxed);
+    heavy_fence(); // the owner sees `revoked`, or this thread sees its `in`
+    spin_while_set(m_owner_in);
+    std::atomic_thread_fence(std::memory_order_acquire); // what the owner's sections wrote
+  }
+}
+
 } // namespace zokio::detail

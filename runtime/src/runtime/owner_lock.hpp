@@ -1,5 +1,6 @@
 #pragma once
 
+#include <zokio/detail/biased_lock.hpp> // asymmetric_fences, heavy_fence
 #include <zokio/detail/spinlock.hpp>
 
 #include <atomic>
@@ -20,13 +21,6 @@
 // owner takes that spinlock too: a plain lock, as before.
 
 namespace zokio::detail {
-
-/// True when membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) is registered for this process (the
-/// first call registers it).
-bool asymmetric_fences() noexcept;
-/// A full memory barrier on every running thread of the process (membarrier); only when
-/// asymmetric_fences().
-void heavy_fence() noexcept;
 
 class owner_biased_lock {
 public:

@@ -32,7 +32,8 @@ void heavy_fence() noexcept;
 /// across threads pays one system call in its life.
 ///
 ///   owner:   in = true; compiler fence; if (!revoked) enter biased; else in = false, spinlock
-///   other:   if (!revoked) { spinlock; revoked = true; membarrier(); wait while (in) } else spinlock
+///   other:   if (!revoked) { spinlock; revoked = true; membarrier(); wait while (in) } else
+///   spinlock
 ///
 /// Without asymmetric fences (or when made outside a worker) it is the plain spinlock.
 class worker_biased_lock {
@@ -43,8 +44,9 @@ public:
   worker_biased_lock(const worker_biased_lock&) = delete;
   worker_biased_lock& operator=(const worker_biased_lock&) = delete;
 
-  void lock() noexcept {
-    if (m_owner != nullptr) {
+  [[gnu::always_inline]] void lock() noexcept {
+    // Once revoked (or never biased), straight to the spinlock: one relaxed load more than it.
+    if (m_owner != nullptr && !m_revoked.load(std::memory_order_relaxed)) {
       if (t_worker == m_owner) {
         m_owner_in.store(true, std::memory_order_relaxed);
         std::atomic_signal_fence(std::memory_order_seq_cst); // the revoker's fence is heavy
@@ -52,7 +54,7 @@ public:
           return; // only this thread ever entered: nothing of another's to acquire
         }
         m_owner_in.store(false, std::memory_order_release);
-      } else if (!m_revoked.load(std::memory_order_relaxed)) {
+      } else {
         revoke(); // returns holding m_lock
         return;
       }
@@ -60,11 +62,10 @@ public:
     m_lock.lock();
   }
 
-  void unlock() noexcept {
+  [[gnu::always_inline]] void unlock() noexcept {
     // m_owner_in is written by the owner's thread alone: on that thread it says exactly whether
     // this section was entered biased.
-    if (m_owner != nullptr && t_worker == m_owner &&
-        m_owner_in.load(std::memory_order_relaxed)) {
+    if (m_owner != nullptr && t_worker == m_owner && m_owner_in.load(std::memory_order_relaxed)) {
       m_owner_in.store(false, std::memory_order_release);
       return;
     }

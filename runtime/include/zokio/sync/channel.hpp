@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zokio/detail/awaiter.hpp>
+#include <zokio/detail/biased_lock.hpp>
 #include <zokio/detail/refcount.hpp>
 #include <zokio/detail/spinlock.hpp>
 #include <zokio/util/site.hpp>
@@ -18,10 +19,11 @@
 // A multi-producer, single-consumer channel shared by tasks on any worker.
 //
 // Shared state (`channel_state`), reference counted by every sender and the receiver:
-// - `m_mutex` (a spinlock) guards everything below it: the queue of values, the closed flag, and
-//   the two waiter lists (blocked senders, waiting receivers) with each waiter's links, value
-//   slot and outcome. It is never held across a suspension, and tasks are woken after it is
-//   released.
+// - `m_mutex` (a spinlock, biased to the worker that made the channel until another thread
+//   takes it: worker_biased_lock) guards everything below it: the queue of values, the closed
+//   flag, and the two waiter lists (blocked senders, waiting receivers) with each waiter's links,
+//   value slot and outcome. It is never held across a suspension, and tasks are woken after it
+//   is released.
 // - `m_rx_buf` is the receiver's alone: on an unbounded channel, a receive that finds several
 //   values queued moves them all there under the lock, and the receives after it take them
 //   without the lock (nothing else reads them; the receiver is used by one task at a time).
@@ -378,7 +380,7 @@ public:
     return {take_all(m_senders_waiting), take_all(m_receivers)};
   }
 
-  spinlock m_mutex;
+  worker_biased_lock m_mutex{t_worker};
   channel_queue<T> m_buf;
   channel_waiters<channel_send_awaiter<T>> m_senders_waiting;
   channel_waiters<channel_recv_awaiter<T>> m_receivers;
@@ -811,9 +813,11 @@ struct channel_pair {
 /// list of blocks of about 4 KiB (channel_queue): in steady state a send and a receive allocate
 /// nothing and take one uncontended spinlock each, except that a receive on an unbounded
 /// channel with several values queued takes them all at once, and the receives after it take no
-/// lock until they are gone. Each operation wakes at most
-/// one task (close wakes all), and a receiver woken once finds every value queued meanwhile
-/// without waiting again.
+/// lock until they are gone. The lock is biased to the worker that made the channel: while only
+/// that worker's tasks use it, taking it is plain stores; the first use from any other thread
+/// turns it into the plain spinlock for good, at the cost of one membarrier() system call. Each
+/// operation wakes at most one task (close wakes all), and a receiver woken once finds every value
+/// queued meanwhile without waiting again.
 template <typename T>
 channel_pair<T> make_channel(std::size_t capacity) {
   static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
