@@ -13,14 +13,24 @@ struct site {
   const char* file = "";
   const char* function = "";
   std::uint32_t line = 0;
+  /// Always 0. It fills what would be padding after `line`, so that the compiler knows all 8
+  /// bytes of a site::current() and writes them (and every copy) as one constant. With padding
+  /// there, it wrote the line with a 4-byte store and copied it with an 8-byte load of line and
+  /// padding, which the processor cannot forward from the narrower store: the load waited for
+  /// the store to reach the cache, at every `co_await op(...)` that builds a site
+  /// (docs/decisions.md, "A site has no padding").
+  std::uint32_t reserved = 0;
 
   static constexpr site current(const char* file = __builtin_FILE(),
                                 const char* function = __builtin_FUNCTION(),
                                 std::uint32_t line = __builtin_LINE()) noexcept {
-    return site{file, function, line};
+    return site{file, function, line, 0};
   }
 
   constexpr bool known() const noexcept { return line != 0; }
 };
+
+static_assert(sizeof(site) == 2 * sizeof(const char*) + 2 * sizeof(std::uint32_t),
+              "zokio::site must have no padding: see `reserved`");
 
 } // namespace zokio
