@@ -130,4 +130,21 @@ TEST(busy_time, exact_busy_time_charges_every_resume_beside_a_watchdog) {
   zokio::testing::expect_clean_shutdown(rt);
 }
 
+TEST(busy_time, a_burst_wakes_the_watchdog_and_sampling_starts_at_once) {
+  // Threshold 1 s: an idle watchdog looks every 500 ms, so on its own it would not see these
+  // bursts (about 150 ms in all) before they end, and every transition would read the counter:
+  // all twenty single 200 us resumes charged, as with exact_busy_time above. Each round's warm-up
+  // (5 ms of yields, thousands of transitions) makes the worker wake the watchdog after 256 slow
+  // reads; from then on the clock ticks fast and a 200 us resume is charged only when a tick
+  // lands in it, about one time in five.
+  zokio::runtime rt{{.workers = 1, .stall_threshold = 1000ms}};
+  int charged = 0;
+  for (int round = 0; round < 20; ++round) {
+    const two_tasks r = rt.block_on(side_by_side(&rt, 1, 200us, 0ns, 5ms));
+    charged += r.light >= 200us ? 1 : 0;
+  }
+  EXPECT_LT(charged, 17) << "the clock never ticked fast: every resume was read";
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
 } // namespace

@@ -44,6 +44,10 @@ public:
 
   std::vector<diag::stall_report> recent() const;
 
+  /// Wakes the watchdog's thread now (any thread): a worker busy with a slow busy clock asks for
+  /// the tick that makes it fast.
+  void wake() noexcept { m_wake.notify_one(); }
+
 private:
   struct watched_worker {
     std::uint64_t seen_seq = 0; // the resume seen running at the last look (0: none)
@@ -78,6 +82,7 @@ private:
   /// resumed one since the last tick, or one runs now; the next tick is then due in a
   /// millisecond, and the clock is marked fast.
   bool tick_busy_clock();
+
   void report(unsigned index, void* running, std::uint64_t seq, std::int64_t elapsed_ns,
               const watched_worker& seen);
   /// Between resumes: watches worker `index`'s loop for a callback that does not return.

@@ -74,6 +74,12 @@ worker::~worker() {
   }
 }
 
+void worker_core::wake_busy_clock() noexcept {
+  if (const auto& stall = static_cast<worker*>(this)->m_rt->m_stall) {
+    stall->wake();
+  }
+}
+
 void worker_core::remote_wake(task_record* t) noexcept {
   (void)static_cast<worker*>(this)->post(t, inbox_op::wake); // a refused wake is counted lost
 }

@@ -139,12 +139,25 @@ struct worker_core {
   /// (owner only).
   std::uint64_t m_seen_tick = 0;
   bool m_clock_fast = false;
+  /// Counter reads made while the clock was slow since it was last seen fast (owner only).
+  std::uint32_t m_slow_reads = 0;
+  /// After this many, the worker wakes the watchdog (wake_busy_clock), which would otherwise
+  /// see the burst only at its next look, up to half the stall threshold later (50 ms by
+  /// default): a short burst (a benchmark, a batch of requests) ran with a counter read at every
+  /// transition throughout.
+  static constexpr std::uint32_t slow_reads_before_wake = 256;
 
   /// Records the busy clock's tick `tick` (loaded with acquire) and its mode, as of a counter read.
   void see_busy_clock(std::uint64_t tick) noexcept {
     m_seen_tick = tick;
     m_clock_fast = m_clock->fast.load(std::memory_order_relaxed);
+    if (m_clock_fast) {
+      m_slow_reads = 0;
+    }
   }
+
+  /// Wakes the stall watchdog, so that it ticks the busy clock fast now (worker.cpp).
+  void wake_busy_clock() noexcept;
 
   /// Adds the time since the last counter read to `t`'s busy time, and moves m_resume_start to
   /// now. While the clock ticks fast, only at a transition that sees the tick moved (each batch
@@ -163,6 +176,9 @@ struct worker_core {
         }
       } else {
         see_busy_clock(tick);
+      }
+      if (!m_clock_fast && ++m_slow_reads == slow_reads_before_wake) [[unlikely]] {
+        wake_busy_clock();
       }
     }
     const std::uint64_t now = ticks();
