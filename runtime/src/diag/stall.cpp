@@ -341,8 +341,7 @@ constexpr std::size_t ring_capacity = 64;
 } // namespace
 
 stall_watchdog::stall_watchdog(runtime_impl& rt, std::int64_t threshold_ns, dump_format dump)
-    : m_rt(rt), m_threshold_ns(threshold_ns),
-      m_ticks_busy_clock(threshold_ns > 0 && !rt.m_options.testing.exact_busy_time),
+    : m_rt(rt), m_threshold_ns(threshold_ns), m_ticks_busy_clock(samples_busy_time(rt.m_options)),
       m_dump_on_sigquit(dump != dump_format::none && install_sigquit()), m_dump_format(dump),
       m_watched(rt.size()), m_tick_progress(rt.size()), m_ended(rt.size()) {
   m_dumps_seen = g_sigquits.load(std::memory_order_relaxed);

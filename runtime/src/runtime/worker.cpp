@@ -30,7 +30,7 @@ worker::worker(runtime_impl* rt, unsigned index, const runtime_options& options)
   m_rt = rt;
   m_force_async = options.force_async;
   m_inject_inline = options.testing.inline_awaits;
-  if (m_stall_ns > 0 && !options.testing.exact_busy_time) {
+  if (samples_busy_time(options)) {
     m_clock = &rt->m_busy_clock; // the runtime then has a stall watchdog, which ticks it
   }
   if (int r = uv_loop_init(&m_loop); r != 0) {

@@ -212,6 +212,13 @@ void unregister_worker(const worker_core* w) noexcept;
 bool worker_alive(const worker_core* w) noexcept;
 
 /// The runtime behind zokio::runtime.
+/// Whether the workers sample busy time by the clock the stall watchdog ticks: whenever it
+/// watches stalls, unless testing.exact_busy_time. The workers (which then read the clock) and the
+/// watchdog (which then ticks it) both ask here.
+inline bool samples_busy_time(const runtime_options& o) noexcept {
+  return o.stall_threshold.count() > 0 && !o.testing.exact_busy_time;
+}
+
 /// A count of time-stamp-counter ticks in nanoseconds (runtime_impl::ns_per_tick).
 inline std::int64_t to_ns(std::uint64_t ticks_, double ns_per_tick) {
   return static_cast<std::int64_t>(static_cast<double>(ticks_) * ns_per_tick);

@@ -20,8 +20,8 @@ void heavy_fence() noexcept;
 /// A channel made in a task is often used by tasks of that one worker only (a producer and a
 /// consumer on one worker, a current_thread-style runtime). While that lasts, the worker's
 /// sections cost plain stores and loads instead of a locked exchange, which also waits for every
-/// store before it (mpsc_uncontended's send spent 41% of its time right after that exchange:
-/// docs/decisions.md, "A channel's lock is biased to the worker that made it").
+/// store before it (mpsc_ping 25% faster: docs/decisions.md, "A channel's lock is biased to the
+/// worker that made it").
 ///
 /// The first lock from any other thread revokes the bias, once and for good: it sets `revoked`,
 /// runs membarrier() (a full barrier on every thread of the process) and waits until the owner
