@@ -19,9 +19,9 @@
 // reads busy time at every transition as the detectors-off runtime does
 // (runtime_options::testing.exact_busy_time) instead of sampling it by the stall watchdog's tick:
 // exact against off is what the detectors themselves cost, apart from what sampling saves.
-// detector-cost.sh runs this one binary both ways, so that the two halves of a pair differ in the
-// options only, never in code layout: two builds of micro_bench.cpp place and align its inlined hot
-// loops differently, which alone moved single benchmarks by 4% either way
+// detector-cost.sh runs this one binary all three ways, so that the runs it compares differ in
+// the options only, never in code layout: two builds of micro_bench.cpp place and align its inlined
+// hot loops differently, which alone moved single benchmarks by 4% either way
 // (tools/zokio-diag/README.md, "One binary, two option sets").
 
 #include <zokio/zokio.hpp>
