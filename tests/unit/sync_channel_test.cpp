@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,78 @@ using zokio::testing::hold_back;
 using zokio::testing::open_gate;
 using zokio::testing::race_gate;
 using zokio::testing::race_tally;
+
+// --- word-sized values ---------------------------------------------------------------------
+
+// A word-sized value goes into a receiver's slot as two whole words (detail::fill_slot), bypassing
+// std::optional's emplace: the layout it assumes is checked here, for every kind of word.
+template <typename T>
+void expect_filled_slot_reads_back(T v) {
+  static_assert(zokio::detail::fills_by_words<T>);
+  std::optional<T> slot;
+  zokio::detail::fill_slot(slot, v);
+  ASSERT_TRUE(slot.has_value());
+  EXPECT_EQ(std::memcmp(&*slot, &v, sizeof v), 0);
+  const std::optional<T> copy = slot; // a copy of the filled optional is the same value
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_EQ(std::memcmp(&*copy, &v, sizeof v), 0);
+  slot.reset();
+  EXPECT_FALSE(slot.has_value());
+}
+
+TEST(channel, a_filled_slot_reads_back) {
+  for (std::uint64_t v : {std::uint64_t{0}, std::uint64_t{1}, ~std::uint64_t{0},
+                          std::uint64_t{1} << 63, std::uint64_t{0x0102030405060708}}) {
+    expect_filled_slot_reads_back(v);
+    expect_filled_slot_reads_back(static_cast<std::int64_t>(v));
+  }
+  for (double v : {0.0, -0.0, 1.5, -1e300}) {
+    expect_filled_slot_reads_back(v);
+  }
+  int x = 0;
+  expect_filled_slot_reads_back(&x);
+  expect_filled_slot_reads_back(static_cast<int*>(nullptr));
+  static_assert(!zokio::detail::fills_by_words<int>);         // 4 bytes: emplace
+  static_assert(!zokio::detail::fills_by_words<std::string>); // not trivially copyable
+}
+
+/// Receives `n` words that arrive by each way a value reaches a receiver: handed to it while it
+/// waits, taken from the queue, and (unbounded) from the values it took in one go.
+zokio::task<bool> words_arrive_whole(std::size_t capacity) {
+  auto [tx, rx] = zokio::make_channel<std::uint64_t>(capacity);
+  constexpr std::uint64_t n = 3000;
+  auto produce = [](zokio::sender<std::uint64_t> tx) -> zokio::task<void> {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const bool sent = co_await tx.send(~i); // high bits set: a misplaced flag would show
+      EXPECT_TRUE(sent);
+      if (i % 7 == 0) {
+        co_await zokio::yield_now(); // the receiver catches up and waits: a handed value
+      }
+    }
+  };
+  zokio::join_handle<void> p = zokio::spawn(produce(std::move(tx)));
+  std::uint64_t got = 0;
+  bool in_order = true;
+  for (;;) {
+    std::optional<std::uint64_t> v = co_await rx.recv();
+    if (!v) {
+      break;
+    }
+    in_order = in_order && *v == ~got;
+    ++got;
+  }
+  co_await p;
+  EXPECT_EQ(got, n);
+  co_return in_order&& got == n;
+}
+
+TEST(channel, word_sized_values_arrive_whole_by_every_path) {
+  for (std::size_t capacity : {std::size_t{0}, std::size_t{1}, std::size_t{16}}) {
+    zokio::runtime rt;
+    EXPECT_TRUE(rt.block_on(words_arrive_whole(capacity))) << "capacity " << capacity;
+    zokio::testing::expect_clean_shutdown(rt);
+  }
+}
 
 // --- close ------------------------------------------------------------------------------------
 
