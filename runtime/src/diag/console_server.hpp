@@ -1,5 +1,6 @@
 #pragma once
 
+#include <zokio/detail/task_record.hpp>
 #include <zokio/diag/console.hpp>
 #include <zokio/diag/task_dump.hpp>
 
@@ -21,6 +22,7 @@ class runtime_impl;
 
 /// The name of the census tasks, left out of every task list the dumps and the console show.
 inline constexpr std::string_view census_task_name = "zokio.console";
+inline constexpr detail::fixed_name census_fixed_name{census_task_name};
 
 /// Leaves the census tasks out of `tasks`.
 void drop_census_tasks(std::vector<diag::task_info>& tasks);

@@ -100,8 +100,8 @@ void handle_census::ask() {
     }
     try {
       // Detached: the task keeps its slot alive, and answers even after this call gave up.
-      (void)spawn_on_worker(&m_rt.at(i), walk_own_loop(m_slots[i]),
-                            spawn_options{.name = census_task_name}, site::current());
+      (void)spawn_on_worker(&m_rt.at(i), walk_own_loop(m_slots[i]), census_fixed_name,
+                            site::current());
     } catch (...) {
       std::lock_guard<std::mutex> lock(s.mutex);
       s.pending = false; // refused: the runtime is shutting down

@@ -377,6 +377,11 @@ std::uint64_t next_task_id(runtime_impl* rt) noexcept {
 
 } // namespace
 
+void schedule_new(worker_core* w, task_record* t, const fixed_name& name, const site& where) {
+  t->m_name.assign(name);
+  schedule_new(w, t, std::string_view{}, where);
+}
+
 void schedule_new(worker_core* w, task_record* t, std::string_view name, const site& where) {
   auto* wk = static_cast<worker*>(w);
   t->m_worker = w;

@@ -90,34 +90,61 @@ struct task_ops {
   void (*destroy)(task_record*) noexcept;
 };
 
-/// A task's name: one pointer, allocated only for a task that was given a name.
+/// A name that outlives every task given it: a constant of the runtime's own spawns (timeout,
+/// block_on), named by address instead of copied.
+struct fixed_name {
+  std::string_view text;
+};
+
+inline constexpr fixed_name block_on_name{"block_on"};
+inline constexpr fixed_name timeout_name{"timeout"};
+
+/// A task's name: one pointer, allocated only for a task that was given a name of its own. A
+/// fixed_name is held by address, tagged in the low bit (an allocated name is aligned).
 class task_name {
 public:
   task_name() noexcept = default;
   task_name(const task_name&) = delete;
   task_name& operator=(const task_name&) = delete;
-  ~task_name() { delete[] m_p; }
+  ~task_name() { free(); }
 
   void assign(std::string_view s) {
     char* p = new char[sizeof(std::size_t) + s.size()];
     const std::size_t n = s.size();
     std::memcpy(p, &n, sizeof n);
     std::memcpy(p + sizeof n, s.data(), n);
-    delete[] m_p;
-    m_p = p;
+    free();
+    m_bits = reinterpret_cast<std::uintptr_t>(p);
+  }
+  void assign(const fixed_name& f) noexcept {
+    static_assert(alignof(fixed_name) > 1);
+    free();
+    m_bits = reinterpret_cast<std::uintptr_t>(&f) | fixed_tag;
   }
   std::string_view view() const noexcept {
-    if (m_p == nullptr) {
+    if (m_bits == 0) {
       return {};
     }
+    if ((m_bits & fixed_tag) != 0) {
+      return reinterpret_cast<const fixed_name*>(m_bits & ~fixed_tag)->text;
+    }
+    const auto* p = reinterpret_cast<const char*>(m_bits);
     std::size_t n = 0;
-    std::memcpy(&n, m_p, sizeof n);
-    return {m_p + sizeof n, n};
+    std::memcpy(&n, p, sizeof n);
+    return {p + sizeof n, n};
   }
   operator std::string_view() const noexcept { return view(); }
 
 private:
-  char* m_p = nullptr; // the length, then the characters
+  static constexpr std::uintptr_t fixed_tag = 1;
+
+  void free() noexcept {
+    if ((m_bits & fixed_tag) == 0) {
+      delete[] reinterpret_cast<char*>(m_bits);
+    }
+  }
+
+  std::uintptr_t m_bits = 0; // an allocated name (its length, then its characters), or tagged
 };
 
 // The fields are ordered by size so that the record has no padding: it is part of every task's
@@ -201,6 +228,15 @@ struct task_record {
   /// Withdraws `w`. False when completion already took it (then it is being notified).
   bool clear_joiner(completion_waiter* w, bool same_worker = false) noexcept {
     auto expected = reinterpret_cast<std::uintptr_t>(w) | (same_worker ? joiner_same_worker : 0);
+    if (same_worker) {
+      // While it is registered, only this thread writes the word (set_joiner): finish_task on
+      // the task's worker, the handle's holder; a second joiner's exchange fails without writing.
+      if (m_joiner.load(std::memory_order_relaxed) != expected) {
+        return false;
+      }
+      m_joiner.store(joiner_none, std::memory_order_relaxed);
+      return true;
+    }
     return m_joiner.compare_exchange_strong(expected, joiner_none, std::memory_order_acq_rel,
                                             std::memory_order_acquire);
   }

@@ -56,7 +56,7 @@ public:
     begin_block_on();
     detail::root_promise<T>* rec = detail::make_root(std::move(t));
     join_handle<T> h(rec);
-    detail::schedule_new(worker0(), rec, "block_on", where);
+    detail::schedule_new(worker0(), rec, detail::block_on_name, where);
     drive_until(rec);
     return h.take_finished();
   }
@@ -71,7 +71,7 @@ public:
   /// unwinds: the new task starts cancelled.
   template <typename T>
   join_handle<T> spawn(task<T> t, spawn_options opts = {}, site where = site::current()) {
-    return detail::spawn_on_worker(pick_worker(), std::move(t), opts, where);
+    return detail::spawn_on_worker(pick_worker(), std::move(t), opts.name, where);
   }
 
   /// The counters, summed and per worker. Callable from any thread.

@@ -20,15 +20,17 @@ namespace detail {
 /// Names the record and hands it to worker `w`: directly when this thread drives `w`, through
 /// its inbox otherwise.
 void schedule_new(worker_core* w, task_record* t, std::string_view name, const site& where);
+/// The same with a name that is not copied (`name` outlives the task).
+void schedule_new(worker_core* w, task_record* t, const fixed_name& name, const site& where);
 /// Worker `index` of the runtime this thread drives.
 worker_core* current_runtime_worker(unsigned index);
 
-template <typename T>
-join_handle<T> spawn_on_worker(worker_core* w, task<T>&& t, const spawn_options& opts,
-                               const site& where) {
+/// `name`: a std::string_view (copied) or a fixed_name.
+template <typename T, typename Name>
+join_handle<T> spawn_on_worker(worker_core* w, task<T>&& t, const Name& name, const site& where) {
   root_promise<T>* rec = make_root(std::move(t));
   join_handle<T> h(rec);
-  schedule_new(w, rec, opts.name, where);
+  schedule_new(w, rec, name, where);
   return h;
 }
 
@@ -44,7 +46,7 @@ join_handle<T> spawn(task<T> t, spawn_options opts = {}, site where = site::curr
   if (w == nullptr) [[unlikely]] {
     detail::throw_no_runtime("zokio::spawn");
   }
-  return detail::spawn_on_worker(w, std::move(t), opts, where);
+  return detail::spawn_on_worker(w, std::move(t), opts.name, where);
 }
 
 /// Runs `t` on worker `worker` of the current runtime (std::out_of_range if there is none).
@@ -52,7 +54,8 @@ join_handle<T> spawn(task<T> t, spawn_options opts = {}, site where = site::curr
 template <typename T>
 join_handle<T> spawn_on(unsigned worker, task<T> t, spawn_options opts = {},
                         site where = site::current()) {
-  return detail::spawn_on_worker(detail::current_runtime_worker(worker), std::move(t), opts, where);
+  return detail::spawn_on_worker(detail::current_runtime_worker(worker), std::move(t), opts.name,
+                                 where);
 }
 
 } // namespace zokio

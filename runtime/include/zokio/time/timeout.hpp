@@ -43,7 +43,7 @@ public:
   bool ready() const noexcept { return m_target->done(); }
   bool arm() {
     this->m_task->m_wait_target.store(m_target->m_id, std::memory_order_relaxed);
-    if (!m_target->set_joiner(this)) {
+    if (!m_target->set_joiner(this, same_worker())) {
       return false;
     }
     timer_add(this->m_task->m_worker, this);
@@ -51,12 +51,12 @@ public:
   }
   bool withdraw() noexcept {
     timer_remove(this->m_task->m_worker, this);
-    return m_target->clear_joiner(this);
+    return m_target->clear_joiner(this, same_worker());
   }
   timeout_outcome take() noexcept {
     // Whichever side lost is still registered: take it back.
     timer_remove(this->m_task->m_worker, this);
-    m_target->clear_joiner(this);
+    m_target->clear_joiner(this, same_worker());
     if (this->m_cancelled) {
       return timeout_outcome::cancelled;
     }
@@ -64,6 +64,10 @@ public:
   }
 
 private:
+  /// The operation runs on this task's worker (timeout_impl spawns it there): its completion is
+  /// registered and withdrawn without a locked instruction (task_record::set_joiner).
+  bool same_worker() const noexcept { return m_target->m_worker == this->m_task->m_worker; }
+
   root_promise<T>* m_target;
   bool m_timed_out = false;
 };
@@ -95,7 +99,11 @@ struct timeout_deadline {
 template <typename T>
 task<timeout_value_t<T>> timeout_impl(timeout_deadline when, task<T> t, site where) {
   const std::int64_t deadline = when.resolve();
-  join_handle<T> h = spawn(std::move(t), {.name = "timeout"}, where);
+  worker_core* w = t_worker; // this task's: the operation runs on its worker
+  if (w == nullptr) [[unlikely]] {
+    throw_no_runtime("zokio::timeout");
+  }
+  join_handle<T> h = spawn_on_worker(w, std::move(t), timeout_name, where);
   root_promise<T>* rec = record_of(h);
   const timeout_outcome how = co_await timeout_awaiter<T>(rec, deadline, where);
   bool cancelled = false;
