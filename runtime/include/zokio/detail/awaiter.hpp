@@ -26,6 +26,10 @@ struct awaiter_base {
   task_record* m_task = nullptr;
   std::atomic<bool> m_claimed{false};
   bool m_cancelled = false;
+  /// For an awaiter kept in an intrusive list of waiters (waiter_list, a channel's): whether it
+  /// is linked, under the list's lock. Here, in the padding after the two flags, it adds no byte
+  /// to the awaiter (eight to each before: docs/decisions.md, "An awaiter's list flag").
+  bool m_linked = false;
   /// Called on the owner thread when the task is cancelled while suspended here. Returns true
   /// when the pending operation was withdrawn, so that nobody else will complete it.
   bool (*m_withdraw)(awaiter_base*) noexcept = nullptr;
@@ -55,6 +59,8 @@ struct awaiter_base {
     wake(t);
   }
 };
+static_assert(sizeof(awaiter_base) == 3 * sizeof(void*),
+              "awaiter_base's flags must fit in the padding before m_withdraw");
 
 inline void note_suspend(task_record* t, wait_kind kind, const site& where) noexcept {
   worker_core* w = t->m_worker;

@@ -48,7 +48,6 @@ public:
   tcp_listener_impl* m_impl;
   tcp_accept_awaiter* m_prev = nullptr;
   tcp_accept_awaiter* m_next = nullptr;
-  bool m_linked = false;
   tcp_impl* m_stream = nullptr; // the accepted connection, until take() hands it over
   int m_status = 0;             // a negative errno / libuv status
 };

@@ -59,7 +59,6 @@ public:
   udp_state* m_state;
   std::span<std::byte> m_buf;
   udp_recv_awaiter* m_next = nullptr;
-  bool m_linked = false;
   int m_status = 0; // a negative UV_E* once failed
   net::datagram_info m_info;
 };

@@ -528,7 +528,7 @@ public:
 
   bool withdraw() noexcept {
     std::lock_guard lock(m_s->m_mutex);
-    if (!m_linked) {
+    if (!this->m_linked) {
       return false; // a receiver or close() completed this send: it resumes with its outcome
     }
     m_s->m_senders_waiting.remove(this);
@@ -543,7 +543,6 @@ public:
   // Under the channel's m_mutex while linked.
   channel_send_awaiter* m_prev = nullptr;
   channel_send_awaiter* m_next = nullptr;
-  bool m_linked = false;
   bool m_done = false;   // completed: m_result holds the outcome
   bool m_result = false; // true: the value was queued or delivered
   channel_state<T>* m_s;
@@ -607,7 +606,7 @@ public:
 
   bool withdraw() noexcept {
     std::lock_guard lock(m_s->m_mutex);
-    if (!m_linked) {
+    if (!this->m_linked) {
       return false; // a sender or close() completed this receive: it resumes with its value
     }
     m_s->m_receivers.remove(this);
@@ -622,7 +621,6 @@ public:
   // Under the channel's m_mutex while linked.
   channel_recv_awaiter* m_prev = nullptr;
   channel_recv_awaiter* m_next = nullptr;
-  bool m_linked = false;
   bool m_done = false; // completed: m_slot holds the value, or nothing once closed and drained
   std::optional<T> m_slot;
   channel_state<T>* m_s;

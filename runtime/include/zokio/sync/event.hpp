@@ -33,7 +33,6 @@ public:
 
   event_awaiter* m_prev = nullptr;
   event_awaiter* m_next = nullptr;
-  bool m_linked = false;
 
 private:
   event& m_event;

@@ -49,7 +49,6 @@ public:
   // Under the mutex's m_waiters_mutex.
   mutex_lock_awaiter* m_prev = nullptr;
   mutex_lock_awaiter* m_next = nullptr;
-  bool m_linked = false;
   bool m_queued = false; // it waited in the list: its wait-for edge is to be cleared
   /// Set once this await owns the mutex: by ready() or arm() taking it, or by a handoff.
   bool m_owner = false;

@@ -51,7 +51,6 @@ public:
   // Under the semaphore's m_waiters_mutex.
   semaphore_acquire_awaiter* m_prev = nullptr;
   semaphore_acquire_awaiter* m_next = nullptr;
-  bool m_linked = false;
   /// Set once this await holds a permit: taken by ready() or arm(), or handed over by a release.
   bool m_granted = false;
 

@@ -167,7 +167,6 @@ public:
     task_scope* m_scope; // null once the scope is destroyed
     close_awaiter* m_prev = nullptr;
     close_awaiter* m_next = nullptr;
-    bool m_linked = false;
   };
 
   /// Closes the scope at once (no new spawns but from its live children), and the awaitable
