@@ -285,8 +285,11 @@ bool take_sample(child_state& cs, sampler_scratch& sc, const zokio::runtime& rt)
   std::uint64_t lag_ns = cs.s.max_lag_ns.exchange(0);
   std::uint64_t own_ns = cs.s.max_own_lag_ns.exchange(0);
   for (unsigned w = 0; w < cfg.workers; ++w) {
-    const auto last = clock_type::time_point(
-        clock_type::duration(cs.s.heartbeat_ns[w].load(std::memory_order_relaxed)));
+    const std::int64_t beat = cs.s.heartbeat_ns[w].load(std::memory_order_relaxed);
+    if (beat == shared_state::heartbeat_stopped) {
+      continue; // the teardown ended it: no tick is due
+    }
+    const auto last = clock_type::time_point(clock_type::duration(beat));
     const auto late = now - last - std::chrono::milliseconds(50);
     if (late.count() > 0) {
       lag_ns = std::max(lag_ns, static_cast<std::uint64_t>(late.count()));

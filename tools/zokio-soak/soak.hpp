@@ -203,8 +203,10 @@ struct shared_state {
   std::chrono::steady_clock::time_point load_start{};
   std::atomic<bool> started{false};
   /// Each worker's last heartbeat (steady clock, ns) and the worst lateness seen since the
-  /// sampler last read it.
+  /// sampler last read it. heartbeat_stopped once the heartbeat has ended (the teardown): no
+  /// tick is missing then.
   std::array<std::atomic<std::int64_t>, 64> heartbeat_ns{};
+  static constexpr std::int64_t heartbeat_stopped = INT64_MAX;
   std::atomic<std::uint64_t> max_lag_ns{0};
   /// The same lateness less the time the worker's thread waited for a CPU meanwhile (its
   /// run-queue wait, /proc/thread-self/schedstat): the part that is the loop's own doing. Each
