@@ -9,12 +9,20 @@ namespace zokio::detail {
 /// holder preempted on a busy machine gets the CPU back. Relaxed: a caller that needs what the
 /// clearing thread wrote before adds its own acquire.
 inline void spin_while_set(const std::atomic<bool>& flag) noexcept {
-  int spins = 0;
+  // Exponential backoff between looks (1, 2, 4 ... 32 pauses): each look pulls the lock's line
+  // to this core, which the holder's next lock must take back; looking less often lets the
+  // holder run several sections in a row while the line stays in its cache.
+  int pauses = 0;
+  int gap = 1;
   while (flag.load(std::memory_order_relaxed)) {
-    if (++spins < 64) {
+    if (pauses < 64) {
+      for (int i = 0; i < gap; ++i) {
 #if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
+        __builtin_ia32_pause();
 #endif
+      }
+      pauses += gap;
+      gap = gap < 32 ? gap * 2 : gap;
     } else {
       std::this_thread::yield();
     }
