@@ -225,6 +225,12 @@ struct task_record {
                                             std::memory_order_acq_rel, std::memory_order_acquire);
   }
 
+  /// Whether a join from `joiner` may register with `same_worker` (set_joiner): it runs on this
+  /// task's worker, and neither task ever moves.
+  bool same_worker_as(const task_record* joiner) const noexcept {
+    return m_worker == joiner->m_worker;
+  }
+
   /// Withdraws `w`. False when completion already took it (then it is being notified).
   bool clear_joiner(completion_waiter* w, bool same_worker = false) noexcept {
     auto expected = reinterpret_cast<std::uintptr_t>(w) | (same_worker ? joiner_same_worker : 0);

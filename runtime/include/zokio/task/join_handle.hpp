@@ -143,9 +143,9 @@ public:
   }
 
 private:
-  /// The joining task runs on the joined task's worker (neither moves): the join is registered
-  /// and withdrawn with plain stores (task_record::set_joiner).
-  bool on_targets_worker() const noexcept { return m_target->m_worker == this->m_task->m_worker; }
+  /// The joining task runs on the joined task's worker: the join is registered and withdrawn
+  /// with plain stores (task_record::set_joiner).
+  bool on_targets_worker() const noexcept { return m_target->same_worker_as(this->m_task); }
 
   root_promise<T>* m_target;
   bool* m_observed;

@@ -66,7 +66,7 @@ public:
 private:
   /// The operation runs on this task's worker (timeout_impl spawns it there): its completion is
   /// registered and withdrawn without a locked instruction (task_record::set_joiner).
-  bool same_worker() const noexcept { return m_target->m_worker == this->m_task->m_worker; }
+  bool same_worker() const noexcept { return m_target->same_worker_as(this->m_task); }
 
   root_promise<T>* m_target;
   bool m_timed_out = false;
