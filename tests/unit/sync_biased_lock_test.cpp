@@ -8,6 +8,7 @@
 #include "zokio_test.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -105,6 +106,73 @@ TEST(biased_lock, a_revocation_racing_the_owners_sections_loses_no_update) {
       FAIL() << "round " << round;
     }
   }
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+/// Stops the owner between its first look at `revoked` and its `in` store, the one window where
+/// only the second look keeps it out of a section the revoker already holds, until the other
+/// thread has revoked the bias and holds the lock.
+struct window {
+  std::atomic<bool> armed{false};
+  std::atomic<bool> owner_stopped{false};
+  std::atomic<bool> other_holds{false};
+  std::atomic<bool> other_in_section{false};
+};
+
+window* g_window = nullptr;
+
+struct stop_in_window {
+  static void owner_checked() noexcept {
+    window* w = g_window;
+    if (w == nullptr || !w->armed.exchange(false)) {
+      return;
+    }
+    w->owner_stopped.store(true, std::memory_order_release);
+    while (!w->other_holds.load(std::memory_order_acquire)) {
+      std::this_thread::yield();
+    }
+  }
+};
+
+using window_lock = zokio::detail::basic_worker_biased_lock<stop_in_window>;
+
+zokio::task<void> owner_in_window(window* w) {
+  window_lock lock(zokio::detail::t_worker);
+  lock.lock(); // a biased section first
+  lock.unlock();
+  EXPECT_TRUE(lock.biased());
+  std::thread other([&lock, w] {
+    while (!w->owner_stopped.load(std::memory_order_acquire)) {
+      std::this_thread::yield();
+    }
+    lock.lock(); // revokes: the owner has not stored `in` yet, so this does not wait
+    w->other_in_section.store(true, std::memory_order_relaxed);
+    w->other_holds.store(true, std::memory_order_release);
+    // Long enough that an owner let in beside it finds it still here.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    w->other_in_section.store(false, std::memory_order_relaxed);
+    lock.unlock();
+  });
+  w->armed.store(true);
+  lock.lock(); // stops in the window until the other thread holds the lock
+  const bool both_inside = w->other_in_section.load(std::memory_order_relaxed);
+  lock.unlock();
+  other.join();
+  EXPECT_FALSE(both_inside) << "the owner entered a section the revoker held";
+  EXPECT_FALSE(lock.biased());
+  co_return;
+}
+
+TEST(biased_lock, a_revocation_inside_the_owners_check_keeps_the_owner_out) {
+  if (!asymmetric_fences()) {
+    GTEST_SKIP() << "no membarrier here (or ThreadSanitizer): the lock is never biased";
+  }
+  zokio::runtime rt{{.workers = 1}};
+  window w;
+  g_window = &w;
+  rt.block_on(owner_in_window(&w));
+  g_window = nullptr;
+  EXPECT_FALSE(w.armed.load()) << "the owner never reached the window";
   zokio::testing::expect_clean_shutdown(rt);
 }
 

@@ -53,7 +53,7 @@ void heavy_fence() noexcept {
 #endif
 }
 
-void worker_biased_lock::revoke() noexcept {
+void biased_lock_state::revoke() noexcept {
   m_lock.lock(); // revokers and, once revoked, everybody: one at a time
   if (!m_revoked.load(std::memory_order_relaxed)) {
     m_revoked.store(true, std::memory_order_relaxed);

@@ -15,6 +15,23 @@ bool asymmetric_fences() noexcept;
 /// asymmetric_fences().
 void heavy_fence() noexcept;
 
+/// The state of a basic_worker_biased_lock and its out-of-line revocation.
+class biased_lock_state {
+protected:
+  explicit biased_lock_state(const worker_core* owner) noexcept : m_owner(owner) {}
+  biased_lock_state(const biased_lock_state&) = delete;
+  biased_lock_state& operator=(const biased_lock_state&) = delete;
+  ~biased_lock_state() = default;
+
+  /// Takes m_lock and, the first time, revokes the bias (out of line: once in a lock's life).
+  void revoke() noexcept;
+
+  const worker_core* const m_owner;
+  std::atomic<bool> m_owner_in{false};
+  std::atomic<bool> m_revoked{false};
+  spinlock m_lock;
+};
+
 /// A spinlock biased to the worker that made it, until any other thread takes it.
 ///
 /// A channel made in a task is often used by tasks of that one worker only (a producer and a
@@ -36,18 +53,22 @@ void heavy_fence() noexcept;
 ///   spinlock
 ///
 /// Without asymmetric fences (or when made outside a worker) it is the plain spinlock.
-class worker_biased_lock {
+///
+/// `Hooks::owner_checked()` runs on the owner's path between the first look at `revoked` and
+/// the `in` store: empty in the runtime (worker_biased_lock); a test stops the owner there to
+/// make a revocation land in that window every time.
+template <class Hooks>
+class basic_worker_biased_lock : private biased_lock_state {
 public:
   /// `owner`: the worker whose thread gets the biased path (normally t_worker), or null.
-  explicit worker_biased_lock(const worker_core* owner) noexcept
-      : m_owner(owner != nullptr && asymmetric_fences() ? owner : nullptr) {}
-  worker_biased_lock(const worker_biased_lock&) = delete;
-  worker_biased_lock& operator=(const worker_biased_lock&) = delete;
+  explicit basic_worker_biased_lock(const worker_core* owner) noexcept
+      : biased_lock_state(owner != nullptr && asymmetric_fences() ? owner : nullptr) {}
 
   [[gnu::always_inline]] void lock() noexcept {
     // Once revoked (or never biased), straight to the spinlock: one relaxed load more than it.
     if (m_owner != nullptr && !m_revoked.load(std::memory_order_relaxed)) {
       if (t_worker == m_owner) {
+        Hooks::owner_checked();
         m_owner_in.store(true, std::memory_order_relaxed);
         std::atomic_signal_fence(std::memory_order_seq_cst); // the revoker's fence is heavy
         if (!m_revoked.load(std::memory_order_relaxed)) [[likely]] {
@@ -76,15 +97,12 @@ public:
   bool biased() const noexcept {
     return m_owner != nullptr && !m_revoked.load(std::memory_order_acquire);
   }
-
-private:
-  /// Takes m_lock and, the first time, revokes the bias (out of line: once in a lock's life).
-  void revoke() noexcept;
-
-  const worker_core* const m_owner;
-  std::atomic<bool> m_owner_in{false};
-  std::atomic<bool> m_revoked{false};
-  spinlock m_lock;
 };
+
+struct no_biased_lock_hooks {
+  static void owner_checked() noexcept {}
+};
+
+using worker_biased_lock = basic_worker_biased_lock<no_biased_lock_hooks>;
 
 } // namespace zokio::detail
