@@ -3,6 +3,7 @@
 #include "zokio_test.hpp"
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -64,6 +65,64 @@ zokio::task<bool> cancel_before_start() {
     co_return !p.started;
   }
   co_return false;
+}
+
+zokio::task<int> wait_then_throw() {
+  co_await zokio::sleep_for(1ms); // the record pointed at an awaiter while this waited
+  throw std::runtime_error("failed after a wait");
+}
+
+/// A failed task's error shares its record's word with the awaiter it last waited in: cancels
+/// that arrive after it failed (from its worker and from another thread) must not read that
+/// word as an awaiter, and the join must still get the error.
+zokio::task<std::string> cancel_after_failure() {
+  auto h = zokio::spawn(wait_then_throw());
+  while (!h.is_finished()) {
+    co_await zokio::sleep_for(1ms);
+  }
+  h.cancel();
+  std::thread([&h] { h.cancel(); }).join();
+  co_await zokio::yield_now(); // whatever the foreign cancel queued runs here
+  try {
+    co_await h;
+  } catch (const std::runtime_error& e) {
+    co_return e.what();
+  }
+  co_return "no error";
+}
+
+/// Fails while a cancel from another thread is on its way: the thread's request reaches the
+/// worker's inbox while the task runs, and the worker handles it after the task has failed.
+zokio::task<int> throw_while_cancelled(zokio::join_handle<int>* self, std::atomic<int>* step) {
+  co_await zokio::sleep_for(1ms);
+  std::thread([self] { self->cancel(); }).join(); // queued: this task is running
+  step->store(1);
+  throw std::runtime_error("failed with a cancel queued");
+}
+
+zokio::task<std::string> cancel_queued_behind_failure() {
+  std::atomic<int> step{0};
+  zokio::join_handle<int> h;
+  h = zokio::spawn(throw_while_cancelled(&h, &step));
+  try {
+    co_await h;
+  } catch (const std::runtime_error& e) {
+    co_return step.load() == 1 ? std::string(e.what()) : std::string("out of order");
+  }
+  co_return "no error";
+}
+
+TEST(cancel, a_failed_task_keeps_its_error_through_later_cancels) {
+  zokio::runtime rt{{.workers = 1}};
+  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "the failed task's join",
+                                            cancel_after_failure()),
+            "failed after a wait");
+  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "the join behind a queued cancel",
+                                            cancel_queued_behind_failure()),
+            "failed with a cancel queued");
+  EXPECT_EQ(rt.stats().tasks_failed, 2u);
+  EXPECT_EQ(rt.stats().tasks_cancelled, 0u);
+  zokio::testing::expect_clean_shutdown(rt);
 }
 
 TEST(cancel, a_task_cancelled_before_it_starts_never_runs) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -154,7 +155,15 @@ struct task_record {
   task_record* m_next = nullptr;     // ready or deferred queue link
   std::coroutine_handle<> m_resume;  // where the task goes on: its innermost suspended frame
   std::coroutine_handle<> m_body;    // the task's outermost frame, until complete() frees it
-  awaiter_base* m_awaiter = nullptr; // the await the task is suspended in, for cancellation
+  union {
+    /// Until the task finishes: the await it is suspended in, for cancellation.
+    awaiter_base* m_awaiter = nullptr;
+    /// Once it finished with task_outcome::error (set_error): what it threw, written by the
+    /// owner before the joiner word says done (see above). It shares its word with m_awaiter,
+    /// which nothing reads once the task is done (docs/decisions.md, "A failed task's error
+    /// takes the word of its awaiter").
+    std::exception_ptr m_error;
+  };
   worker_core* m_worker = nullptr;
 
   // --- under the worker's live-list lock ---
@@ -181,7 +190,6 @@ struct task_record {
 
   // --- completion ---
   std::atomic<std::uintptr_t> m_joiner{joiner_none}; // none, detached, done, or a waiter
-  std::exception_ptr m_error;
   std::atomic<std::uint32_t> m_refs{2};
 
   // --- any thread (relaxed) ---
@@ -201,6 +209,21 @@ struct task_record {
   /// operation_cancelled or returned errc::operation_canceled). After that, what the task returns
   /// is a consequence of the cancellation, not a completed operation (timeout, when_any).
   bool m_cancel_seen = false;
+
+  task_record() noexcept {} // m_awaiter, the union's first member, by its initializer
+  task_record(const task_record&) = delete;
+  task_record& operator=(const task_record&) = delete;
+  ~task_record() {
+    if (m_outcome == task_outcome::error) {
+      std::destroy_at(&m_error);
+    }
+  }
+
+  /// The task finished by throwing `e` (owner, once, after its last await).
+  void set_error(std::exception_ptr e) noexcept {
+    std::construct_at(&m_error, std::move(e));
+    m_outcome = task_outcome::error;
+  }
 
   bool done() const noexcept { return m_joiner.load(std::memory_order_acquire) == joiner_done; }
 
@@ -255,6 +278,9 @@ struct task_record {
     }
   }
 };
+
+static_assert(sizeof(void*) != 8 || sizeof(task_record) == 176,
+              "the record fills a 176-byte class of the frame pool: see docs/decisions.md");
 
 // Defined in the runtime: mark done, notify the joiner, count, report detached failures.
 void finish_task(task_record* t) noexcept;

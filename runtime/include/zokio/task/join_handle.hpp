@@ -89,8 +89,7 @@ private:
       } catch (const operation_cancelled&) {
         self->m_outcome = task_outcome::cancelled;
       } catch (...) {
-        self->m_outcome = task_outcome::error;
-        self->m_error = std::current_exception();
+        self->set_error(std::current_exception());
       }
     }
     body.destroy();
