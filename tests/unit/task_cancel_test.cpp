@@ -114,9 +114,9 @@ zokio::task<std::string> cancel_queued_behind_failure() {
 
 TEST(cancel, a_failed_task_keeps_its_error_through_later_cancels) {
   zokio::runtime rt{{.workers = 1}};
-  EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "the failed task's join",
-                                            cancel_after_failure()),
-            "failed after a wait");
+  EXPECT_EQ(
+      zokio::testing::block_on_within(rt, 10s, "the failed task's join", cancel_after_failure()),
+      "failed after a wait");
   EXPECT_EQ(zokio::testing::block_on_within(rt, 10s, "the join behind a queued cancel",
                                             cancel_queued_behind_failure()),
             "failed with a cancel queued");

@@ -30,6 +30,9 @@ struct awaiter_base {
   /// is linked, under the list's lock. Here, in the padding after the two flags, it adds no byte
   /// to the awaiter (eight to each before: docs/decisions.md, "An awaiter's list flag").
   bool m_linked = false;
+  /// The line of the `co_await` (counted_awaiter): in the padding after the flags, with the file
+  /// in counted_awaiter, the only parts of a site a wait publishes (note_suspend).
+  std::uint32_t m_wait_line = 0;
   /// Called on the owner thread when the task is cancelled while suspended here. Returns true
   /// when the pending operation was withdrawn, so that nobody else will complete it.
   bool (*m_withdraw)(awaiter_base*) noexcept = nullptr;
@@ -60,14 +63,15 @@ struct awaiter_base {
   }
 };
 static_assert(sizeof(awaiter_base) == 3 * sizeof(void*),
-              "awaiter_base's flags must fit in the padding before m_withdraw");
+              "awaiter_base's flags and line must fit in the padding before m_withdraw");
 
-inline void note_suspend(task_record* t, wait_kind kind, const site& where) noexcept {
+inline void note_suspend(task_record* t, wait_kind kind, const char* file,
+                         std::uint32_t line) noexcept {
   worker_core* w = t->m_worker;
   w->charge_busy(t);
   t->m_wait_kind.store(kind, std::memory_order_relaxed);
-  t->m_wait_file.store(where.file, std::memory_order_relaxed);
-  t->m_wait_line.store(where.line, std::memory_order_relaxed);
+  t->m_wait_file.store(file, std::memory_order_relaxed);
+  t->m_wait_line.store(line, std::memory_order_relaxed);
   t->m_state.store(task_state::suspended, std::memory_order_relaxed);
 }
 
@@ -109,10 +113,14 @@ concept ignores_cancel = requires {
 template <typename Derived>
 class counted_awaiter : public awaiter_base {
 public:
-  explicit counted_awaiter(const site& where) noexcept : m_site(where) {
+  explicit counted_awaiter(const site& where) noexcept : counted_awaiter(where.file, where.line) {}
+  /// The parts of the `co_await`'s site a wait publishes (note_suspend): file and line.
+  counted_awaiter(const char* file, std::uint32_t line) noexcept : m_wait_file(file) {
+    m_wait_line = line;
     m_withdraw = [](awaiter_base* a) noexcept { return static_cast<Derived*>(a)->withdraw(); };
   }
-  counted_awaiter(const counted_awaiter& o) noexcept : awaiter_base(), m_site(o.m_site) {
+  counted_awaiter(const counted_awaiter& o) noexcept : awaiter_base(), m_wait_file(o.m_wait_file) {
+    m_wait_line = o.m_wait_line;
     m_withdraw = o.m_withdraw;
   }
 
@@ -163,7 +171,7 @@ public:
     worker_core& w = *t->m_worker;
     t->m_resume = h;
     t->m_awaiter = this;
-    note_suspend(t, Derived::kind, m_site);
+    note_suspend(t, Derived::kind, m_wait_file, m_wait_line);
     w.m_stats.awaits_suspended.add();
     bool armed = false;
     try {
@@ -236,7 +244,7 @@ protected:
     }
   }
 
-  site m_site;
+  const char* m_wait_file; // with awaiter_base::m_wait_line: where the task awaits
 
 private:
   Derived& self() noexcept { return *static_cast<Derived*>(this); }

@@ -152,9 +152,9 @@ private:
 // root frame (the per-task memory of docs/decisions.md).
 struct task_record {
   // --- owner ---
-  task_record* m_next = nullptr;     // ready or deferred queue link
-  std::coroutine_handle<> m_resume;  // where the task goes on: its innermost suspended frame
-  std::coroutine_handle<> m_body;    // the task's outermost frame, until complete() frees it
+  task_record* m_next = nullptr;    // ready or deferred queue link
+  std::coroutine_handle<> m_resume; // where the task goes on: its innermost suspended frame
+  std::coroutine_handle<> m_body;   // the task's outermost frame, until complete() frees it
   union {
     /// Until the task finishes: the await it is suspended in, for cancellation.
     awaiter_base* m_awaiter = nullptr;

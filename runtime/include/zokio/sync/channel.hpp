@@ -667,7 +667,12 @@ public:
   /// returns true as usual. A send awaited by an already cancelled task throws without sending.
   ///
   /// The value is moved into the await itself: nothing the caller owns has to outlive it.
-  [[nodiscard]] detail::channel_send_awaiter<T> send(T value, site where = site::current()) {
+  [[nodiscard]] detail::channel_send_awaiter<T> send(T value, const char* file = __builtin_FILE(),
+                                                     std::uint32_t line = __builtin_LINE()) {
+    return send(std::move(value), site{file, "", line});
+  }
+  /// As above, recording `where` as the await's site.
+  [[nodiscard]] detail::channel_send_awaiter<T> send(T value, const site& where) {
     return detail::channel_send_awaiter<T>(m_s, std::move(value), where);
   }
 
@@ -758,7 +763,12 @@ public:
   /// Cancellation: a waiting receive of a cancelled task is removed and throws
   /// `operation_cancelled`; no value is taken, so the next receive gets it. A receive that a
   /// sender completed first returns its value as usual.
-  [[nodiscard]] detail::channel_recv_awaiter<T> recv(site where = site::current()) noexcept {
+  [[nodiscard]] detail::channel_recv_awaiter<T>
+  recv(const char* file = __builtin_FILE(), std::uint32_t line = __builtin_LINE()) noexcept {
+    return recv(site{file, "", line});
+  }
+  /// As above, recording `where` as the await's site.
+  [[nodiscard]] detail::channel_recv_awaiter<T> recv(const site& where) noexcept {
     return detail::channel_recv_awaiter<T>(m_s, where);
   }
 

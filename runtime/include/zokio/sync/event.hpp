@@ -56,7 +56,12 @@ public:
 
   /// Waits until the event is set. Cancellation: the waiter is removed and the await throws
   /// `operation_cancelled`. The event must outlive its waiters.
-  detail::event_awaiter wait(site where = site::current()) noexcept {
+  detail::event_awaiter wait(const char* file = __builtin_FILE(),
+                             std::uint32_t line = __builtin_LINE()) noexcept {
+    return wait(site{file, "", line});
+  }
+  /// As above, recording `where` as the await's site.
+  detail::event_awaiter wait(const site& where) noexcept {
     return detail::event_awaiter(*this, where);
   }
 

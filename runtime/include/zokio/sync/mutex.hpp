@@ -122,7 +122,12 @@ public:
   /// Cancellation: a waiting lock of a cancelled task is removed from the queue and throws
   /// `operation_cancelled`, and the mutex is not taken. If an unlock handed the mutex over first,
   /// the await returns the guard as usual (nothing is lost); the task's next await throws.
-  detail::mutex_lock_awaiter lock(site where = site::current()) noexcept {
+  detail::mutex_lock_awaiter lock(const char* file = __builtin_FILE(),
+                                  std::uint32_t line = __builtin_LINE()) noexcept {
+    return lock(site{file, "", line});
+  }
+  /// As above, recording `where` as the await's site.
+  detail::mutex_lock_awaiter lock(const site& where) noexcept {
     return detail::mutex_lock_awaiter(*this, where);
   }
 

@@ -161,7 +161,12 @@ public:
 
   detail::oneshot_awaiter<T> operator co_await() { return detail::oneshot_awaiter<T>(m_s, site{}); }
   /// As `co_await rx`, with the await's site recorded for task dumps.
-  detail::oneshot_awaiter<T> recv(site where = site::current()) {
+  detail::oneshot_awaiter<T> recv(const char* file = __builtin_FILE(),
+                                  std::uint32_t line = __builtin_LINE()) {
+    return recv(site{file, "", line});
+  }
+  /// As above, recording `where` as the await's site.
+  detail::oneshot_awaiter<T> recv(const site& where) {
     return detail::oneshot_awaiter<T>(m_s, where);
   }
 

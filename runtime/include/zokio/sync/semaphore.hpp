@@ -125,7 +125,12 @@ public:
   /// Cancellation: a waiting acquire of a cancelled task is removed from the queue and throws
   /// `operation_cancelled`; no permit is taken. If a release handed it a permit first, the await
   /// returns the permit as usual (nothing is lost); the task's next await throws.
-  detail::semaphore_acquire_awaiter acquire(site where = site::current()) noexcept {
+  detail::semaphore_acquire_awaiter acquire(const char* file = __builtin_FILE(),
+                                            std::uint32_t line = __builtin_LINE()) noexcept {
+    return acquire(site{file, "", line});
+  }
+  /// As above, recording `where` as the await's site.
+  detail::semaphore_acquire_awaiter acquire(const site& where) noexcept {
     return detail::semaphore_acquire_awaiter(*this, where);
   }
 

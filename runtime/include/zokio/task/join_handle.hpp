@@ -230,7 +230,12 @@ public:
   auto operator co_await() && { return detail::join_awaiter<T>(m_rec, &m_observed); }
   /// The same as `co_await h`, but the join records its `co_await` site for task dumps and
   /// deadlock reports (`co_await h` cannot know it: an operator takes no default argument).
-  detail::join_awaiter<T> join(site where = site::current()) {
+  detail::join_awaiter<T> join(const char* file = __builtin_FILE(),
+                               std::uint32_t line = __builtin_LINE()) {
+    return join(site{file, "", line});
+  }
+  /// As above, recording `where` as the await's site.
+  detail::join_awaiter<T> join(const site& where) {
     return detail::join_awaiter<T>(m_rec, &m_observed, where);
   }
 

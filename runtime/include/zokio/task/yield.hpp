@@ -29,7 +29,12 @@ public:
 /// Puts the task at the back of its worker's ready queue, so other tasks and I/O run first. An
 /// awaitable: no coroutine frame is allocated.
 /// Cancellation: throws `operation_cancelled` when the task was cancelled.
-inline detail::yield_awaiter yield_now(site where = site::current()) noexcept {
+inline detail::yield_awaiter yield_now(const char* file = __builtin_FILE(),
+                                       std::uint32_t line = __builtin_LINE()) noexcept {
+  return detail::yield_awaiter(site{file, "", line});
+}
+/// As above, recording `where` as the await's site.
+inline detail::yield_awaiter yield_now(const site& where) noexcept {
   return detail::yield_awaiter(where);
 }
 

@@ -66,7 +66,12 @@ public:
 
   /// Waits for the next tick and returns the time it was due. Cancellation: the timer is
   /// removed, the schedule is unchanged, and the await throws `operation_cancelled`.
-  detail::interval_awaiter tick(site where = site::current()) noexcept {
+  detail::interval_awaiter tick(const char* file = __builtin_FILE(),
+                                std::uint32_t line = __builtin_LINE()) noexcept {
+    return tick(site{file, "", line});
+  }
+  /// As above, recording `where` as the await's site.
+  detail::interval_awaiter tick(const site& where) noexcept {
     return detail::interval_awaiter(*this, m_next_ns, where);
   }
 

@@ -45,7 +45,13 @@ public:
 /// `operation_cancelled`.
 template <typename Rep, typename Period>
 detail::sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d,
-                                site where = site::current()) {
+                                const char* file = __builtin_FILE(),
+                                std::uint32_t line = __builtin_LINE()) {
+  return detail::sleep_awaiter(detail::deadline_after(d), site{file, "", line});
+}
+/// As above, recording `where` as the await's site.
+template <typename Rep, typename Period>
+detail::sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d, const site& where) {
   return detail::sleep_awaiter(detail::deadline_after(d), where);
 }
 
@@ -53,7 +59,14 @@ detail::sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d,
 template <typename Duration>
 detail::sleep_awaiter
 sleep_until(std::chrono::time_point<std::chrono::steady_clock, Duration> deadline,
-            site where = site::current()) {
+            const char* file = __builtin_FILE(), std::uint32_t line = __builtin_LINE()) {
+  return detail::sleep_awaiter(detail::deadline_at(deadline), site{file, "", line});
+}
+/// As above, recording `where` as the await's site.
+template <typename Duration>
+detail::sleep_awaiter
+sleep_until(std::chrono::time_point<std::chrono::steady_clock, Duration> deadline,
+            const site& where) {
   return detail::sleep_awaiter(detail::deadline_at(deadline), where);
 }
 
