@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -63,6 +64,99 @@ TEST(task, carries_exceptions_to_the_awaiter) {
   zokio::runtime rt{{.workers = 1}};
   EXPECT_EQ(rt.block_on(catches()), "boom");
   EXPECT_THROW(rt.block_on(thrower()), std::runtime_error);
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+// A task's exception waits in a thread-local between the body's end and its awaiter (or the
+// spawned task's record). Nothing of it may stay there, cross into another task's result, or be
+// lost on the way through nested awaits, suspensions and catches.
+struct tracked_error {
+  int* alive;
+  int code;
+  tracked_error(int* a, int c) : alive(a), code(c) { ++*alive; }
+  tracked_error(const tracked_error& o) : alive(o.alive), code(o.code) { ++*alive; }
+  ~tracked_error() { --*alive; }
+};
+
+zokio::task<int> fail_with(int* alive, int code, bool suspend_first) {
+  if (suspend_first) {
+    co_await zokio::yield_now();
+  }
+  throw tracked_error(alive, code);
+}
+
+zokio::task<int> rethrow_from_middle(int* alive, int code) {
+  try {
+    co_return co_await fail_with(alive, code, true);
+  } catch (const tracked_error& e) {
+    throw tracked_error(alive, e.code + 1); // a different error on the way out
+  }
+}
+
+zokio::task<void> void_fail(int* alive, int code) {
+  co_await zokio::yield_now();
+  throw tracked_error(alive, code);
+}
+
+zokio::task<std::vector<int>> errors_through_nesting(int* alive) {
+  std::vector<int> seen;
+  for (int round = 0; round < 3; ++round) {
+    try {
+      co_await rethrow_from_middle(alive, 10 * round);
+    } catch (const tracked_error& e) {
+      seen.push_back(e.code);
+    }
+    seen.push_back(co_await value(round)); // a success right after: no error left over
+    try {
+      co_await void_fail(alive, 100 + round);
+    } catch (const tracked_error& e) {
+      seen.push_back(e.code);
+    }
+    // Two spawned tasks fail on this worker while this one waits for both.
+    auto a = zokio::spawn(fail_with(alive, 200 + round, false));
+    auto b = zokio::spawn(fail_with(alive, 300 + round, true));
+    for (auto* h : {&a, &b}) {
+      try {
+        co_await *h;
+      } catch (const tracked_error& e) {
+        seen.push_back(e.code);
+      }
+    }
+  }
+  co_return seen;
+}
+
+TEST(task, each_exception_reaches_its_own_awaiter_and_none_is_kept) {
+  zokio::runtime rt{{.workers = 1}};
+  int alive = 0;
+  const std::vector<int> seen = rt.block_on(errors_through_nesting(&alive));
+  EXPECT_EQ(seen,
+            (std::vector<int>{1, 0, 100, 200, 300, 11, 1, 101, 201, 301, 21, 2, 102, 202, 302}));
+  EXPECT_EQ(alive, 0) << "an exception object outlived every handler";
+  zokio::testing::expect_clean_shutdown(rt);
+}
+
+zokio::task<int> await_twice(int* alive) {
+  zokio::task<void> t = void_fail(alive, 7);
+  int first = 0;
+  try {
+    co_await t;
+  } catch (const tracked_error& e) {
+    first = e.code;
+  }
+  try {
+    co_await t; // a finished task, awaited again: misuse, reported rather than a success
+  } catch (const std::logic_error&) {
+    co_return first;
+  }
+  co_return -1;
+}
+
+TEST(task, a_failed_task_awaited_again_reports_the_misuse) {
+  zokio::runtime rt{{.workers = 1}};
+  int alive = 0;
+  EXPECT_EQ(rt.block_on(await_twice(&alive)), 7);
+  EXPECT_EQ(alive, 0);
   zokio::testing::expect_clean_shutdown(rt);
 }
 
