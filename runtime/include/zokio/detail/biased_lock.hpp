@@ -105,4 +105,22 @@ struct no_biased_lock_hooks {
 
 using worker_biased_lock = basic_worker_biased_lock<no_biased_lock_hooks>;
 
+/// std::lock_guard for worker_biased_lock, inlined wherever it is used: GCC 12 kept
+/// std::lock_guard's constructor and destructor out of line in the channel's operations, a call
+/// and a return around each biased section (docs/decisions.md, "A channel's lock guard is
+/// inlined").
+class [[nodiscard]] biased_lock_guard {
+public:
+  [[gnu::always_inline]] explicit biased_lock_guard(worker_biased_lock& lock) noexcept
+      : m_lock(lock) {
+    m_lock.lock();
+  }
+  [[gnu::always_inline]] ~biased_lock_guard() { m_lock.unlock(); }
+  biased_lock_guard(const biased_lock_guard&) = delete;
+  biased_lock_guard& operator=(const biased_lock_guard&) = delete;
+
+private:
+  worker_biased_lock& m_lock;
+};
+
 } // namespace zokio::detail

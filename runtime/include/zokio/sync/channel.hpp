@@ -456,7 +456,7 @@ template <typename T>
 void close_channel(channel_state<T>* s) noexcept {
   std::pair<channel_send_awaiter<T>*, channel_recv_awaiter<T>*> woken{};
   {
-    std::lock_guard lock(s->m_mutex);
+    biased_lock_guard lock(s->m_mutex);
     if (s->m_closed) {
       return;
     }
@@ -492,7 +492,7 @@ public:
     if (!m_done) {
       task_record* woken = nullptr;
       {
-        std::lock_guard lock(m_s->m_mutex);
+        biased_lock_guard lock(m_s->m_mutex);
         const send_status st = m_s->push_locked(m_value, &woken);
         if (st == send_status::full) {
           return false;
@@ -510,7 +510,7 @@ public:
   bool arm() {
     task_record* woken = nullptr;
     {
-      std::lock_guard lock(m_s->m_mutex);
+      biased_lock_guard lock(m_s->m_mutex);
       const send_status st = m_s->push_locked(m_value, &woken);
       if (st == send_status::full) {
         m_s->m_buf.reserve_spare(); // for pop_locked's refill; may throw before linking
@@ -527,7 +527,7 @@ public:
   }
 
   bool withdraw() noexcept {
-    std::lock_guard lock(m_s->m_mutex);
+    biased_lock_guard lock(m_s->m_mutex);
     if (!this->m_linked) {
       return false; // a receiver or close() completed this send: it resumes with its outcome
     }
@@ -571,7 +571,7 @@ public:
     if (!m_done) {
       task_record* woken = nullptr;
       {
-        std::lock_guard lock(m_s->m_mutex);
+        biased_lock_guard lock(m_s->m_mutex);
         if (!m_s->pop_locked(m_slot, &woken)) {
           return false;
         }
@@ -591,7 +591,7 @@ public:
     }
     task_record* woken = nullptr;
     {
-      std::lock_guard lock(m_s->m_mutex);
+      biased_lock_guard lock(m_s->m_mutex);
       if (!m_s->pop_locked(m_slot, &woken)) {
         m_s->m_receivers.push(this);
         return true;
@@ -605,7 +605,7 @@ public:
   }
 
   bool withdraw() noexcept {
-    std::lock_guard lock(m_s->m_mutex);
+    biased_lock_guard lock(m_s->m_mutex);
     if (!this->m_linked) {
       return false; // a sender or close() completed this receive: it resumes with its value
     }
@@ -684,7 +684,7 @@ public:
     detail::task_record* woken = nullptr;
     send_status st;
     {
-      std::lock_guard lock(m_s->m_mutex);
+      detail::biased_lock_guard lock(m_s->m_mutex);
       st = m_s->push_locked(value, &woken);
     }
     if (woken != nullptr) {
@@ -712,7 +712,7 @@ public:
     if (m_s == nullptr) {
       return true;
     }
-    std::lock_guard lock(m_s->m_mutex);
+    detail::biased_lock_guard lock(m_s->m_mutex);
     return m_s->m_closed;
   }
 
@@ -782,7 +782,7 @@ public:
     }
     detail::task_record* woken = nullptr;
     {
-      std::lock_guard lock(m_s->m_mutex);
+      detail::biased_lock_guard lock(m_s->m_mutex);
       m_s->pop_locked(out, &woken);
     }
     if (woken != nullptr) {
@@ -804,7 +804,7 @@ public:
     if (m_s == nullptr) {
       return true;
     }
-    std::lock_guard lock(m_s->m_mutex);
+    detail::biased_lock_guard lock(m_s->m_mutex);
     return m_s->m_closed;
   }
 
@@ -813,7 +813,7 @@ public:
     if (m_s == nullptr) {
       return 0;
     }
-    std::lock_guard lock(m_s->m_mutex);
+    detail::biased_lock_guard lock(m_s->m_mutex);
     return m_s->m_buf.size() + m_s->m_rx_buf.size();
   }
 
@@ -829,7 +829,7 @@ private:
     detail::channel_queue<T> dropped_taken;
     dropped_taken.swap(m_s->m_rx_buf);
     {
-      std::lock_guard lock(m_s->m_mutex);
+      detail::biased_lock_guard lock(m_s->m_mutex);
       dropped.swap(m_s->m_buf);
     }
     detail::release_channel(std::exchange(m_s, nullptr));
