@@ -1,5 +1,7 @@
 #include <zokio/detail/frame_alloc.hpp>
 
+#include "huge_pages.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -7,10 +9,6 @@
 #include <mutex>
 #include <new>
 #include <type_traits>
-
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #ifndef ZOKIO_FRAME_POOL
 #define ZOKIO_FRAME_POOL 1
@@ -46,7 +44,7 @@ constexpr std::size_t min_block = 32;
 constexpr std::size_t max_block = 2048;
 constexpr std::size_t classes = max_block / granule; // class c holds blocks of (c + 1) * 16 bytes
 constexpr std::size_t small_slab = std::size_t{64} << 10;
-constexpr std::size_t huge_slab = std::size_t{2} << 20;
+constexpr std::size_t huge_slab = huge_page_bytes;
 // A thread carves this much in small slabs before it moves to huge ones, so a program that
 // spawns a few tasks does not pay 2 MiB per thread.
 constexpr std::size_t small_slab_budget = std::size_t{1} << 20;
@@ -153,38 +151,6 @@ depot& the_depot() noexcept {
   return *d;
 }
 
-// A huge slab: mapped with room to align it to 2 MiB, marked for transparent huge pages and
-// populated in one call. Null when the system refuses (the caller falls back to a small slab).
-char* map_huge_slab() noexcept {
-#if defined(__linux__)
-  void* raw =
-      ::mmap(nullptr, 2 * huge_slab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) {
-    return nullptr;
-  }
-  auto addr = reinterpret_cast<std::uintptr_t>(raw);
-  const std::uintptr_t aligned = (addr + huge_slab - 1) & ~(std::uintptr_t{huge_slab} - 1);
-  if (aligned > addr) {
-    ::munmap(raw, aligned - addr);
-  }
-  const std::uintptr_t end = addr + 2 * huge_slab;
-  if (end > aligned + huge_slab) {
-    ::munmap(reinterpret_cast<void*>(aligned + huge_slab), end - (aligned + huge_slab));
-  }
-  auto* p = reinterpret_cast<char*>(aligned);
-#if defined(MADV_HUGEPAGE)
-  (void)::madvise(p, huge_slab, MADV_HUGEPAGE);
-#endif
-#if !defined(MADV_POPULATE_WRITE)
-#define MADV_POPULATE_WRITE 23 // Linux 5.14; older kernels refuse it and pages fault in as used
-#endif
-  (void)::madvise(p, huge_slab, MADV_POPULATE_WRITE);
-  return p;
-#else
-  return nullptr;
-#endif
-}
-
 // Whether a thread's pool may be used (see t_pool below).
 enum class pool_state : unsigned char { fresh, ready, gone };
 
@@ -258,7 +224,7 @@ struct pool {
     std::size_t bytes = small_slab;
     char* p = nullptr;
     if (carved >= small_slab_budget) {
-      p = map_huge_slab();
+      p = static_cast<char*>(map_huge(huge_slab)); // aligned, huge pages, populated
       bytes = huge_slab;
     }
     if (p == nullptr) {

@@ -1,5 +1,7 @@
 #include <zokio/sync/channel.hpp>
 
+#include "../runtime/huge_pages.hpp"
+
 #include <new>
 
 #if defined(__linux__)
@@ -10,6 +12,12 @@ namespace zokio::detail {
 
 void* map_queue_block(std::size_t bytes) {
 #if defined(__linux__)
+  if (bytes % huge_page_bytes == 0) {
+    if (void* p = map_huge(bytes)) {
+      return p;
+    }
+    throw std::bad_alloc();
+  }
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (p == MAP_FAILED) {
@@ -23,7 +31,7 @@ void* map_queue_block(std::size_t bytes) {
 
 void unmap_queue_block(void* p, std::size_t bytes) noexcept {
 #if defined(__linux__)
-  ::munmap(p, bytes);
+  ::munmap(p, bytes); // map_huge's pieces too
 #else
   (void)bytes;
   ::operator delete (p, std::align_val_t{4096});

@@ -70,9 +70,11 @@ void unmap_queue_block(void* p, std::size_t bytes) noexcept;
 /// message, a burst never copies the values already queued (as a doubling ring would), and a
 /// drained queue gives its memory back but for one block.
 /// An unbounded queue holding more than four blocks' worth grows: each new block twice the last,
-/// up to 1 MiB. From 64 KiB on, a block is mapped with its pages faulted in at once, so a deep
-/// backlog costs a system call per block instead of a page fault per page (docs/decisions.md,
-/// "A deep unbounded backlog gets larger blocks"). Only base-size blocks are kept as the spare.
+/// four times once they are 64 KiB, up to 2 MiB. From 64 KiB on, a block is mapped with its pages
+/// faulted in at once, so a deep backlog costs a system call per block instead of a page fault
+/// per page, and a 2 MiB block is aligned and mapped as one transparent huge page where the
+/// system gives them (docs/decisions.md, "A deep unbounded backlog gets larger blocks" and "A
+/// deep backlog is queued in huge pages"). Only base-size blocks are kept as the spare.
 /// Not thread-safe.
 template <typename T>
 class channel_queue {
@@ -155,7 +157,7 @@ private:
   static constexpr std::size_t k_offset =
       (sizeof(block) + alignof(T) - 1) / alignof(T) * alignof(T);
   static constexpr std::size_t k_grow_after = 4;             // base blocks' worth queued
-  static constexpr std::size_t k_max_block_bytes = 1u << 20; // a grown block's limit
+  static constexpr std::size_t k_max_block_bytes = 2u << 20; // a grown block's limit
   static constexpr std::size_t k_mapped_bytes = 64u << 10;   // from here on, mapped
   static constexpr std::size_t k_page = 4096;
   // The aligned operator new only where the values need it: glibc serves it with memalign, which
@@ -181,13 +183,15 @@ private:
   }
 
   /// The slots of the next tail block: the base, or on an unbounded queue with a deep backlog
-  /// twice the current tail's (within k_max_block_bytes, whole pages once mapped).
+  /// twice the current tail's, four times a mapped one's (within k_max_block_bytes, whole pages
+  /// once mapped).
   std::size_t next_slots() const noexcept {
     if (!m_grows || m_tail_block == nullptr || m_size < k_grow_after * m_block_slots) {
       return m_block_slots;
     }
     const std::size_t most = (k_max_block_bytes - k_offset) / sizeof(T);
-    std::size_t slots = m_tail_block->m_slots * 2;
+    const std::size_t factor = mapped(bytes_for(m_tail_block->m_slots)) ? 4 : 2;
+    std::size_t slots = m_tail_block->m_slots * factor;
     if (slots > most) {
       slots = most > m_block_slots ? most : m_block_slots;
     }
