@@ -31,7 +31,11 @@ void* map_queue_block(std::size_t bytes) {
 
 void unmap_queue_block(void* p, std::size_t bytes) noexcept {
 #if defined(__linux__)
-  ::munmap(p, bytes); // map_huge's pieces too
+  if (bytes % huge_page_bytes == 0) {
+    unmap_huge(p, bytes); // map_queue_block's pair: the same test picks the same mapper
+    return;
+  }
+  ::munmap(p, bytes);
 #else
   (void)bytes;
   ::operator delete (p, std::align_val_t{4096});

@@ -156,9 +156,11 @@ private:
   static constexpr std::size_t k_align = alignof(T) > alignof(block) ? alignof(T) : alignof(block);
   static constexpr std::size_t k_offset =
       (sizeof(block) + alignof(T) - 1) / alignof(T) * alignof(T);
-  static constexpr std::size_t k_grow_after = 4;             // base blocks' worth queued
-  static constexpr std::size_t k_max_block_bytes = 2u << 20; // a grown block's limit
-  static constexpr std::size_t k_mapped_bytes = 64u << 10;   // from here on, mapped
+  static constexpr std::size_t k_grow_after = 4; // base blocks' worth queued
+  // A grown block's limit: one huge page (detail::huge_page_bytes, runtime/src/runtime), which
+  // map_queue_block maps with map_huge.
+  static constexpr std::size_t k_max_block_bytes = 2u << 20;
+  static constexpr std::size_t k_mapped_bytes = 64u << 10; // from here on, mapped
   static constexpr std::size_t k_page = 4096;
   // The aligned operator new only where the values need it: glibc serves it with memalign, which
   // splits each block out of a larger chunk and leaves the remainders in its bins.
