@@ -147,6 +147,26 @@ TEST(request_parser, transfer_encoding_beside_content_length_is_refused) {
                     0, true, "chunked alone");
 }
 
+// A chunked body's trailer fields are parsed and dropped, not merged into the headers: a
+// trailer "Content-Length" must not make a completed request carry both framings (found by the
+// fuzz target, whose promise is that no completed request has both).
+TEST(request_parser, trailer_fields_do_not_join_the_headers) {
+  const std::string bytes = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "3\r\nabc\r\n0\r\nX-Sum: 1\r\nContent-Length: 3\r\n\r\n";
+  expect_everywhere(bytes, 0, true, "trailers");
+  request_parser p(small);
+  const request_parser::step st = p.parse(bytes.data(), bytes.size());
+  ASSERT_EQ(st.st, request_parser::state::complete);
+  EXPECT_EQ(p.req().body(), "abc");
+  EXPECT_FALSE(p.req().header("Content-Length"));
+  EXPECT_FALSE(p.req().header("X-Sum"));
+  EXPECT_EQ(p.req().header("Transfer-Encoding").value_or(""), "chunked");
+  // A malformed trailer field is still refused.
+  expect_everywhere("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "0\r\nBad Name: 1\r\n\r\n",
+                    400, false, "a trailer name that is not a token");
+}
+
 // --- a chunk the body limit cannot hold
 // -----------------------------------------------------------
 

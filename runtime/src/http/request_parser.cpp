@@ -120,6 +120,16 @@ int request_parser::on_url(llhttp_t* p, const char* at, std::size_t n) {
 }
 
 void request_parser::end_field() {
+  if (m_headers_done) {
+    // A field of a chunked body's trailer section: checked like a header field, never merged
+    // into the request's headers (RFC 9110, 6.5.1). Merged, a trailer "Content-Length" beside
+    // the header "Transfer-Encoding" made a completed request carry both framings (found by the
+    // fuzz target).
+    m_field.clear();
+    m_value.clear();
+    m_in_value = false;
+    return;
+  }
   // The fields on_headers_complete acts on, noted as they end (no search of the list after).
   if (iequals(m_field, "Transfer-Encoding")) {
     m_te_field = true;
